@@ -1,0 +1,203 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils file is private to the oomguard.fleet collection; it may change without notice.
+"""systemd knowledge: unit names, the unit that owns a cgroup, and what units declare.
+
+`systemctl show -p OOMScoreAdjust` echoes the manager's own value when a unit sets nothing, so "is it set
+at all" is answered from the unit's fragment and drop-in files, the way systemd itself merges them.
+Standard library only: this runs on target hosts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+UNIT_SUFFIXES = (
+    "service", "socket", "target", "device", "mount", "automount", "swap", "timer", "path", "slice", "scope",
+)
+# Unit types whose [Service]-like section accepts OOMScoreAdjust= (systemd.exec(5)); scopes and slices do not.
+OOM_SCORE_ADJUST_TYPES = ("service", "socket", "mount", "swap")
+# OOMPolicy= exists for services and (systemd >= 253) scopes.
+OOM_POLICY_TYPES = ("service", "scope")
+OOM_POLICIES = ("continue", "stop", "kill")
+UNIT_NAME_MAX = 255
+
+_SECTION_OF_TYPE = {"service": "Service", "socket": "Socket", "mount": "Mount", "swap": "Swap", "scope": "Scope"}
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9:_.\\-]+$")
+_INSTANCE_RE = re.compile(r"^[A-Za-z0-9:_.\\@-]*$")
+
+SHOW_PROPERTIES = (
+    "Id", "LoadState", "ActiveState", "SubState", "MainPID", "ControlGroup", "OOMScoreAdjust", "OOMPolicy",
+    "FragmentPath", "DropInPaths",
+)
+
+
+def unit_name_error(name):
+    """Return why `name` is not a valid systemd unit name, or None when it is valid."""
+    if not isinstance(name, str) or not name:
+        return "a unit name must be a non-empty string"
+    if len(name) > UNIT_NAME_MAX:
+        return "a unit name is at most %d characters" % UNIT_NAME_MAX
+    if "/" in name:
+        return "a unit name cannot contain '/'"
+    base, dot, suffix = name.rpartition(".")
+    if not dot or suffix not in UNIT_SUFFIXES:
+        return "a unit name must end in one of .%s" % ", .".join(UNIT_SUFFIXES)
+    if not base:
+        return "a unit name needs a name before its .%s suffix" % suffix
+    prefix, at, instance = base.partition("@")
+    if not prefix or not _PREFIX_RE.match(prefix):
+        return "a unit name may only contain letters, digits and ':-_.\\' (plus one '@' for templates)"
+    if at and not _INSTANCE_RE.match(instance):
+        return "the instance part of a unit name may only contain letters, digits and ':-_.\\@'"
+    if prefix in (".", ".."):
+        return "a unit name cannot be '.' or '..'"
+    return None
+
+
+def unit_type(name):
+    return name.rpartition(".")[2]
+
+
+def is_template(name):
+    """foo@.service: a template, whose drop-ins apply to every instance."""
+    return "@." in name
+
+
+def unit_of_cgroup(path):
+    """The system unit owning a cgroup path, as systemd's cg_path_get_unit() sees it.
+
+    Slices are walked through; the first unit-looking component after them is the owner
+    (/system.slice/foo.service/worker -> foo.service; a user's services belong to user@UID.service).
+    A path made only of slices names its innermost slice; the root cgroup has no unit.
+    """
+    if not path or path == "/":
+        return None
+    last_slice = None
+    for part in path.strip("/").split("/"):
+        if part.endswith(".slice"):
+            last_slice = part
+            continue
+        if unit_name_error(part) is None:
+            return part
+        return last_slice
+    return last_slice
+
+
+def parse_show(text):
+    """Parse `systemctl show -p ... U1 U2 ...` output: blocks separated by blank lines, in order."""
+    blocks = []
+    current = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                blocks.append(current)
+                current = {}
+            continue
+        key, sep, value = line.partition("=")
+        if sep:
+            current[key] = value
+    if current:
+        blocks.append(current)
+    return blocks
+
+
+def show_units(run_command, units, systemctl="systemctl"):
+    """One `systemctl show` for many units. `run_command(argv) -> (rc, stdout, stderr)`.
+
+    Returns {unit: properties}; raises RuntimeError with systemctl's message when it fails.
+    """
+    units = list(units)
+    if not units:
+        return {}
+    argv = [systemctl, "show", "--no-pager", "-p", ",".join(SHOW_PROPERTIES), "--"] + units
+    rc, out, err = run_command(argv)
+    if rc != 0:
+        raise RuntimeError("systemctl show failed (rc=%s): %s" % (rc, (err or out).strip()))
+    blocks = parse_show(out)
+    if len(blocks) != len(units):
+        raise RuntimeError("systemctl show returned %d blocks for %d units" % (len(blocks), len(units)))
+    return dict(zip(units, blocks))
+
+
+def split_paths(value):
+    """DropInPaths= is a space-separated list of absolute paths."""
+    return [p for p in (value or "").split() if p.startswith("/")]
+
+
+def read_declared(paths, utype="service"):
+    """Merge OOMScoreAdjust= and OOMPolicy= from unit files in systemd's order (fragment, then drop-ins).
+
+    The last assignment wins and an empty assignment resets, as in systemd's load-fragment.c; a value
+    systemd would reject (not an integer, or outside -1000..1000) is ignored, as systemd ignores it.
+    Returns a dict: oom_score_adjust (int|None), oom_score_adjust_set (bool), oom_score_adjust_source
+    (path|None), oom_policy (str|None), oom_policy_source, ignored (list of messages), unreadable (paths).
+    """
+    section = _SECTION_OF_TYPE.get(utype, "Service")
+    result = {
+        "oom_score_adjust": None, "oom_score_adjust_set": False, "oom_score_adjust_source": None,
+        "oom_policy": None, "oom_policy_source": None, "ignored": [], "unreadable": [],
+    }
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                text = handle.read().decode("utf-8", "replace")
+        except (IOError, OSError):
+            result["unreadable"].append(path)
+            continue
+        current = None
+        for raw in _logical_lines(text):
+            line = raw.strip()
+            if not line or line[0] in "#;":
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                current = line[1:-1]
+                continue
+            if current != section:
+                continue
+            key, sep, value = line.partition("=")
+            if not sep:
+                continue
+            key, value = key.strip(), value.strip()
+            if key == "OOMScoreAdjust":
+                if value == "":
+                    result.update(oom_score_adjust=None, oom_score_adjust_set=False, oom_score_adjust_source=path)
+                    continue
+                try:
+                    number = int(value)
+                except ValueError:
+                    number = None
+                if number is None or not -1000 <= number <= 1000:
+                    result["ignored"].append("%s: OOMScoreAdjust=%s is ignored by systemd (not in -1000..1000)"
+                                             % (path, value))
+                    continue
+                result.update(oom_score_adjust=number, oom_score_adjust_set=True, oom_score_adjust_source=path)
+            elif key == "OOMPolicy":
+                if value == "":
+                    result.update(oom_policy=None, oom_policy_source=path)
+                elif value in OOM_POLICIES:
+                    result.update(oom_policy=value, oom_policy_source=path)
+                else:
+                    result["ignored"].append("%s: OOMPolicy=%s is ignored by systemd" % (path, value))
+    return result
+
+
+def _logical_lines(text):
+    """Join backslash-continued lines, as systemd's config parser does."""
+    pending = ""
+    for line in text.splitlines():
+        stripped = line.rstrip()
+        if stripped.endswith("\\") and not stripped.lstrip().startswith(("#", ";")):
+            pending += stripped[:-1] + " "
+            continue
+        yield pending + line
+        pending = ""
+    if pending:
+        yield pending
+
+
+def systemd_running(run_path="/run/systemd/system"):
+    """systemd's own test (sd_booted): this directory exists only when systemd is PID 1."""
+    return os.path.isdir(run_path)
