@@ -188,6 +188,15 @@ def _read_expensive(proc, base, want):
                 _note(proc, "exe", exc)
 
 
+def read_details(proc_path, proc, want):
+    """Add expensive fields to an already-read process. False when it vanished meanwhile."""
+    try:
+        _read_expensive(proc, "%s/%d/" % (proc_path, proc.pid), frozenset(want))
+    except Vanished:
+        return False
+    return True
+
+
 def _note(proc, field, exc):
     if exc.errno in _VANISHED:
         raise Vanished(proc.pid)

@@ -124,14 +124,20 @@ def share_percent(pages, total_pages):
     return 100.0 * pages / total_pages if total_pages else 0.0
 
 
+def format_percent(value, signed=False):
+    """Small shares keep two decimals so that 0.04 % does not read as nothing."""
+    digits = 1 if abs(value) >= 1 else 2
+    return ("%+.*f%%" if signed else "%.*f%%") % (digits, value)
+
+
 def kill_reason(position, proc, badness, total_pages, page_size, scope="RAM+swap"):
     """One line saying why this process is where it is in the kill order."""
     mem = memory_pages(proc, page_size)
     adj = proc.oom_score_adj or 0
-    parts = ["%.1f%% of %s" % (share_percent(mem, total_pages), scope)]
+    parts = ["%s of %s" % (format_percent(share_percent(mem, total_pages)), scope)]
     if adj:
         shift = adj * (total_pages // 1000)
-        parts.append("adj %+d (%+.1f%%)" % (adj, share_percent(shift, total_pages)))
+        parts.append("adj %+d (%s)" % (adj, format_percent(share_percent(shift, total_pages), signed=True)))
     else:
         parts.append("adj 0")
     lead = "first victim" if position == 1 else "#%d" % position
