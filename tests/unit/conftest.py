@@ -1,0 +1,21 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared fixtures for the unit tests: fake /proc trees and a way to run modules in-process."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from fakeproc import FakeProc  # noqa: E402  pylint: disable=wrong-import-position
+
+
+@pytest.fixture
+def fakeproc(tmp_path):
+    """A fake proc root on a 6.x kernel with ~3.8 GiB of RAM and no swap; add processes with .add()."""
+    return FakeProc(tmp_path / "proc")
