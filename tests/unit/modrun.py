@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from ansible.module_utils import basic
+from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 
 
@@ -27,14 +28,16 @@ def run_module(main, args, check_mode=False, diff=False):
         args["_ansible_diff"] = True
 
     def exit_json(self, **kwargs):
-        kwargs.setdefault("warnings", list(getattr(self, "_warnings", [])))
+        kwargs["warnings"] = list(ansible_warnings.get_warning_messages())
         raise ModuleExit(json.loads(json.dumps(kwargs, default=str)), False)
 
     def fail_json(self, msg, **kwargs):
         kwargs["msg"] = msg
-        kwargs.setdefault("warnings", list(getattr(self, "_warnings", [])))
+        kwargs["warnings"] = list(ansible_warnings.get_warning_messages())
         raise ModuleExit(json.loads(json.dumps(kwargs, default=str)), True)
 
+    # Warnings are collected module-wide by ansible; start each run with none.
+    ansible_warnings._global_warnings.clear()  # pylint: disable=protected-access
     original = basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json
     basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json = exit_json, fail_json
     try:

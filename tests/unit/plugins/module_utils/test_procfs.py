@@ -1,0 +1,137 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The proc reader against fake trees: hostile names, zombies, kernel threads, races, unreadable files."""
+
+from __future__ import annotations
+
+from ansible_collections.oomguard.fleet.plugins.module_utils import _procfs
+
+
+def only(fakeproc, pid):
+    procs, warnings = _procfs.scan(fakeproc.root)
+    return [p for p in procs if p.pid == pid][0], warnings
+
+
+def test_name_with_spaces_and_parentheses_is_read_whole(fakeproc):
+    fakeproc.add(10, name=b"my (evil) ) name", ppid=7)
+    proc, _ = only(fakeproc, 10)
+    assert proc.name == "my (evil) ) name"
+    assert proc.ppid == 7
+
+
+def test_name_that_looks_like_stat_fields_does_not_shift_them(fakeproc):
+    fakeproc.add(11, name=b") S 99 99 99", ppid=3, starttime=4242)
+    proc, _ = only(fakeproc, 11)
+    assert proc.name == ") S 99 99 99"
+    assert (proc.ppid, proc.starttime, proc.state) == (3, 4242, "S")
+
+
+def test_name_with_newline_is_kept(fakeproc):
+    fakeproc.add(12, name=b"two\nlines")
+    proc, _ = only(fakeproc, 12)
+    assert proc.name == "two\nlines"
+
+
+def test_non_utf8_name_keeps_its_bytes_visible(fakeproc):
+    fakeproc.add(13, name=b"caf\xe9\xff")
+    proc, _ = only(fakeproc, 13)
+    assert proc.name == "caf\\xe9\\xff"
+
+
+def test_memory_parts_come_from_status(fakeproc):
+    fakeproc.add(14, rss_anon_kb=4000, rss_file_kb=800, rss_shmem_kb=64, swap_kb=1200, pgtables_kb=48)
+    proc, _ = only(fakeproc, 14)
+    assert (proc.rss_anon_kb, proc.rss_file_kb, proc.rss_shmem_kb, proc.swap_kb, proc.pgtables_kb) == (4000, 800, 64, 1200, 48)
+    assert proc.rss_kb == 4864
+    assert proc.has_mm is True
+
+
+def test_zombie_has_no_memory(fakeproc):
+    fakeproc.add(15, state="Z", has_mm=False, oom_score=0)
+    proc, _ = only(fakeproc, 15)
+    assert proc.state == "Z"
+    assert proc.has_mm is False
+    assert proc.rss_kb == 0
+
+
+def test_kernel_thread_is_recognised_by_pf_kthread(fakeproc):
+    fakeproc.add(40, name=b"kworker/0:1", ppid=2, flags=0x04208040, has_mm=False, oom_score=0)
+    proc, _ = only(fakeproc, 40)
+    assert proc.kthread is True
+
+
+def test_kthreadd_itself_is_a_kernel_thread(fakeproc):
+    fakeproc.add(2, name=b"kthreadd", ppid=0, flags=0x00208040, has_mm=False, oom_score=0)
+    proc, _ = only(fakeproc, 2)
+    assert proc.kthread is True
+
+
+def test_process_that_vanished_between_listing_and_reading_is_skipped(fakeproc):
+    fakeproc.add(20)
+    fakeproc.add_vanished(21)
+    procs, warnings = _procfs.scan(fakeproc.root)
+    assert [p.pid for p in procs] == [20]
+    assert warnings == []
+
+
+def test_unreadable_status_gives_a_partial_process_with_an_error(fakeproc):
+    fakeproc.add(22)
+    fakeproc.break_file(22, "status")
+    proc, _ = only(fakeproc, 22)
+    assert proc.name == "worker"
+    assert proc.has_mm is None
+    assert proc.errors and proc.errors[0].startswith("status:")
+
+
+def test_unreadable_oom_score_is_none_and_noted(fakeproc):
+    fakeproc.add(23)
+    fakeproc.break_file(23, "oom_score")
+    proc, _ = only(fakeproc, 23)
+    assert proc.oom_score is None
+    assert proc.oom_score_adj == 0
+    assert any(e.startswith("oom_score:") for e in proc.errors)
+
+
+def test_expensive_fields_are_read_only_when_asked(fakeproc):
+    fakeproc.add(24, cmdline=[b"/usr/bin/java", b"-jar", b"app.jar"], cgroup="/system.slice/app.service")
+    plain = _procfs.read_process(fakeproc.root, 24)
+    assert plain.cmdline is None and plain.cgroup is None
+    full = _procfs.read_process(fakeproc.root, 24, {"cmdline", "cgroup"})
+    assert full.cmdline == ["/usr/bin/java", "-jar", "app.jar"]
+    assert full.cgroup == "/system.slice/app.service"
+
+
+def test_hybrid_host_takes_systemd_path_when_unified_is_root(fakeproc):
+    fakeproc.add(25, cgroup_text="4:memory:/system.slice/db.service\n1:name=systemd:/system.slice/db.service\n0::/\n")
+    proc = _procfs.read_process(fakeproc.root, 25, {"cgroup"})
+    assert proc.cgroup == "/system.slice/db.service"
+
+
+def test_pure_v2_host_takes_unified_path(fakeproc):
+    fakeproc.add(26, cgroup_text="0::/system.slice/web.service\n")
+    proc = _procfs.read_process(fakeproc.root, 26, {"cgroup"})
+    assert proc.cgroup == "/system.slice/web.service"
+
+
+def test_host_facts_from_fake_tree(tmp_path):
+    from fakeproc import FakeProc
+    fake = FakeProc(tmp_path / "p", release="6.8.0", mem_total_kb=2000000, swap_total_kb=1000000,
+                    cap_eff=1 << 24, sysctls={"panic_on_oom": 1}, oom_kill=7)
+    host = _procfs.read_host(fake.root, page_size=4096)
+    assert host["total_pages"] == 3000000 * 1024 // 4096
+    assert host["sysctls"]["vm.panic_on_oom"] == 1
+    assert host["oom_kill_count"] == 7
+    assert host["can_lower_adj"] is True
+    assert host["cgroup_version"] == "v2"
+    assert host["kernel_release"] == "6.8.0"
+
+
+def test_host_without_cap_sys_resource_cannot_lower(fakeproc):
+    assert _procfs.read_host(fakeproc.root)["can_lower_adj"] is False
+
+
+def test_missing_oom_kill_counter_is_none(tmp_path):
+    from fakeproc import FakeProc
+    fake = FakeProc(tmp_path / "p", oom_kill=None)
+    assert _procfs.read_host(fake.root)["oom_kill_count"] is None
