@@ -1,0 +1,127 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""systemd knowledge: unit names, unit of a cgroup, and what unit files really declare."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.oomguard.fleet.plugins.module_utils import _systemd
+
+
+@pytest.mark.parametrize("name", ["ssh.service", "postgresql@15-main.service", "getty@.service", "dev-sda1.swap",
+                                  "system-getty.slice", "session-3.scope", "a:b_c\\x2d.service"])
+def test_valid_unit_names(name):
+    assert _systemd.unit_name_error(name) is None
+
+
+@pytest.mark.parametrize("name, words", [
+    ("../x.service", "'/'"),
+    ("a/b.service", "'/'"),
+    ("", "non-empty"),
+    ("sshd", "must end in"),
+    ("ssh.servic", "must end in"),
+    (".service", "before its .service suffix"),
+    ("bad name.service", "may only contain"),
+    ("x" * 250 + ".service", "at most"),
+    ("foo@b/r.service", "'/'"),
+])
+def test_invalid_unit_names_say_why(name, words):
+    assert words in _systemd.unit_name_error(name)
+
+
+@pytest.mark.parametrize("path, unit", [
+    ("/system.slice/ssh.service", "ssh.service"),
+    ("/system.slice/system-postgresql.slice/postgresql@15-main.service", "postgresql@15-main.service"),
+    ("/system.slice/docker.service/worker", "docker.service"),
+    ("/user.slice/user-1000.slice/user@1000.service/app.slice/x.service", "user@1000.service"),
+    ("/init.scope", "init.scope"),
+    ("/system.slice", "system.slice"),
+    ("/", None),
+    (None, None),
+    ("/lxc/39004/payload", None),
+])
+def test_unit_of_cgroup(path, unit):
+    assert _systemd.unit_of_cgroup(path) == unit
+
+
+def test_parse_show_splits_blocks_in_unit_order():
+    text = "Id=a.service\nOOMScoreAdjust=0\n\nId=b.service\nOOMScoreAdjust=-900\nDropInPaths=\n"
+    assert _systemd.parse_show(text) == [
+        {"Id": "a.service", "OOMScoreAdjust": "0"},
+        {"Id": "b.service", "OOMScoreAdjust": "-900", "DropInPaths": ""},
+    ]
+
+
+def test_show_units_makes_one_call_for_many_units():
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        return 0, "Id=a.service\nLoadState=loaded\n\nId=b.service\nLoadState=not-found\n", ""
+
+    shown = _systemd.show_units(run, ["a.service", "b.service"])
+    assert len(calls) == 1 and calls[0][-2:] == ["a.service", "b.service"]
+    assert shown["b.service"]["LoadState"] == "not-found"
+
+
+def test_show_units_reports_systemctl_errors():
+    with pytest.raises(RuntimeError, match="Failed to connect to bus"):
+        _systemd.show_units(lambda argv: (1, "", "Failed to connect to bus"), ["a.service"])
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_declared_value_comes_from_the_last_assignment(tmp_path):
+    unit = write(tmp_path, "db.service", "[Service]\nExecStart=/bin/db\nOOMScoreAdjust=-100\n")
+    drop = write(tmp_path, "60-oom.conf", "[Service]\nOOMScoreAdjust=300\nOOMPolicy=continue\n")
+    declared = _systemd.read_declared([unit, drop])
+    assert declared["oom_score_adjust"] == 300 and declared["oom_score_adjust_set"] is True
+    assert declared["oom_score_adjust_source"] == drop
+    assert declared["oom_policy"] == "continue"
+
+
+def test_unit_without_setting_is_not_set_even_if_systemctl_would_echo_a_number(tmp_path):
+    unit = write(tmp_path, "web.service", "[Unit]\nDescription=web\n[Service]\nExecStart=/bin/web\n")
+    declared = _systemd.read_declared([unit])
+    assert declared["oom_score_adjust"] is None and declared["oom_score_adjust_set"] is False
+
+
+def test_empty_assignment_resets(tmp_path):
+    unit = write(tmp_path, "a.service", "[Service]\nOOMScoreAdjust=500\n")
+    drop = write(tmp_path, "z.conf", "[Service]\nOOMScoreAdjust=\n")
+    assert _systemd.read_declared([unit, drop])["oom_score_adjust_set"] is False
+
+
+def test_values_systemd_rejects_are_ignored_and_reported(tmp_path):
+    unit = write(tmp_path, "a.service", "[Service]\nOOMScoreAdjust=200\n")
+    drop = write(tmp_path, "z.conf", "[Service]\nOOMScoreAdjust=-17000\n")
+    declared = _systemd.read_declared([unit, drop])
+    assert declared["oom_score_adjust"] == 200
+    assert "OOMScoreAdjust=-17000" in declared["ignored"][0]
+
+
+def test_settings_in_other_sections_do_not_count(tmp_path):
+    unit = write(tmp_path, "a.service", "[Unit]\nOOMScoreAdjust=100\n[Install]\nOOMScoreAdjust=7\n")
+    assert _systemd.read_declared([unit])["oom_score_adjust_set"] is False
+
+
+def test_socket_units_declare_in_their_own_section(tmp_path):
+    unit = write(tmp_path, "a.socket", "[Socket]\nOOMScoreAdjust=-50\n")
+    assert _systemd.read_declared([unit], "socket")["oom_score_adjust"] == -50
+
+
+def test_comments_and_continuations_are_understood(tmp_path):
+    unit = write(tmp_path, "a.service", "[Service]\n# OOMScoreAdjust=999\n;OOMScoreAdjust=998\n"
+                 "Environment=A=1 \\\n  B=2\nOOMScoreAdjust=\\\n 400\n")
+    assert _systemd.read_declared([unit])["oom_score_adjust"] == 400
+
+
+def test_unreadable_unit_file_is_reported_not_fatal(tmp_path):
+    declared = _systemd.read_declared([str(tmp_path / "missing.conf")])
+    assert declared["unreadable"] == [str(tmp_path / "missing.conf")]
