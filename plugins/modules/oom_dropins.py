@@ -78,7 +78,7 @@ options:
     default: present
   exclusive:
     description:
-      - When true, the owned drop-ins under O(root) end up being exactly those listed in O(units): owned
+      - When true, the owned drop-ins under O(root) end up being exactly those listed in O(units). Owned
         files of units that are no longer listed (or written under another file name) are removed.
       - With O(state=absent), every owned drop-in under O(root) is removed, whatever O(units) lists.
       - A C(.d) directory left empty by a removal is removed too.
@@ -93,7 +93,7 @@ options:
     default: 60-oomguard.conf
   owner_tag:
     description:
-      - The fingerprint written into every file, as a line C(# oomguard-owner: <owner_tag>). Only files with
+      - The fingerprint written into every file, as a line C(# oomguard-owner) followed by the tag. Only files with
         exactly this line are changed or removed.
     type: str
     default: oomguard.fleet.oom_protection

@@ -1,0 +1,405 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller-side policy logic of the oom_protection role: the plan (tiers, merged assignments,
+validation) and the compliance records (policy vs declared vs what the kernel applies).
+
+Kept out of Jinja so it can be unit-tested and so every error names the variable that caused it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import SELECTOR_KEYS, describe
+from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import (
+    OOM_POLICIES,
+    OOM_POLICY_TYPES,
+    OOM_SCORE_ADJUST_TYPES,
+    unit_name_error,
+    unit_type,
+)
+
+SCHEMA = 1
+STATUSES = ("ok", "drift", "denied", "missing", "not_running")
+UNITS_VAR = "oom_protection_units"
+PROCESSES_VAR = "oom_protection_processes"
+PROCESS_KEYS = frozenset(SELECTOR_KEYS) | {"include_descendants", "tier", "required"}
+# The OOM sysctls the role may set, with the values the kernel accepts (Documentation/admin-guide/sysctl/vm.rst).
+SYSCTLS = {
+    "vm.panic_on_oom": (0, 1, 2),
+    "vm.oom_kill_allocating_task": (0, 1),
+    "vm.oom_dump_tasks": (0, 1),
+}
+
+
+def _fail(message):
+    raise AnsibleFilterError("oom_protection: " + message)
+
+
+# --------------------------------------------------------------------------------------------------- plan
+
+def _resolve_tiers(tiers, custom_tiers):
+    merged = {}
+    for var, source in (("oom_protection_tiers", tiers), ("oom_protection_custom_tiers", custom_tiers)):
+        if source is None:
+            continue
+        if not isinstance(source, dict):
+            _fail("%s must be a mapping of tier name to settings, got %s" % (var, type(source).__name__))
+        for name, spec in source.items():
+            merged[str(name)] = (var, spec)
+    resolved = {}
+    for name, (var, spec) in merged.items():
+        where = "%s.%s" % (var, name)
+        if isinstance(spec, int) and not isinstance(spec, bool):
+            spec = {"oom_score_adj": spec}
+        if not isinstance(spec, dict):
+            _fail("%s must be an integer or a mapping with oom_score_adj (and optional oom_policy), got %r"
+                  % (where, spec))
+        unknown = sorted(set(spec) - {"oom_score_adj", "oom_policy", "description"})
+        if unknown:
+            _fail("%s has unknown keys %s (allowed: oom_score_adj, oom_policy, description)" % (where, ", ".join(unknown)))
+        value = spec.get("oom_score_adj")
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail("%s.oom_score_adj must be an integer in -1000..1000, got %r" % (where, value))
+        if not -1000 <= value <= 1000:
+            _fail("%s.oom_score_adj is %d, outside -1000..1000" % (where, value))
+        policy = spec.get("oom_policy")
+        if policy is not None and policy not in OOM_POLICIES:
+            _fail("%s.oom_policy must be one of %s, got %r" % (where, ", ".join(OOM_POLICIES), policy))
+        resolved[name] = {"oom_score_adj": value, "oom_policy": policy, "source": var,
+                          "oom_disable": value == -1000}
+    return resolved
+
+
+def _tier_of(tiers, tier, where, allow_oom_disable):
+    if not isinstance(tier, str) or tier not in tiers:
+        _fail("%s: unknown tier %r (known tiers: %s)" % (where, tier, ", ".join(sorted(tiers))))
+    spec = tiers[tier]
+    if spec["oom_disable"] and not allow_oom_disable:
+        _fail("%s: tier %s is -1000, which makes its processes unkillable so that their own leak becomes a "
+              "host-wide outage; set oom_protection_allow_oom_disable: true to allow it" % (where, tier))
+    return spec
+
+
+def _merge_units(units, units_by_var):
+    """{unit: (tier, var)}: the union of every oom_protection_units_* variable, then oom_protection_units
+    on top (host vars override groups there; a null tier drops the unit on that host)."""
+    chosen = {}
+    conflicts = {}
+    for var in sorted(units_by_var or {}):
+        mapping = units_by_var[var]
+        if mapping is None:
+            continue
+        if not isinstance(mapping, dict):
+            _fail("%s must be a mapping of unit name to tier, got %s" % (var, type(mapping).__name__))
+        for unit, tier in mapping.items():
+            if unit in chosen and chosen[unit][0] != tier:
+                conflicts[unit] = "%s is %s in %s but %s in %s" % (unit, chosen[unit][0], chosen[unit][1], tier, var)
+            chosen.setdefault(unit, (tier, var))
+    if units is not None and not isinstance(units, dict):
+        _fail("%s must be a mapping of unit name to tier, got %s" % (UNITS_VAR, type(units).__name__))
+    for unit, tier in (units or {}).items():
+        conflicts.pop(unit, None)
+        chosen[unit] = (tier, UNITS_VAR)
+    if conflicts:
+        _fail("conflicting tiers for the same unit (set the unit in %s, for example in host_vars, to decide): %s"
+              % (UNITS_VAR, "; ".join(conflicts[unit] for unit in sorted(conflicts))))
+    return {unit: value for unit, value in chosen.items() if value[0] is not None}
+
+
+def _check_unit(unit, tier_spec, where):
+    reason = unit_name_error(unit)
+    if reason:
+        _fail("%s: %r is not a valid systemd unit name: %s" % (where, unit, reason))
+    utype = unit_type(unit)
+    if utype not in OOM_SCORE_ADJUST_TYPES:
+        _fail("%s: %s units have no OOMScoreAdjust= setting (only .%s do); use oom_protection_processes with a "
+              "cgroup selector instead" % (where, "." + utype, ", .".join(OOM_SCORE_ADJUST_TYPES)))
+    if tier_spec["oom_policy"] is not None and utype not in OOM_POLICY_TYPES:
+        _fail("%s: the tier sets oom_policy, but .%s units have no OOMPolicy= setting" % (where, utype))
+
+
+def _selector_of(entry, where):
+    if not isinstance(entry, dict):
+        _fail("%s must be a mapping with a selector and a tier, got %r" % (where, entry))
+    unknown = sorted(set(entry) - PROCESS_KEYS)
+    if unknown:
+        _fail("%s has unknown keys %s (selectors: %s; plus tier, required, include_descendants)"
+              % (where, ", ".join(unknown), ", ".join(SELECTOR_KEYS)))
+    selector = {key: entry[key] for key in SELECTOR_KEYS if entry.get(key) is not None}
+    if not selector:
+        _fail("%s has no selector: give one of %s" % (where, ", ".join(SELECTOR_KEYS)))
+    for key in ("name_pattern", "cmdline_pattern"):
+        if key in selector:
+            try:
+                re.compile(selector[key])
+            except (re.error, TypeError) as exc:
+                _fail("%s: %s %r is not a valid regular expression: %s" % (where, key, selector[key], exc))
+    if "pid" in selector and (isinstance(selector["pid"], bool) or not isinstance(selector["pid"], int)
+                              or selector["pid"] < 1):
+        _fail("%s: pid must be a positive integer, got %r" % (where, selector["pid"]))
+    if "unit" in selector:
+        reason = unit_name_error(selector["unit"])
+        if reason:
+            _fail("%s: unit %r is not a valid systemd unit name: %s" % (where, selector["unit"], reason))
+    if "cgroup" in selector and not str(selector["cgroup"]).startswith("/"):
+        _fail("%s: cgroup %r must be an absolute cgroup path or glob" % (where, selector["cgroup"]))
+    if entry.get("include_descendants"):
+        selector["include_descendants"] = True
+    return selector
+
+
+def _merge_processes(processes, processes_by_var):
+    """Union by selector; equal selectors with different tiers conflict unless oom_protection_processes
+    (the override layer) names the selector too."""
+    chosen = {}
+    conflicts = {}
+    layers = [(var, processes_by_var[var]) for var in sorted(processes_by_var or {})]
+    for var, entries in layers:
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            _fail("%s must be a list of process assignments, got %s" % (var, type(entries).__name__))
+        for index, entry in enumerate(entries):
+            where = "%s[%d]" % (var, index)
+            selector = _selector_of(entry, where)
+            key = describe(selector)
+            if key in chosen and chosen[key]["tier"] != entry.get("tier"):
+                conflicts[key] = "%s is %s in %s but %s in %s" % (key, chosen[key]["tier"], chosen[key]["source"],
+                                                                  entry.get("tier"), where)
+                continue
+            chosen.setdefault(key, dict(selector=selector, tier=entry.get("tier"), required=bool(entry.get("required")),
+                                        source=where))
+    if processes is not None and not isinstance(processes, list):
+        _fail("%s must be a list of process assignments, got %s" % (PROCESSES_VAR, type(processes).__name__))
+    for index, entry in enumerate(processes or []):
+        where = "%s[%d]" % (PROCESSES_VAR, index)
+        selector = _selector_of(entry, where)
+        key = describe(selector)
+        conflicts.pop(key, None)
+        chosen[key] = dict(selector=selector, tier=entry.get("tier"), required=bool(entry.get("required")), source=where)
+    if conflicts:
+        _fail("conflicting tiers for the same process selector (repeat it in %s to decide): %s"
+              % (PROCESSES_VAR, "; ".join(conflicts[k] for k in sorted(conflicts))))
+    return chosen
+
+
+def _check_sysctls(sysctls):
+    if sysctls is None:
+        return {}
+    if not isinstance(sysctls, dict):
+        _fail("oom_protection_sysctls must be a mapping, got %s" % type(sysctls).__name__)
+    for key, value in sysctls.items():
+        if key not in SYSCTLS:
+            _fail("oom_protection_sysctls: %s is not one of the OOM sysctls this role manages (%s)"
+                  % (key, ", ".join(sorted(SYSCTLS))))
+        if isinstance(value, bool) or value not in SYSCTLS[key]:
+            _fail("oom_protection_sysctls: %s must be one of %s, got %r"
+                  % (key, ", ".join(str(v) for v in SYSCTLS[key]), value))
+    return dict(sorted(sysctls.items()))
+
+
+def oom_protection_plan(tiers, units=None, units_by_var=None, processes=None, processes_by_var=None,
+                        custom_tiers=None, allow_oom_disable=False, sysctls=None):
+    """Validate everything and resolve every assignment to a value. See oom_protection_plan.yml."""
+    resolved = _resolve_tiers(tiers, custom_tiers)
+    plan_units = []
+    for unit, (tier, source) in sorted(_merge_units(units, units_by_var).items()):
+        where = "%s: %s" % (source, unit)
+        spec = _tier_of(resolved, tier, where, allow_oom_disable)
+        _check_unit(unit, spec, where)
+        plan_units.append({"name": unit, "tier": tier, "oom_score_adj": spec["oom_score_adj"],
+                           "oom_policy": spec["oom_policy"], "source": source})
+    plan_processes = []
+    for key, entry in _merge_processes(processes, processes_by_var).items():
+        spec = _tier_of(resolved, entry["tier"], entry["source"], allow_oom_disable)
+        if spec["oom_policy"] is not None:
+            _fail("%s: tier %s sets oom_policy, which only systemd units have; use a tier without it for processes"
+                  % (entry["source"], entry["tier"]))
+        plan_processes.append(dict(entry, target=key, oom_score_adj=spec["oom_score_adj"]))
+    dropins = []
+    for unit in plan_units:
+        dropin = {"name": unit["name"], "oom_score_adj": unit["oom_score_adj"], "tier": unit["tier"]}
+        if unit["oom_policy"] is not None:
+            dropin["oom_policy"] = unit["oom_policy"]
+        dropins.append(dropin)
+    return {
+        "tiers": {name: {"oom_score_adj": spec["oom_score_adj"], "oom_policy": spec["oom_policy"]}
+                  for name, spec in sorted(resolved.items())},
+        "units": plan_units,
+        "processes": plan_processes,
+        "unit_names": [unit["name"] for unit in plan_units],
+        "dropins": dropins,
+        # Unit rules first: a process rule is the more specific choice and the last matching rule wins.
+        "unit_rules": [{"unit": unit["name"], "value": unit["oom_score_adj"]} for unit in plan_units],
+        "process_rules": [dict(entry["selector"], value=entry["oom_score_adj"]) for entry in plan_processes],
+        "sysctls": _check_sysctls(sysctls),
+    }
+
+
+# --------------------------------------------------------------------------------------------- compliance
+
+def _denied_by_pid(adj_result):
+    return {entry.get("pid"): entry for entry in (adj_result or {}).get("denied") or []}
+
+
+def _cannot_reach(current, wanted, can_lower_adj):
+    """Without CAP_SYS_RESOURCE the kernel refuses values below the process's floor (0 unless a privileged
+    writer set it higher); systemd then silently keeps the inherited value."""
+    return not can_lower_adj and wanted < current and wanted < 0
+
+
+def _process_findings(processes, wanted, can_lower_adj, denied):
+    drift, refused = [], []
+    for proc in processes:
+        value = proc.get("oom_score_adj")
+        if value == wanted:
+            continue
+        label = "pid %s (%s)" % (proc.get("pid"), proc.get("name"))
+        if proc.get("pid") in denied or (value is not None and _cannot_reach(value, wanted, can_lower_adj)):
+            refused.append("kernel keeps %s for %s: lowering below the process's floor needs CAP_SYS_RESOURCE, "
+                           "which this host lacks" % (value, label))
+        else:
+            drift.append("%s has oom_score_adj %s, policy %s" % (label, value, wanted))
+    return drift, refused
+
+
+def _unit_record(unit, info_unit, can_lower_adj, denied):
+    record = {
+        "kind": "unit", "target": unit["name"], "tier": unit["tier"],
+        "policy_oom_score_adj": unit["oom_score_adj"], "policy_oom_policy": unit["oom_policy"],
+        "declared_oom_score_adj": None, "declared_set": False, "declared_oom_policy": None,
+        "processes": [], "status": "missing", "reasons": [],
+    }
+    if not info_unit or info_unit.get("load_state") in (None, "not-found", "bad-setting", "error", "masked"):
+        state = (info_unit or {}).get("load_state") or "unknown"
+        record["reasons"].append("unit %s is not loaded on this host (load state %s)" % (unit["name"], state))
+        return record
+    record.update(
+        declared_oom_score_adj=info_unit.get("declared_oom_score_adj"),
+        declared_set=bool(info_unit.get("declared_set")),
+        declared_oom_policy=info_unit.get("declared_oom_policy"),
+        processes=[{"pid": p.get("pid"), "name": p.get("name"), "oom_score_adj": p.get("oom_score_adj")}
+                   for p in info_unit.get("processes") or []],
+    )
+    drift = []
+    if not record["declared_set"]:
+        drift.append("systemd declares no OOMScoreAdjust= for %s, policy %d" % (unit["name"], unit["oom_score_adj"]))
+    elif record["declared_oom_score_adj"] != unit["oom_score_adj"]:
+        source = info_unit.get("declared_source")
+        drift.append("systemd declares OOMScoreAdjust=%s%s, policy %d" % (
+            record["declared_oom_score_adj"], " (from %s)" % source if source else "", unit["oom_score_adj"]))
+    if unit["oom_policy"] is not None and record["declared_oom_policy"] != unit["oom_policy"]:
+        drift.append("systemd declares OOMPolicy=%s, policy %s" % (record["declared_oom_policy"], unit["oom_policy"]))
+    live_drift, refused = _process_findings(record["processes"], unit["oom_score_adj"], can_lower_adj, denied)
+    drift.extend(live_drift)
+    record["reasons"] = drift + refused
+    if drift:
+        record["status"] = "drift"
+    elif refused:
+        record["status"] = "denied"
+    elif not record["processes"]:
+        record["status"] = "not_running"
+        record["reasons"].append("%s has no running process" % unit["name"])
+    else:
+        record["status"] = "ok"
+    return record
+
+
+def _process_record(index, entry, matched, can_lower_adj, denied):
+    record = {
+        "kind": "process", "target": entry["target"], "tier": entry["tier"],
+        "policy_oom_score_adj": entry["oom_score_adj"], "policy_oom_policy": None,
+        "declared_oom_score_adj": None, "declared_set": False, "declared_oom_policy": None,
+        "processes": matched, "status": "ok", "reasons": [],
+    }
+    if not matched:
+        record["status"] = "missing" if entry.get("required") else "not_running"
+        record["reasons"].append("no process matches %s" % entry["target"])
+        return record
+    drift, refused = _process_findings(matched, entry["oom_score_adj"], can_lower_adj, denied)
+    record["reasons"] = drift + refused
+    record["status"] = "drift" if drift else "denied" if refused else "ok"
+    return record
+
+
+def _matched_by_rule(adj_result, offset, count, check_mode):
+    """Processes each process rule matched, from oom_score_adj's result: {rule index: [processes]}.
+
+    Uses `matched` when it lists processes per rule; otherwise falls back to `changes` and `denied`
+    (which, in check mode, hold each process's current value as `before`)."""
+    found = {index: {} for index in range(count)}
+    result = adj_result or {}
+    entries = result.get("matched") if isinstance(result.get("matched"), list) else []
+    for entry in entries:
+        rule = entry.get("rule")
+        if isinstance(rule, int) and offset <= rule < offset + count:
+            found[rule - offset][entry.get("pid")] = {
+                "pid": entry.get("pid"), "name": entry.get("name"), "oom_score_adj": entry.get("oom_score_adj")}
+    if not entries:
+        for entry in (result.get("changes") or []):
+            rule = entry.get("rule")
+            if isinstance(rule, int) and offset <= rule < offset + count:
+                value = entry.get("before") if check_mode else entry.get("after")
+                found[rule - offset][entry.get("pid")] = {"pid": entry.get("pid"), "name": entry.get("name"),
+                                                          "oom_score_adj": value}
+        for entry in (result.get("denied") or []):
+            rule = entry.get("rule")
+            if isinstance(rule, int) and offset <= rule < offset + count:
+                found[rule - offset][entry.get("pid")] = {"pid": entry.get("pid"), "name": entry.get("name"),
+                                                          "oom_score_adj": entry.get("before")}
+    return {index: sorted(procs.values(), key=lambda proc: proc["pid"] or 0) for index, procs in found.items()}
+
+
+def oom_protection_compliance(plan, info=None, adj=None, systemd=True, state="present", can_lower_adj=None,
+                              rule_offset=0, check_mode=False):
+    """Build the oom_protection_compliance fact. See oom_protection_compliance.yml."""
+    if not isinstance(plan, dict) or "units" not in plan:
+        _fail("oom_protection_compliance expects the result of oom_protection_plan as its input")
+    info = info or {}
+    if can_lower_adj is None:
+        can_lower_adj = bool((info.get("host") or {}).get("can_lower_adj"))
+    denied = _denied_by_pid(adj)
+    records = []
+    if state == "present":
+        if systemd:
+            units_info = info.get("units") or {}
+            records.extend(_unit_record(unit, units_info.get(unit["name"]), can_lower_adj, denied)
+                           for unit in plan["units"])
+        matched = _matched_by_rule(adj, rule_offset, len(plan["processes"]), check_mode)
+        records.extend(_process_record(index, entry, matched[index], can_lower_adj, denied)
+                       for index, entry in enumerate(plan["processes"]))
+    summary = {status: 0 for status in STATUSES}
+    for record in records:
+        summary[record["status"]] += 1
+    return {
+        "schema": SCHEMA,
+        "systemd": bool(systemd),
+        "can_lower_adj": bool(can_lower_adj),
+        "state": state,
+        "records": records,
+        "summary": summary,
+        "skipped_units": [] if systemd or state != "present" else list(plan["unit_names"]),
+    }
+
+
+def oom_protection_reset_rules(info_result):
+    """Rules that put the processes of units whose drop-in was removed back to what systemd applies now:
+    the declared value, or, when nothing is declared, the manager's own value that they would inherit
+    (which is what `systemctl show -p OOMScoreAdjust` reports in both cases)."""
+    units = (info_result or {}).get("units") or {}
+    return [{"unit": unit, "value": facts.get("systemctl_oom_score_adj") or 0} for unit, facts in sorted(units.items())]
+
+
+class FilterModule:
+    """oom_protection role filters."""
+
+    def filters(self):
+        return {
+            "oom_protection_plan": oom_protection_plan,
+            "oom_protection_compliance": oom_protection_compliance,
+            "oom_protection_reset_rules": oom_protection_reset_rules,
+        }
