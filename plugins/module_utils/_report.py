@@ -1,0 +1,811 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils file is private to the oomguard.fleet collection; it may change without notice.
+"""Fleet audit reports: one normalised report, rendered as JSON, JUnit XML and a static HTML page.
+
+Everything that comes from hosts (process names, unit names, reasons, error messages) is untrusted text:
+it is cleaned of characters XML cannot carry, escaped in HTML, and never interpreted. Rendering is pure
+(no I/O, no clock): the caller passes the generation time, so the same input always gives the same bytes.
+Standard library only. It runs on the controller, but stays Python 3.8 compatible like all module_utils.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import xml.etree.ElementTree as ET
+
+SCHEMA_VERSION = 1
+GENERATOR = "oomguard.fleet.oom_audit_report"
+
+RECORD_STATUSES = ("ok", "drift", "denied", "missing", "not_running", "unknown")
+# Assignment statuses that make a host non-compliant and a JUnit test case fail.
+FAILING_STATUSES = ("drift", "denied", "missing", "unknown")
+# Host statuses, worst first: the order of the console summary and of the reports.
+HOST_STATUSES = ("unreachable", "failed", "drifting", "no_assignments", "compliant")
+HOST_STATUS_LABELS = {
+    "unreachable": "unreachable",
+    "failed": "audit failed",
+    "drifting": "drifting",
+    "no_assignments": "no assignments",
+    "compliant": "compliant",
+}
+
+TEXT_MAX = 4096
+# XML 1.0 cannot carry C0 controls (other than tab/newline/CR), lone surrogates, U+FFFE/U+FFFF.
+_XML_INVALID_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+_RECORD_INT_FIELDS = ("policy_oom_score_adj", "declared_oom_score_adj")
+_RECORD_TEXT_FIELDS = ("kind", "target", "tier", "policy_oom_policy", "declared_oom_policy")
+
+_EVENT_INT_FIELDS = (
+    "pid", "uid", "oom_score_adj", "total_vm_kb", "anon_rss_kb", "file_rss_kb", "shmem_rss_kb", "pgtables_kb",
+)
+_EVENT_TEXT_FIELDS = ("time", "name", "scope", "constraint", "oom_memcg", "task_memcg", "unit")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cleaning untrusted values
+
+
+def clean_text(value, limit=TEXT_MAX):
+    """A value from a host as safe text: None stays None, characters XML cannot hold become U+FFFD."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    elif not isinstance(value, str):
+        value = str(value)
+    value = _XML_INVALID_RE.sub("\ufffd", value)
+    if len(value) > limit:
+        value = value[:limit - 1] + "\u2026"
+    return value
+
+
+def clean_int(value):
+    """An integer, or None for anything that is not one (booleans are not integers here)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def clean_bool(value):
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return None
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if low in ("true", "yes", "1"):
+            return True
+        if low in ("false", "no", "0"):
+            return False
+        return None
+    if isinstance(value, int):
+        return bool(value)
+    return None
+
+
+def _clean_scalar(value):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    return clean_text(value)
+
+
+def _clean_mapping(value, depth=0):
+    """Free-form host settings: scalars and nested mappings of scalars, keys as text, sorted."""
+    if not isinstance(value, dict):
+        return None
+    out = {}
+    for key in sorted(value, key=str):
+        item = value[key]
+        if isinstance(item, dict):
+            if depth < 2:
+                out[clean_text(key, 200)] = _clean_mapping(item, depth + 1)
+        elif isinstance(item, (list, tuple)):
+            out[clean_text(key, 200)] = [_clean_scalar(v) for v in item if not isinstance(v, (dict, list, tuple))]
+        else:
+            out[clean_text(key, 200)] = _clean_scalar(item)
+    return out
+
+
+def _text_list(value):
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [clean_text(v) for v in value if v is not None and v != ""]
+    return [clean_text(value)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Normalising what the audit gathered
+
+
+def normalize_record(raw):
+    rec = raw if isinstance(raw, dict) else {}
+    out = {}
+    for field in _RECORD_TEXT_FIELDS:
+        out[field] = clean_text(rec.get(field), 1024)
+    for field in _RECORD_INT_FIELDS:
+        out[field] = clean_int(rec.get(field))
+    out["declared_set"] = clean_bool(rec.get("declared_set"))
+    processes = []
+    for proc in rec.get("processes") or []:
+        if isinstance(proc, dict):
+            processes.append({
+                "pid": clean_int(proc.get("pid")),
+                "name": clean_text(proc.get("name"), 1024),
+                "oom_score_adj": clean_int(proc.get("oom_score_adj")),
+            })
+    out["processes"] = processes
+    reasons = _text_list(rec.get("reasons"))
+    status = clean_text(rec.get("status"), 100)
+    if status not in RECORD_STATUSES or status == "unknown":
+        reasons.append("the compliance record has no known status (%r)" % (status,))
+        status = "unknown"
+    out["status"] = status
+    out["reasons"] = reasons
+    return out
+
+
+def normalize_compliance(raw):
+    if not isinstance(raw, dict):
+        return None
+    records = [normalize_record(r) for r in raw.get("records") or []]
+    return {
+        "schema": clean_int(raw.get("schema")),
+        "systemd": clean_bool(raw.get("systemd")),
+        "can_lower_adj": clean_bool(raw.get("can_lower_adj")),
+        "state": clean_text(raw.get("state"), 100),
+        "records": records,
+    }
+
+
+def _first_int(entry, *names):
+    for name in names:
+        value = clean_int(entry.get(name))
+        if value is not None:
+            return value
+    return None
+
+
+def _memory_kb(entry):
+    """What counts for badness: resident anon+file+shmem, swap, page tables (kB)."""
+    direct = _first_int(entry, "memory_kb", "badness_memory_kb")
+    if direct is not None:
+        return direct
+    rss = _first_int(entry, "rss_kb")
+    if rss is None:
+        parts = [clean_int(entry.get(k)) for k in ("rss_anon_kb", "rss_file_kb", "rss_shmem_kb")]
+        if all(p is None for p in parts):
+            return None
+        rss = sum(p or 0 for p in parts)
+    return rss + (clean_int(entry.get("swap_kb")) or 0) + (clean_int(entry.get("pgtables_kb")) or 0)
+
+
+def _host_total_kb(host):
+    """The kernel's OOM denominator (RAM + swap) in kB, or RAM alone if that is all we know."""
+    if not host:
+        return None
+    total_pages, page_size = clean_int(host.get("total_pages")), clean_int(host.get("page_size"))
+    if total_pages and page_size:
+        return total_pages * page_size // 1024
+    mem = clean_int(host.get("mem_total_kb"))
+    if mem:
+        return mem + (clean_int(host.get("swap_total_kb")) or 0)
+    return None
+
+
+_RELEASE_RE = re.compile(r"^(\d+)\.(\d+)")
+
+
+def _memory_kb_from_badness(entry, host):
+    """Invert oom_badness() for a global OOM: memory pages = badness - adj * (total_pages / 1000).
+
+    Exact from Linux 4.17 on; older kernels gave root processes a 3% bonus, which cannot be undone here.
+    """
+    if not host or host.get("cgroup_limit_bytes") is not None:
+        return None
+    badness, adj = clean_int(entry.get("badness")), clean_int(entry.get("oom_score_adj"))
+    total_pages, page_size = clean_int(host.get("total_pages")), clean_int(host.get("page_size"))
+    match = _RELEASE_RE.match(str(host.get("kernel_release") or ""))
+    if None in (badness, adj, total_pages, page_size) or not match:
+        return None
+    if (int(match.group(1)), int(match.group(2))) < (4, 17):
+        return None
+    pages = badness - adj * (total_pages // 1000)
+    return pages * page_size // 1024 if pages >= 0 else None
+
+
+def normalize_victim(raw, rank, total_kb, host=None):
+    entry = raw if isinstance(raw, dict) else {}
+    memory_kb = _memory_kb(entry)
+    if memory_kb is None:
+        memory_kb = _memory_kb_from_badness(entry, host)
+    share = None
+    for name in ("memory_share_percent", "share_percent", "memory_percent"):
+        value = entry.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            share = float(value)
+            break
+    if share is None and memory_kb is not None and total_kb:
+        share = 100.0 * memory_kb / total_kb
+    if share is not None:
+        share = round(min(max(share, 0.0), 100.0), 2)
+    return {
+        "rank": rank,
+        "pid": clean_int(entry.get("pid")),
+        "name": clean_text(entry.get("name"), 1024),
+        "unit": clean_text(entry.get("unit"), 1024),
+        "oom_score_adj": clean_int(entry.get("oom_score_adj")),
+        "oom_score": _first_int(entry, "oom_score", "kernel_oom_score"),
+        "badness": _first_int(entry, "badness", "badness_pages"),
+        "memory_kb": memory_kb,
+        "memory_share_percent": share,
+        "reason": clean_text(entry.get("reason"), 1024),
+    }
+
+
+def normalize_event(raw):
+    ev = raw if isinstance(raw, dict) else {}
+    out = {}
+    for field in _EVENT_TEXT_FIELDS:
+        out[field] = clean_text(ev.get(field), 1024)
+    for field in _EVENT_INT_FIELDS:
+        out[field] = clean_int(ev.get(field))
+    trigger = ev.get("trigger") if isinstance(ev.get("trigger"), dict) else {}
+    out["trigger"] = {
+        "name": clean_text(trigger.get("name", ev.get("trigger_name")), 1024),
+        "pid": clean_int(trigger.get("pid", ev.get("trigger_pid"))),
+        "gfp_mask": clean_text(trigger.get("gfp_mask", ev.get("gfp_mask")), 200),
+        "order": clean_int(trigger.get("order", ev.get("order"))),
+    }
+    return out
+
+
+def _event_sort_key(event):
+    # ISO-8601 times sort as text; events without a time go last.
+    return (event["time"] is not None, event["time"] or "")
+
+
+def _assignment_counts(records):
+    counts = {status: 0 for status in RECORD_STATUSES}
+    for rec in records:
+        counts[rec["status"]] += 1
+    counts["total"] = len(records)
+    return counts
+
+
+def classify_host(reachable, compliance):
+    if not reachable:
+        return "unreachable"
+    if compliance is None:
+        return "failed"
+    records = compliance["records"]
+    if any(r["status"] in FAILING_STATUSES for r in records):
+        return "drifting"
+    if not records:
+        return "no_assignments"
+    return "compliant"
+
+
+def normalize_host(raw):
+    data = raw if isinstance(raw, dict) else {}
+    name = clean_text(data.get("name"), 255) or "?"
+    reachable = clean_bool(data.get("reachable"))
+    reachable = True if reachable is None else reachable
+    errors = _text_list(data.get("errors"))
+    compliance = normalize_compliance(data.get("compliance")) if reachable else None
+    host = _clean_mapping(data.get("host")) if reachable else None
+    total_kb = _host_total_kb(host)
+    kill_order = []
+    for rank, entry in enumerate(data.get("kill_order") or [], 1):
+        kill_order.append(normalize_victim(entry, rank, total_kb, host))
+    events = sorted((normalize_event(e) for e in data.get("events") or []), key=_event_sort_key, reverse=True)
+    status = classify_host(reachable, compliance)
+    if status == "failed" and not errors:
+        errors = ["no compliance record was gathered from this host"]
+    return {
+        "name": name,
+        "status": status,
+        "reachable": reachable,
+        "errors": errors,
+        "assignments": _assignment_counts(compliance["records"] if compliance else []),
+        "compliance": compliance,
+        "host": host,
+        "kill_order": kill_order,
+        "events_source": clean_text(data.get("events_source"), 100),
+        "events": events,
+    }
+
+
+def host_sort_key(host):
+    """Worst first: status, then failing assignments, then recent kills, then name."""
+    failing = sum(host["assignments"][s] for s in FAILING_STATUSES)
+    return (HOST_STATUSES.index(host["status"]), -failing, -len(host["events"]), host["name"])
+
+
+def build_report(hosts, targets=None, generated_at=None, events_since=None):
+    """The whole report as plain data (what oom-audit.json holds).
+
+    hosts: what each host gathered (dicts with name, reachable, errors, compliance, host, kill_order,
+    events, events_source). targets: every host the audit aimed at; a target without an entry in
+    `hosts` produced no data at all and is reported as failed.
+    """
+    by_name = {}
+    for raw in hosts or []:
+        host = normalize_host(raw)
+        by_name[host["name"]] = host
+    for target in targets or []:
+        name = clean_text(target, 255)
+        if name and name not in by_name:
+            by_name[name] = normalize_host({
+                "name": name,
+                "reachable": True,
+                "errors": ["the host produced no audit data (it failed or dropped out of the audit play)"],
+            })
+    ordered = sorted(by_name.values(), key=host_sort_key)
+    by_status = {status: 0 for status in HOST_STATUSES}
+    assignments = {status: 0 for status in RECORD_STATUSES}
+    assignments["total"] = 0
+    kills = 0
+    for host in ordered:
+        by_status[host["status"]] += 1
+        for key, value in host["assignments"].items():
+            assignments[key] += value
+        kills += len(host["events"])
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generator": GENERATOR,
+        "generated_at": clean_text(generated_at, 100),
+        "events_since": clean_text(events_since, 100),
+        "summary": {
+            "hosts": len(ordered),
+            "by_status": by_status,
+            "assignments": assignments,
+            "recent_kills": kills,
+        },
+        "hosts": ordered,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# JSON
+
+
+def render_json(report):
+    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Console summary
+
+
+def _plural(count, word):
+    return "%d %s%s" % (count, word, "" if count == 1 else "s")
+
+
+def _host_detail(host):
+    counts = host["assignments"]
+    if host["status"] in ("unreachable", "failed"):
+        detail = "; ".join(host["errors"]) or host["status"]
+        return detail.splitlines()[0] if detail else detail
+    parts = []
+    if counts["total"]:
+        bad = ["%d %s" % (counts[s], s) for s in FAILING_STATUSES if counts[s]]
+        if bad:
+            parts.append("%s of %s not ok" % (", ".join(bad), _plural(counts["total"], "assignment")))
+        else:
+            parts.append("%d of %s ok" % (counts["ok"], _plural(counts["total"], "assignment")))
+        if counts["not_running"]:
+            parts.append("%d not running" % counts["not_running"])
+    if host["events"]:
+        parts.append(_plural(len(host["events"]), "recent OOM kill"))
+    if host["kill_order"]:
+        victim = host["kill_order"][0]
+        share = victim["memory_share_percent"]
+        parts.append("next victim %s (pid %s%s)" % (
+            victim["name"], victim["pid"], ", %.1f%% of memory" % share if share is not None else ""))
+    if host["errors"]:
+        parts.append(_plural(len(host["errors"]), "gathering error"))
+    return "; ".join(parts) or "nothing to report"
+
+
+def summary_lines(report, limit=10):
+    """A few console lines: the fleet in one line, then hosts worst first."""
+    summary = report["summary"]
+    counts = summary["by_status"]
+    head = ", ".join("%d %s" % (counts[s], HOST_STATUS_LABELS[s]) for s in HOST_STATUSES if counts[s])
+    lines = ["oomguard audit: %s%s; %s" % (
+        _plural(summary["hosts"], "host"), ": " + head if head else "",
+        _plural(summary["recent_kills"], "recent OOM kill"))]
+    hosts = report["hosts"]
+    width = max([len(h["name"]) for h in hosts[:limit]] + [1])
+    for host in hosts[:limit]:
+        label = HOST_STATUS_LABELS[host["status"]].upper()
+        lines.append("%-14s %-*s  %s" % (label, width, host["name"], _host_detail(host)))
+    if len(hosts) > limit:
+        lines.append("... and %d more hosts: see the reports" % (len(hosts) - limit))
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------------------
+# JUnit XML
+
+
+def _record_case_name(rec):
+    return "%s:%s" % (rec["kind"] or "assignment", rec["target"] or "?")
+
+
+def _record_message(rec):
+    policy = rec["policy_oom_score_adj"]
+    head = "%s: %s" % (rec["status"], rec["target"] or "?")
+    facts = []
+    if rec["tier"]:
+        facts.append("tier %s" % rec["tier"])
+    if policy is not None:
+        facts.append("policy %+d" % policy if policy else "policy 0")
+    if facts:
+        head += " (%s)" % ", ".join(facts)
+    if rec["reasons"]:
+        head += ": " + "; ".join(rec["reasons"])
+    return head
+
+
+def _record_details(rec):
+    lines = [
+        "kind: %s" % rec["kind"],
+        "target: %s" % rec["target"],
+        "tier: %s" % rec["tier"],
+        "policy oom_score_adj: %s" % rec["policy_oom_score_adj"],
+        "policy OOMPolicy: %s" % rec["policy_oom_policy"],
+        "declared oom_score_adj: %s%s" % (rec["declared_oom_score_adj"],
+                                          "" if rec["declared_set"] is not False else " (not set)"),
+        "declared OOMPolicy: %s" % rec["declared_oom_policy"],
+    ]
+    for proc in rec["processes"]:
+        lines.append("process %s (%s): oom_score_adj %s" % (proc["pid"], proc["name"], proc["oom_score_adj"]))
+    for reason in rec["reasons"]:
+        lines.append("reason: %s" % reason)
+    return "\n".join(lines)
+
+
+def render_junit(report):
+    timestamp = (report["generated_at"] or "").rstrip("Z") or None
+    suites = ET.Element("testsuites", name="oomguard fleet audit")
+    if timestamp:
+        suites.set("timestamp", timestamp)
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for host in report["hosts"]:
+        suite = ET.SubElement(suites, "testsuite", name=host["name"], hostname=host["name"])
+        if timestamp:
+            suite.set("timestamp", timestamp)
+        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        props = ET.SubElement(suite, "properties")
+        ET.SubElement(props, "property", name="status", value=host["status"])
+        if host["host"] and host["host"].get("kernel_release"):
+            ET.SubElement(props, "property", name="kernel_release", value=str(host["host"]["kernel_release"]))
+        if host["status"] in ("unreachable", "failed"):
+            case = ET.SubElement(suite, "testcase", classname=host["name"], name="audit", time="0")
+            message = "; ".join(host["errors"]) or host["status"]
+            err = ET.SubElement(case, "error", type=host["status"], message=message)
+            err.text = message
+            counts["tests"] += 1
+            counts["errors"] += 1
+        elif not host["compliance"]["records"]:
+            case = ET.SubElement(suite, "testcase", classname=host["name"], name="assignments", time="0")
+            ET.SubElement(case, "skipped", message="no OOM protection assignments on this host")
+            counts["tests"] += 1
+            counts["skipped"] += 1
+        else:
+            for rec in host["compliance"]["records"]:
+                case = ET.SubElement(suite, "testcase", classname=host["name"], name=_record_case_name(rec), time="0")
+                counts["tests"] += 1
+                if rec["status"] in FAILING_STATUSES:
+                    fail = ET.SubElement(case, "failure", type=rec["status"], message=_record_message(rec))
+                    fail.text = _record_details(rec)
+                    counts["failures"] += 1
+                elif rec["status"] == "not_running":
+                    ET.SubElement(case, "skipped", message=_record_message(rec))
+                    counts["skipped"] += 1
+                else:
+                    out = ET.SubElement(case, "system-out")
+                    out.text = _record_details(rec)
+        if host["errors"] and host["status"] not in ("unreachable", "failed"):
+            err = ET.SubElement(suite, "system-err")
+            err.text = "\n".join(host["errors"])
+        for key, value in counts.items():
+            suite.set(key, str(value))
+            totals[key] += value
+        suite.set("time", "0")
+    for key, value in totals.items():
+        suites.set(key, str(value))
+    suites.set("time", "0")
+    _indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def _indent(elem, level=0):
+    # ElementTree.indent() is Python 3.9+.
+    pad = "\n" + "  " * level
+    children = list(elem)
+    if children:
+        if not (elem.text or "").strip():
+            elem.text = pad + "  "
+        for child in children:
+            _indent(child, level + 1)
+        if not (children[-1].tail or "").strip():
+            children[-1].tail = pad
+    if level and not (elem.tail or "").strip():
+        elem.tail = pad
+
+
+# ---------------------------------------------------------------------------------------------------------
+# HTML
+
+
+def esc(value):
+    """Escape anything for HTML text or a quoted attribute; None shows as an em dash."""
+    if value is None:
+        return "\u2014"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return html.escape(clean_text(value), quote=True)
+
+
+_CSS = """
+:root { --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --muted: #57606a; --line: #d0d7de; --bg: #f6f8fa; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #1f2328;
+       margin: 0 auto; max-width: 1200px; padding: 1.5rem; }
+h1 { font-size: 1.5rem; margin: 0 0 .25rem; }
+h2 { font-size: 1.2rem; margin: 2rem 0 .5rem; border-bottom: 1px solid var(--line); padding-bottom: .25rem; }
+h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
+.meta { color: var(--muted); margin: 0 0 1rem; }
+.cards { display: flex; flex-wrap: wrap; gap: .75rem; margin: 1rem 0; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: .6rem 1rem; min-width: 9rem; background: var(--bg); }
+.card b { display: block; font-size: 1.6rem; }
+.card.bad b { color: var(--bad); } .card.warn b { color: var(--warn); } .card.ok b { color: var(--ok); }
+table { border-collapse: collapse; width: 100%; margin: .3rem 0 1rem; }
+th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background: var(--bg); font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+code { font: 12px/1.4 ui-monospace, "DejaVu Sans Mono", monospace; white-space: pre-wrap; overflow-wrap: anywhere; }
+.badge { display: inline-block; border-radius: 1rem; padding: 0 .55rem; font-size: 12px; font-weight: 600;
+         color: #fff; white-space: nowrap; }
+.s-ok, .s-compliant { background: var(--ok); }
+.s-drift, .s-denied, .s-missing, .s-unknown, .s-drifting { background: var(--bad); }
+.s-unreachable, .s-failed { background: #6e40c9; }
+.s-not_running, .s-no_assignments { background: var(--muted); }
+.bar { display: inline-block; width: 10rem; height: .8rem; background: #eaeef2; border-radius: 3px;
+       vertical-align: middle; overflow: hidden; }
+.bar span { display: block; height: 100%; background: #bc4c00; }
+.host { border: 1px solid var(--line); border-radius: 6px; padding: 0 1rem .5rem; margin: 1rem 0; }
+.host > h2 { border: 0; margin-top: 1rem; }
+.errors { color: var(--bad); }
+.empty { color: var(--muted); font-style: italic; }
+ul.reasons { margin: 0; padding-left: 1.1rem; }
+dl.settings { display: grid; grid-template-columns: max-content auto; gap: .1rem 1rem; margin: .3rem 0 1rem; }
+dl.settings dt { color: var(--muted); } dl.settings dd { margin: 0; }
+"""
+
+
+def _badge(status, label=None):
+    return '<span class="badge s-%s">%s</span>' % (esc(status), esc(label or status.replace("_", " ")))
+
+
+def _bar(percent):
+    if percent is None:
+        return '<span class="empty">unknown</span>'
+    return '<span class="bar" title="%.1f%%"><span style="width:%.1f%%"></span></span> %.1f%%' % (
+        percent, percent, percent)
+
+
+def _adj(value):
+    if value is None:
+        return esc(None)
+    return "%+d" % value if value else "0"
+
+
+def _kb(value):
+    if value is None:
+        return esc(None)
+    if value >= 1048576:
+        return "%.1f GiB" % (value / 1048576.0)
+    if value >= 1024:
+        return "%.1f MiB" % (value / 1024.0)
+    return "%d kB" % value
+
+
+def _table(headers, rows, empty):
+    if not rows:
+        return '<p class="empty">%s</p>' % esc(empty)
+    head = "".join('<th%s>%s</th>' % (' class="num"' if h.startswith("#") else "", esc(h.lstrip("#")))
+                   for h in headers)
+    return "<table><thead><tr>%s</tr></thead><tbody>%s</tbody></table>" % (head, "".join(rows))
+
+
+def _kill_rows(events, with_host=None):
+    rows = []
+    for ev, host in events:
+        rss = None
+        if any(ev[k] is not None for k in ("anon_rss_kb", "file_rss_kb", "shmem_rss_kb")):
+            rss = sum(ev[k] or 0 for k in ("anon_rss_kb", "file_rss_kb", "shmem_rss_kb"))
+        cells = []
+        if with_host:
+            cells.append('<td><a href="#%s">%s</a></td>' % (esc(with_host[host]), esc(host)))
+        trigger = ev["trigger"]["name"]
+        cells.extend([
+            "<td>%s</td>" % esc(ev["time"]),
+            "<td><code>%s</code></td>" % esc(ev["name"]),
+            '<td class="num">%s</td>' % esc(ev["pid"]),
+            '<td class="num">%s</td>' % _adj(ev["oom_score_adj"]),
+            '<td class="num">%s</td>' % _kb(rss),
+            "<td>%s</td>" % esc(ev["unit"]),
+            "<td>%s%s</td>" % (esc(ev["scope"]), " (%s)" % esc(ev["oom_memcg"]) if ev["oom_memcg"] else ""),
+            "<td>%s</td>" % ("<code>%s</code>" % esc(trigger) if trigger else esc(None)),
+        ])
+        rows.append("<tr>%s</tr>" % "".join(cells))
+    return rows
+
+
+_KILL_HEADERS = ["time", "victim", "#pid", "#adj", "#rss", "unit", "scope", "triggered by"]
+
+
+def _records_table(records):
+    rows = []
+    for rec in records:
+        procs = ", ".join("<code>%s</code> %s: %s" % (esc(p["name"]), esc(p["pid"]), _adj(p["oom_score_adj"]))
+                          for p in rec["processes"]) or '<span class="empty">none</span>'
+        declared = _adj(rec["declared_oom_score_adj"])
+        if rec["declared_set"] is False:
+            declared = '<span class="empty">not set</span>'
+        policy_extra = " / %s" % esc(rec["policy_oom_policy"]) if rec["policy_oom_policy"] else ""
+        declared_extra = " / %s" % esc(rec["declared_oom_policy"]) if rec["declared_oom_policy"] else ""
+        reasons = "".join("<li>%s</li>" % esc(r) for r in rec["reasons"])
+        rows.append("<tr>%s</tr>" % "".join([
+            "<td>%s</td>" % _badge(rec["status"]),
+            "<td>%s</td>" % esc(rec["kind"]),
+            "<td><code>%s</code></td>" % esc(rec["target"]),
+            "<td>%s</td>" % esc(rec["tier"]),
+            '<td class="num">%s%s</td>' % (_adj(rec["policy_oom_score_adj"]), policy_extra),
+            '<td class="num">%s%s</td>' % (declared, declared_extra),
+            "<td>%s</td>" % procs,
+            '<td><ul class="reasons">%s</ul></td>' % reasons if reasons else "<td></td>",
+        ]))
+    return _table(["status", "kind", "target", "tier", "#policy", "#declared", "live processes (pid: adj)",
+                   "reasons"], rows, "No OOM protection assignments on this host.")
+
+
+def _victims_table(kill_order):
+    rows = []
+    for victim in kill_order:
+        rows.append("<tr>%s</tr>" % "".join([
+            '<td class="num">%d</td>' % victim["rank"],
+            "<td><code>%s</code></td>" % esc(victim["name"]),
+            '<td class="num">%s</td>' % esc(victim["pid"]),
+            "<td>%s</td>" % esc(victim["unit"]),
+            '<td class="num">%s</td>' % _adj(victim["oom_score_adj"]),
+            '<td class="num">%s</td>' % esc(victim["oom_score"]),
+            '<td class="num">%s</td>' % _kb(victim["memory_kb"]),
+            "<td>%s</td>" % _bar(victim["memory_share_percent"]),
+        ]))
+    return _table(["#rank", "process", "#pid", "unit", "#adj", "#oom_score", "#memory", "share of memory"],
+                  rows, "No kill order was gathered.")
+
+
+def _settings(host):
+    settings = host["host"] or {}
+    items = []
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            for sub, subvalue in value.items():
+                items.append((sub, subvalue))
+        else:
+            items.append((key, value))
+    if not items:
+        return ""
+    body = "".join("<dt>%s</dt><dd>%s</dd>" % (esc(k), esc(v)) for k, v in items)
+    return '<h3>Host OOM settings</h3><dl class="settings">%s</dl>' % body
+
+
+def render_html(report):
+    hosts = report["hosts"]
+    anchors = {host["name"]: "host-%d" % index for index, host in enumerate(hosts, 1)}
+    counts = report["summary"]["by_status"]
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        # No script, no remote fetch: even text that escaped escaping could not run or phone home.
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>oomguard fleet audit</title>",
+        "<style>%s</style></head><body>" % _CSS,
+        "<h1>oomguard fleet audit</h1>",
+        '<p class="meta">Generated %s by %s, report schema %d%s.</p>' % (
+            esc(report["generated_at"]), esc(report["generator"]), report["schema_version"],
+            "; OOM kills since %s" % esc(report["events_since"]) if report["events_since"] else ""),
+        "<h2>Fleet summary</h2>",
+        '<div class="cards">',
+        '<div class="card">hosts<b>%d</b></div>' % report["summary"]["hosts"],
+        '<div class="card ok">compliant<b>%d</b></div>' % counts["compliant"],
+        '<div class="card %s">drifting<b>%d</b></div>' % ("bad" if counts["drifting"] else "ok", counts["drifting"]),
+        '<div class="card %s">unreachable<b>%d</b></div>' % (
+            "bad" if counts["unreachable"] else "ok", counts["unreachable"]),
+        '<div class="card %s">audit failed<b>%d</b></div>' % ("bad" if counts["failed"] else "ok", counts["failed"]),
+        '<div class="card">no assignments<b>%d</b></div>' % counts["no_assignments"],
+        '<div class="card %s">recent OOM kills<b>%d</b></div>' % (
+            "warn" if report["summary"]["recent_kills"] else "ok", report["summary"]["recent_kills"]),
+        "</div>",
+    ]
+    rows = []
+    for host in hosts:
+        victim = host["kill_order"][0] if host["kill_order"] else None
+        rows.append("<tr>%s</tr>" % "".join([
+            '<td><a href="#%s">%s</a></td>' % (anchors[host["name"]], esc(host["name"])),
+            "<td>%s</td>" % _badge(host["status"], HOST_STATUS_LABELS[host["status"]]),
+            '<td class="num">%d</td>' % host["assignments"]["ok"],
+            '<td class="num">%d</td>' % sum(host["assignments"][s] for s in FAILING_STATUSES),
+            '<td class="num">%d</td>' % host["assignments"]["not_running"],
+            "<td>%s</td>" % ("<code>%s</code> (%s)" % (esc(victim["name"]), esc(victim["pid"])) if victim
+                             else esc(None)),
+            '<td class="num">%d</td>' % len(host["events"]),
+            "<td>%s</td>" % esc("; ".join(host["errors"])) if host["errors"] else "<td></td>",
+        ]))
+    out.append(_table(["host", "status", "#ok", "#not ok", "#not running", "next victim", "#recent kills",
+                       "problems"], rows, "No hosts were audited."))
+    fleet_kills = [(ev, host["name"]) for host in hosts for ev in host["events"]]
+    fleet_kills.sort(key=lambda item: _event_sort_key(item[0]), reverse=True)
+    out.append("<h3>Recent OOM kills in the fleet</h3>")
+    out.append(_table(["host"] + _KILL_HEADERS, _kill_rows(fleet_kills[:50], anchors),
+                      "No OOM kills were found in the kernel logs."))
+    if len(fleet_kills) > 50:
+        out.append('<p class="meta">%d more in the host sections below.</p>' % (len(fleet_kills) - 50))
+    for host in hosts:
+        out.append('<section class="host" id="%s">' % anchors[host["name"]])
+        out.append("<h2>%s %s</h2>" % (esc(host["name"]), _badge(host["status"], HOST_STATUS_LABELS[host["status"]])))
+        if host["errors"]:
+            out.append('<ul class="errors">%s</ul>' % "".join("<li>%s</li>" % esc(e) for e in host["errors"]))
+        if host["status"] == "unreachable":
+            out.append('<p class="empty">Nothing could be gathered: the host was unreachable.</p></section>')
+            continue
+        comp = host["compliance"]
+        if comp is not None:
+            facts = "systemd: %s; can lower oom_score_adj (CAP_SYS_RESOURCE): %s; policy state: %s" % (
+                esc(comp["systemd"]), esc(comp["can_lower_adj"]), esc(comp["state"]))
+            out.append("<h3>Protection status</h3>")
+            out.append('<p class="meta">%s</p>' % facts)
+            out.append(_records_table(comp["records"]))
+        out.append("<h3>Next victims</h3>")
+        out.append(_victims_table(host["kill_order"]))
+        out.append("<h3>Recent OOM kills%s</h3>" % (
+            " (from %s)" % esc(host["events_source"]) if host["events_source"] else ""))
+        out.append(_table(_KILL_HEADERS, _kill_rows([(ev, host["name"]) for ev in host["events"]]),
+                          "No OOM kills found."))
+        out.append(_settings(host))
+        out.append("</section>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+RENDERERS = {"json": render_json, "junit": render_junit, "html": render_html}
+FILE_NAMES = {"json": "oom-audit.json", "junit": "oom-audit.xml", "html": "oom-audit.html"}
+
+
+def render_all(report, formats=("json", "junit", "html")):
+    return {fmt: RENDERERS[fmt](report) for fmt in formats}

@@ -1,0 +1,362 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller-side writer of the fleet audit reports (JSON, JUnit XML, static HTML)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: oom_audit_report
+short_description: Write the fleet OOM audit as JSON, JUnit XML and a static HTML page
+version_added: 0.1.0
+description:
+  - Takes what the audit gathered from every host (the compliance record of the C(oomguard.fleet.oom_protection)
+    role, the predicted kill order and host OOM settings from M(oomguard.fleet.oom_score_info), recent OOM kills from
+    M(oomguard.fleet.oom_events_info)) and writes three reports into one directory.
+  - C(oom-audit.json) holds everything, in a documented and versioned schema (C(schema_version)); the JSON Schema
+    ships with the collection as C(docs/oom-audit.schema.json).
+  - C(oom-audit.xml) is JUnit XML with one test suite per host and one test case per host and assignment.
+    Assignments in C(drift), C(denied) or C(missing) state are failures, C(not_running) ones are skipped,
+    and an unreachable or failed host is one test case with an error.
+  - C(oom-audit.html) is one self-contained page (inline CSS, no script, no external assets) with the fleet
+    summary first, then per host the protection status, the next victims and the recent kills. All text
+    that comes from hosts is HTML-escaped.
+  - Hosts appear worst first everywhere, unreachable and failed hosts included, so one broken host never hides
+    the others.
+  - Run it once on the controller (O(delegate_to=localhost) and O(run_once=true), or a play on C(localhost)).
+    Set O(check_mode=false) on the task to write the reports during an audit that runs in check mode.
+  - The files are replaced atomically. When a run finds exactly what the files already say, they are left
+    untouched and the module reports no change; the generation time in the reports is then the time of the
+    run that first found this state.
+author:
+  - oomguard contributors
+attributes:
+  check_mode:
+    support: full
+    description: In check mode the module reports whether the reports would change and writes nothing.
+  diff_mode:
+    support: none
+    description: The reports are not shown as a diff.
+options:
+  dest:
+    description:
+      - Directory that receives the reports. It is created when missing.
+    type: path
+    required: true
+  hosts:
+    description:
+      - What the audit gathered, one entry per host that took part.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Inventory name of the host.
+        type: str
+        required: true
+      reachable:
+        description: Whether the controller could connect to the host.
+        type: bool
+        default: true
+      errors:
+        description: Why gathering failed, in part or entirely (one message per failed step).
+        type: list
+        elements: str
+        default: []
+      compliance:
+        description:
+          - The host fact C(oom_protection_compliance) set by the C(oomguard.fleet.oom_protection) role
+            (its C(records) list holds one assignment each).
+          - A reachable host without it is reported as failed.
+        type: dict
+      host:
+        description: The C(host) return value of M(oomguard.fleet.oom_score_info) (kernel, memory, OOM sysctls).
+        type: dict
+      kill_order:
+        description:
+          - The first entries of the C(kill_order) return value of M(oomguard.fleet.oom_score_info), first victim first.
+        type: list
+        elements: dict
+        default: []
+      events:
+        description: The C(events) return value of M(oomguard.fleet.oom_events_info).
+        type: list
+        elements: dict
+        default: []
+      events_source:
+        description: The C(source_used) return value of M(oomguard.fleet.oom_events_info).
+        type: str
+  targets:
+    description:
+      - Every host the audit aimed at. A target without an entry in O(hosts) produced no data (it failed or
+        dropped out of the play) and is reported as failed.
+    type: list
+    elements: str
+    default: []
+  events_since:
+    description:
+      - How far back the kill history reaches, as it was passed to M(oomguard.fleet.oom_events_info).
+        Shown in the reports only.
+    type: str
+  formats:
+    description: Which reports to write.
+    type: list
+    elements: str
+    choices:
+      json: C(oom-audit.json), everything, validated by C(docs/oom-audit.schema.json).
+      junit: C(oom-audit.xml), JUnit XML for CI systems.
+      html: C(oom-audit.html), one static page for people.
+    default: [json, junit, html]
+  summary_hosts:
+    description: At most this many host lines in the RV(summary), worst first.
+    type: int
+    default: 10
+notes:
+  - The module only reads its arguments; it never connects to the audited hosts.
+  - Process and unit names are untrusted. They are escaped in HTML and XML, and characters that XML cannot
+    hold (control characters, invalid Unicode) are replaced by U+FFFD in every report.
+seealso:
+  - module: oomguard.fleet.oom_score_info
+  - module: oomguard.fleet.oom_events_info
+"""
+
+EXAMPLES = r"""
+- name: Write the audit reports on the controller
+  oomguard.fleet.oom_audit_report:
+    dest: "{{ playbook_dir }}/reports"
+    targets: "{{ ansible_play_hosts_all }}"
+    hosts: "{{ ansible_play_hosts_all | map('extract', hostvars) | selectattr('oom_audit_result', 'defined')
+               | map(attribute='oom_audit_result') }}"
+  delegate_to: localhost
+  run_once: true
+  check_mode: false
+  register: report
+
+- name: Show the fleet in a few lines, worst hosts first
+  ansible.builtin.debug:
+    msg: "{{ report.summary }}"
+
+- name: Only the JUnit file, for a CI job
+  oomguard.fleet.oom_audit_report:
+    dest: /srv/ci/results
+    formats: [junit]
+    hosts:
+      - name: db1
+        compliance: "{{ hostvars['db1'].oom_protection_compliance }}"
+      - name: web9
+        reachable: false
+        errors: ["Failed to connect to the host via ssh"]
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+paths:
+  description: Absolute path of each report, by format.
+  returned: always
+  type: dict
+  sample:
+    json: /srv/audit/reports/oom-audit.json
+    junit: /srv/audit/reports/oom-audit.xml
+    html: /srv/audit/reports/oom-audit.html
+generated_at:
+  description: The generation time written into the reports (UTC, ISO 8601). Unchanged reports keep their old time.
+  returned: always
+  type: str
+  sample: "2026-11-25T21:52:30Z"
+schema_version:
+  description: Version of the JSON report schema.
+  returned: always
+  type: int
+  sample: 1
+counts:
+  description: Fleet totals, the same as C(summary) in C(oom-audit.json).
+  returned: always
+  type: dict
+  contains:
+    hosts:
+      description: Hosts in the report.
+      type: int
+    by_status:
+      description: Hosts per status (C(unreachable), C(failed), C(drifting), C(no_assignments), C(compliant)).
+      type: dict
+    assignments:
+      description: Assignments per status (C(ok), C(drift), C(denied), C(missing), C(not_running), C(unknown)) and C(total).
+      type: dict
+    recent_kills:
+      description: OOM kills found in the kernel logs of all hosts.
+      type: int
+  sample:
+    hosts: 3
+    by_status: {unreachable: 1, failed: 0, drifting: 1, no_assignments: 0, compliant: 1}
+    assignments: {ok: 3, drift: 1, denied: 0, missing: 0, not_running: 0, unknown: 0, total: 4}
+    recent_kills: 2
+summary:
+  description: A few lines for the console, the fleet first, then hosts worst first.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "oomguard audit: 3 hosts: 1 unreachable, 1 drifting, 1 compliant; 2 recent OOM kills"
+    - "UNREACHABLE    web9  Failed to connect to the host via ssh"
+    - "DRIFTING       db2   1 drift of 2 assignments not ok; 2 recent OOM kills; next victim java (pid 812, 41.0% of memory)"
+    - "COMPLIANT      db1   2 of 2 assignments ok; next victim postgres (pid 733, 12.5% of memory)"
+"""
+
+import datetime
+import json
+import os
+import re
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes, to_native
+
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import (
+    FILE_NAMES,
+    SCHEMA_VERSION,
+    build_report,
+    render_all,
+    summary_lines,
+)
+
+FORMATS = ("json", "junit", "html")
+_JUNIT_TIME_RE = re.compile(r'<testsuites [^>]*\btimestamp="([0-9T:-]+)"')
+_HTML_TIME_RE = re.compile(r'<p class="meta">Generated ([0-9T:Z-]+) by')
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def previous_time(fmt, text):
+    """The generation time an existing report was written with, or None."""
+    if fmt == "json":
+        try:
+            value = json.loads(text).get("generated_at")
+        except (ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) else None
+    match = (_JUNIT_TIME_RE if fmt == "junit" else _HTML_TIME_RE).search(text)
+    if not match:
+        return None
+    return match.group(1) if fmt == "html" else match.group(1) + "Z"
+
+
+class AuditReport(object):
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.changed = False
+        self.paths = {}
+        self.report = None
+        self.generated_at = None
+
+    def _read(self, path):
+        try:
+            with open(path, "rb") as handle:
+                return handle.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self.module.fail_json(msg="Could not read the existing report %s: %s" % (path, to_native(exc)))
+
+    def _render(self, formats, generated_at):
+        report = build_report(self.params["hosts"], targets=self.params["targets"], generated_at=generated_at,
+                              events_since=self.params["events_since"])
+        return report, render_all(report, formats)
+
+    def _write(self, dest, fmt, content):
+        fd, tmp = tempfile.mkstemp(dir=dest, prefix=".%s." % FILE_NAMES[fmt], suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(to_bytes(content, errors="surrogate_or_strict"))
+        except OSError as exc:
+            os.unlink(tmp)
+            self.module.fail_json(msg="Could not write the %s report into %s: %s" % (fmt, dest, to_native(exc)))
+        self.module.atomic_move(tmp, self.paths[fmt])
+
+    def execute(self):
+        dest = os.path.abspath(self.params["dest"])
+        formats = [fmt for fmt in FORMATS if fmt in self.params["formats"]]
+        if not formats:
+            self.module.fail_json(msg="formats must name at least one of %s" % ", ".join(FORMATS))
+        if self.params["summary_hosts"] < 0:
+            self.module.fail_json(msg="summary_hosts must be 0 or more, got %d" % self.params["summary_hosts"])
+        if os.path.exists(dest) and not os.path.isdir(dest):
+            self.module.fail_json(msg="dest %s exists and is not a directory, so the reports cannot go there" % dest)
+        self.paths = {fmt: os.path.join(dest, FILE_NAMES[fmt]) for fmt in formats}
+
+        # The generation time alone must not make a report "changed": re-render with the time the existing
+        # files carry, and keep them if nothing else differs.
+        existing = {fmt: self._read(path) for fmt, path in self.paths.items()}
+        if all(text is not None for text in existing.values()):
+            times = set(previous_time(fmt, text) for fmt, text in existing.items()) - set([None])
+            for old_time in sorted(times):
+                report, contents = self._render(formats, old_time)
+                if contents == existing:
+                    self.report, self.generated_at = report, old_time
+                    return
+        self.generated_at = utc_now()
+        self.report, contents = self._render(formats, self.generated_at)
+        self.changed = True
+        if self.module.check_mode:
+            return
+        if not os.path.isdir(dest):
+            try:
+                os.makedirs(dest)
+            except OSError as exc:
+                self.module.fail_json(msg="Could not create the report directory %s: %s" % (dest, to_native(exc)))
+        for fmt in formats:
+            self._write(dest, fmt, contents[fmt])
+
+    @property
+    def result(self):
+        return {
+            "changed": self.changed,
+            "paths": self.paths,
+            "generated_at": self.generated_at,
+            "schema_version": SCHEMA_VERSION,
+            "counts": self.report["summary"],
+            "summary": summary_lines(self.report, self.params["summary_hosts"]),
+        }
+
+
+def build_module():
+    return AnsibleModule(
+        argument_spec=dict(
+            dest=dict(type="path", required=True),
+            hosts=dict(
+                type="list",
+                elements="dict",
+                required=True,
+                options=dict(
+                    name=dict(type="str", required=True),
+                    reachable=dict(type="bool", default=True),
+                    errors=dict(type="list", elements="str", default=[]),
+                    compliance=dict(type="dict"),
+                    host=dict(type="dict"),
+                    kill_order=dict(type="list", elements="dict", default=[]),
+                    events=dict(type="list", elements="dict", default=[]),
+                    events_source=dict(type="str"),
+                ),
+            ),
+            targets=dict(type="list", elements="str", default=[]),
+            events_since=dict(type="str"),
+            formats=dict(type="list", elements="str", choices=list(FORMATS), default=list(FORMATS)),
+            summary_hosts=dict(type="int", default=10),
+        ),
+        supports_check_mode=True,
+    )
+
+
+def main():
+    module = build_module()
+    audit = AuditReport(module)
+    audit.execute()
+    module.exit_json(**audit.result)
+
+
+if __name__ == "__main__":
+    main()
