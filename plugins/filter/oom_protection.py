@@ -309,49 +309,52 @@ def _unit_record(unit, info_unit, can_lower_adj, denied):
     return record
 
 
-def _process_record(index, entry, matched, can_lower_adj, denied):
+def _process_record(entry, found, can_lower_adj, denied):
     record = {
         "kind": "process", "target": entry["target"], "tier": entry["tier"],
         "policy_oom_score_adj": entry["oom_score_adj"], "policy_oom_policy": None,
         "declared_oom_score_adj": None, "declared_set": False, "declared_oom_policy": None,
-        "processes": matched, "status": "ok", "reasons": [],
+        "processes": found["processes"], "status": "ok", "reasons": [],
     }
-    if not matched:
+    if not found["matched"]:
         record["status"] = "missing" if entry.get("required") else "not_running"
         record["reasons"].append("no process matches %s" % entry["target"])
         return record
-    drift, refused = _process_findings(matched, entry["oom_score_adj"], can_lower_adj, denied)
+    drift, refused = _process_findings(found["processes"], entry["oom_score_adj"], can_lower_adj, denied)
     record["reasons"] = drift + refused
     record["status"] = "drift" if drift else "denied" if refused else "ok"
     return record
 
 
-def _matched_by_rule(adj_result, offset, count, check_mode):
-    """Processes each process rule matched, from oom_score_adj's result: {rule index: [processes]}.
+def _rule_index(entry):
+    rule = entry.get("rule")
+    return rule.get("index") if isinstance(rule, dict) else rule
 
-    Uses `matched` when it lists processes per rule; otherwise falls back to `changes` and `denied`
-    (which, in check mode, hold each process's current value as `before`)."""
-    found = {index: {} for index in range(count)}
+
+def _found_by_rule(adj_result, offset, count, check_mode):
+    """What each process rule matched, from oom_score_adj's result: {rule: {matched, processes}}.
+
+    The module lists the processes it changed (in check mode: would change, with their live value as
+    `before`) and those the kernel refused; processes already at the value are only counted (`rules[].won`),
+    so a record lists the processes that differed, or differed until this run fixed them."""
     result = adj_result or {}
-    entries = result.get("matched") if isinstance(result.get("matched"), list) else []
-    for entry in entries:
-        rule = entry.get("rule")
-        if isinstance(rule, int) and offset <= rule < offset + count:
-            found[rule - offset][entry.get("pid")] = {
-                "pid": entry.get("pid"), "name": entry.get("name"), "oom_score_adj": entry.get("oom_score_adj")}
-    if not entries:
-        for entry in (result.get("changes") or []):
-            rule = entry.get("rule")
-            if isinstance(rule, int) and offset <= rule < offset + count:
-                value = entry.get("before") if check_mode else entry.get("after")
-                found[rule - offset][entry.get("pid")] = {"pid": entry.get("pid"), "name": entry.get("name"),
-                                                          "oom_score_adj": value}
-        for entry in (result.get("denied") or []):
-            rule = entry.get("rule")
-            if isinstance(rule, int) and offset <= rule < offset + count:
-                found[rule - offset][entry.get("pid")] = {"pid": entry.get("pid"), "name": entry.get("name"),
-                                                          "oom_score_adj": entry.get("before")}
-    return {index: sorted(procs.values(), key=lambda proc: proc["pid"] or 0) for index, procs in found.items()}
+    found = {index: {"matched": 0, "processes": {}} for index in range(count)}
+    for summary in result.get("rules") or []:
+        index = summary.get("index", -1) - offset
+        if index in found:
+            found[index]["matched"] = summary.get("matched") or 0
+    listed = [(entry, entry.get("before") if check_mode else entry.get("after")) for entry in result.get("changes") or []]
+    listed += [(entry, entry.get("before")) for entry in result.get("denied") or []]
+    for entry, value in listed:
+        index = _rule_index(entry)
+        if not isinstance(index, int) or index - offset not in found:
+            continue
+        slot = found[index - offset]
+        slot["processes"][entry.get("pid")] = {"pid": entry.get("pid"), "name": entry.get("name"), "oom_score_adj": value}
+        slot["matched"] = max(slot["matched"], len(slot["processes"]))
+    for slot in found.values():
+        slot["processes"] = sorted(slot["processes"].values(), key=lambda proc: proc["pid"] or 0)
+    return found
 
 
 def oom_protection_compliance(plan, info=None, adj=None, systemd=True, state="present", can_lower_adj=None,
@@ -369,8 +372,8 @@ def oom_protection_compliance(plan, info=None, adj=None, systemd=True, state="pr
             units_info = info.get("units") or {}
             records.extend(_unit_record(unit, units_info.get(unit["name"]), can_lower_adj, denied)
                            for unit in plan["units"])
-        matched = _matched_by_rule(adj, rule_offset, len(plan["processes"]), check_mode)
-        records.extend(_process_record(index, entry, matched[index], can_lower_adj, denied)
+        found = _found_by_rule(adj, rule_offset, len(plan["processes"]), check_mode)
+        records.extend(_process_record(entry, found[index], can_lower_adj, denied)
                        for index, entry in enumerate(plan["processes"]))
     summary = {status: 0 for status in STATUSES}
     for record in records:

@@ -96,7 +96,8 @@ def test_negative_tier_with_cap_sys_resource_is_plain_drift():
 
 
 def test_pid_the_adj_module_reported_denied_is_denied():
-    adj = {"denied": [{"pid": 20, "name": "p20", "rule": 0, "before": 200, "requested": 100, "reason": "floor"}]}
+    adj = {"denied": [{"pid": 20, "name": "p20", "rule": {"index": 0, "description": "unit=db.service"},
+                       "before": 200, "requested": 100, "reason": "floor"}]}
     record, _ = single(plan_for(units={"db.service": "batch"}),
                        info({"db.service": unit_info(300, [(20, 200)])}, can_lower_adj=False), adj=adj)
     assert record["status"] == "denied"
@@ -134,10 +135,22 @@ def test_oom_policy_mismatch_is_drift():
     assert record["policy_oom_policy"] == "kill" and record["declared_oom_policy"] == "stop"
 
 
+def rule(index, description="name=batchd"):
+    return {"index": index, "description": description}
+
+
+def adj_result(changes=(), denied=(), rules=()):
+    return {"changes": list(changes), "denied": list(denied),
+            "rules": [{"index": i, "description": "", "value": 0, "matched": m, "won": m} for i, m in rules]}
+
+
+def change(pid, index, before, after, name="batchd"):
+    return {"pid": pid, "name": name, "unit": None, "rule": rule(index), "before": before, "after": after}
+
+
 def test_host_without_systemd_has_only_process_records_and_lists_skipped_units():
     plan = plan_for(units={"web.service": "expendable"}, processes=[{"name": "batchd", "tier": "batch"}])
-    adj = {"changes": [{"pid": 7, "name": "batchd", "unit": None, "rule": 0, "before": 0, "after": 300}],
-           "denied": [], "unchanged": 0}
+    adj = adj_result(changes=[change(7, 0, 0, 300)], rules=[(0, 1)])
     fact = oom_protection_compliance(plan, info=info({}), adj=adj, systemd=False)
     assert [r["kind"] for r in fact["records"]] == ["process"]
     assert fact["skipped_units"] == ["web.service"]
@@ -146,24 +159,37 @@ def test_host_without_systemd_has_only_process_records_and_lists_skipped_units()
 
 def test_process_record_after_apply_uses_the_value_written():
     plan = plan_for(processes=[{"name": "batchd", "tier": "batch"}])
-    adj = {"changes": [{"pid": 7, "name": "batchd", "unit": None, "rule": 0, "before": 0, "after": 300}], "denied": []}
-    record, _ = single(plan, info({}), adj=adj, systemd=False)
+    record, _ = single(plan, info({}), adj=adj_result(changes=[change(7, 0, 0, 300)], rules=[(0, 1)]), systemd=False)
     assert record["status"] == "ok"
     assert record["target"] == "name=batchd"
+    assert record["processes"] == [{"pid": 7, "name": "batchd", "oom_score_adj": 300}]
+
+
+def test_process_record_whose_processes_already_had_the_value_is_ok():
+    plan = plan_for(processes=[{"name": "batchd", "tier": "batch"}])
+    record, _ = single(plan, info({}), adj=adj_result(rules=[(0, 3)]), systemd=False)
+    assert record["status"] == "ok"
 
 
 def test_process_record_in_check_mode_shows_the_live_value_as_drift():
     plan = plan_for(processes=[{"name": "batchd", "tier": "batch"}])
-    adj = {"changes": [{"pid": 7, "name": "batchd", "unit": None, "rule": 0, "before": 0, "after": 300}], "denied": []}
-    record, _ = single(plan, info({}), adj=adj, systemd=False, check_mode=True)
+    record, _ = single(plan, info({}), adj=adj_result(changes=[change(7, 0, 0, 300)], rules=[(0, 1)]),
+                       systemd=False, check_mode=True)
     assert record["status"] == "drift"
     assert record["processes"] == [{"pid": 7, "name": "batchd", "oom_score_adj": 0}]
 
 
+def test_process_record_with_a_refused_negative_value_is_denied():
+    plan = plan_for(processes=[{"name": "pgbouncer", "tier": "essential"}])
+    denied = [{"pid": 9, "name": "pgbouncer", "unit": None, "rule": rule(0), "before": 0, "requested": -500,
+               "reason": "lowering needs CAP_SYS_RESOURCE"}]
+    record, _ = single(plan, info({}), adj=adj_result(denied=denied, rules=[(0, 1)]), systemd=False)
+    assert record["status"] == "denied"
+
+
 def test_process_rules_are_found_after_the_unit_rules_by_offset():
     plan = plan_for(units={"a.service": "standard"}, processes=[{"name": "batchd", "tier": "batch"}])
-    adj = {"changes": [{"pid": 7, "name": "batchd", "unit": None, "rule": 1, "before": 0, "after": 300},
-                       {"pid": 8, "name": "a", "unit": "a.service", "rule": 0, "before": 5, "after": 0}], "denied": []}
+    adj = adj_result(changes=[change(7, 1, 0, 300), change(8, 0, 5, 0, name="a")], rules=[(0, 1), (1, 1)])
     fact = oom_protection_compliance(plan, info=info({"a.service": unit_info(0, [(8, 0)])}), adj=adj, rule_offset=1)
     assert [r["processes"] for r in fact["records"] if r["kind"] == "process"] == [
         [{"pid": 7, "name": "batchd", "oom_score_adj": 300}]]
@@ -171,15 +197,8 @@ def test_process_rules_are_found_after_the_unit_rules_by_offset():
 
 def test_process_rule_without_match_is_not_running_or_missing_when_required():
     plan = plan_for(processes=[{"name": "a", "tier": "batch"}, {"name": "b", "tier": "batch", "required": True}])
-    fact = oom_protection_compliance(plan, info=info({}), adj={"changes": [], "denied": []})
+    fact = oom_protection_compliance(plan, info=info({}), adj=adj_result(rules=[(0, 0), (1, 0)]))
     assert [r["status"] for r in fact["records"]] == ["not_running", "missing"]
-
-
-def test_matched_list_per_rule_is_preferred_when_the_module_returns_one():
-    plan = plan_for(processes=[{"name": "batchd", "tier": "batch"}])
-    adj = {"matched": [{"pid": 7, "name": "batchd", "rule": 0, "oom_score_adj": 300}], "changes": []}
-    record, _ = single(plan, info({}), adj=adj, systemd=False)
-    assert record["status"] == "ok"
 
 
 def test_absent_state_has_no_records():
