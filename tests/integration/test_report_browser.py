@@ -1,0 +1,298 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The HTML audit report in a real headless Chromium: no console errors, hostile names shown as text.
+
+Console errors are read through the DevTools protocol over --remote-debugging-pipe (standard library
+only): Chromium's stderr log tags every console message INFO, whatever its level, so it cannot tell an
+error from a log line. A deliberately broken page proves the checks catch what they claim to catch.
+A full-page screenshot of the report is kept in .build/artifacts/ for people to look at.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import select
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from ansible_collections.oomguard.fleet.plugins.module_utils import _report
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ARTIFACTS = os.path.join(REPO, ".build", "artifacts")
+HOSTILE = "<script>x</script>"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--enable-logging=stderr", "--v=0", "--window-size=1280,1000", "--hide-scrollbars",
+]
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module", autouse=True)
+def chromium_installed():
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail("chromium is not installed (Debian package 'chromium'); the browser test needs it")
+
+
+def fleet_report():
+    record = {
+        "kind": "unit", "target": "postgresql.service", "tier": "essential", "policy_oom_score_adj": -500,
+        "policy_oom_policy": None, "declared_oom_score_adj": -500, "declared_set": True, "declared_oom_policy": None,
+        "processes": [{"pid": 812, "name": "postgres", "oom_score_adj": 0}], "status": "denied",
+        "reasons": ["kernel keeps 0 for pid 812 (postgres): lowering below the floor needs CAP_SYS_RESOURCE"],
+    }
+    ok = dict(record, target="ssh.service", tier="critical", policy_oom_score_adj=-900, declared_oom_score_adj=-900,
+              processes=[{"pid": 612, "name": "sshd", "oom_score_adj": -900}], status="ok", reasons=[])
+    host = {"kernel_release": "6.1.0-26-amd64", "mem_total_kb": 4000000, "swap_total_kb": 0, "total_pages": 1000000,
+            "page_size": 4096, "cgroup_version": "v2", "can_lower_adj": False, "cgroup_limit_bytes": None,
+            "sysctls": {"vm.panic_on_oom": 0, "vm.overcommit_memory": 0}, "oom_kill_count": 1}
+    victims = [
+        {"rank": 1, "pid": 666, "name": HOSTILE, "unit": "evil<b>.service", "badness": 410000, "share_percent": 41.0,
+         "oom_score": 940, "oom_score_adj": 0},
+        {"rank": 2, "pid": 812, "name": "postgres", "unit": "postgresql.service", "badness": 120000,
+         "share_percent": 12.0, "oom_score": 746, "oom_score_adj": 0},
+    ]
+    kill = {"time": "2026-11-25T03:12:00Z", "pid": 667, "name": HOSTILE, "uid": 0, "oom_score_adj": 0,
+            "anon_rss_kb": 600000, "file_rss_kb": 4, "shmem_rss_kb": 0, "scope": "memcg",
+            "oom_memcg": "/system.slice/evil.service", "unit": "evil.service",
+            "trigger": {"name": "<img src=x onerror=alert(1)>", "pid": 667, "gfp_mask": "0xcc0", "order": 0}}
+    hosts = [
+        {"name": "db1", "compliance": {"schema": 1, "systemd": True, "can_lower_adj": False, "state": "present",
+                                       "records": [record, ok]},
+         "host": host, "kill_order": victims, "events": [kill], "events_source": "journal"},
+        {"name": "web9", "reachable": False, "errors": ["Failed to connect to the host via ssh: <b>refused</b>"]},
+    ]
+    return _report.build_report(hosts, targets=["db1", "web9"], generated_at="2026-11-25T21:52:30Z",
+                                events_since="7d")
+
+
+class DevTools(object):
+    """A minimal DevTools protocol client over --remote-debugging-pipe (fd 3: commands in, fd 4: events out)."""
+
+    def __init__(self, profile, log_path):
+        cmd_read, self._cmd_write = os.pipe()
+        self._out_read, out_write = os.pipe()
+
+        def wire_pipes():
+            # Move both ends above 4 first, so neither dup2 can clobber the other.
+            high_in, high_out = os.dup(cmd_read) + 10, os.dup(out_write) + 10
+            os.dup2(cmd_read, high_in)
+            os.dup2(out_write, high_out)
+            os.dup2(high_in, 3)
+            os.dup2(high_out, 4)
+
+        self._log = open(log_path, "wb")
+        # pass_fds keeps 3 and 4 across close_fds, but the child can only mark them inheritable when they are
+        # already open here (pytest usually has them); otherwise nothing may be closed after wire_pipes().
+        keep = _fds_open(3, 4)
+        self.proc = subprocess.Popen(
+            [CHROMIUM] + FLAGS + ["--remote-debugging-pipe", "--user-data-dir=%s" % profile, "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+            preexec_fn=wire_pipes, pass_fds=(3, 4) if keep else (), close_fds=keep,
+        )
+        os.close(cmd_read)
+        os.close(out_write)
+        self._buffer = b""
+        self._next_id = 0
+        self.events = []
+
+    def _read_message(self, deadline):
+        while b"\0" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError("Chromium did not answer over the DevTools pipe in time")
+            ready, _w, _x = select.select([self._out_read], [], [], remaining)
+            if ready:
+                chunk = os.read(self._out_read, 65536)
+                if not chunk:
+                    raise AssertionError("Chromium closed the DevTools pipe (it exited?)")
+                self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(raw.decode("utf-8"))
+
+    def call(self, method, session=None, **params):
+        self._next_id += 1
+        message = {"id": self._next_id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self._cmd_write, json.dumps(message).encode("utf-8") + b"\0")
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            reply = self._read_message(deadline)
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise AssertionError("%s failed: %s" % (method, reply["error"]))
+                return reply.get("result", {})
+            self.events.append(reply)
+
+    def wait_for(self, method, seconds=TIMEOUT):
+        deadline = time.monotonic() + seconds
+        while True:
+            for event in self.events:
+                if event.get("method") == method:
+                    return event
+            self.events.append(self._read_message(deadline))
+
+    def drain(self, seconds):
+        """Collect whatever arrives in the next few moments (late console messages)."""
+        deadline = time.monotonic() + seconds
+        try:
+            while True:
+                self.events.append(self._read_message(deadline))
+        except AssertionError:
+            pass
+
+    def close(self):
+        try:
+            self.call("Browser.close")
+        except AssertionError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._cmd_write)
+        os.close(self._out_read)
+        self._log.close()
+
+
+def _fds_open(*fds):
+    for fd in fds:
+        try:
+            os.fstat(fd)
+        except OSError:
+            return False
+    return True
+
+
+class PageVisit(object):
+    def __init__(self, console_errors, script_elements, body_text, dom):
+        self.console_errors = console_errors
+        self.script_elements = script_elements
+        self.body_text = body_text
+        self.dom = dom
+
+
+def visit(path, tmp_path, screenshot=None):
+    """Open a file in headless Chromium; return its console errors, <script> count, text and DOM."""
+    browser = DevTools(str(tmp_path / "profile-cdp"), str(tmp_path / "chromium-cdp.log"))
+    try:
+        target = browser.call("Target.createTarget", url="about:blank")["targetId"]
+        session = browser.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        for domain in ("Runtime", "Log", "Page"):
+            browser.call(domain + ".enable", session=session)
+        browser.call("Page.navigate", session=session, url="file://" + path)
+        browser.wait_for("Page.loadEventFired")
+        browser.drain(0.5)
+
+        def evaluate(expression):
+            return browser.call("Runtime.evaluate", session=session, expression=expression,
+                                returnByValue=True)["result"].get("value")
+
+        scripts = evaluate("document.getElementsByTagName('script').length")
+        text = evaluate("document.body.innerText")
+        dom = evaluate("document.documentElement.outerHTML")
+        if screenshot:
+            size = browser.call("Page.getLayoutMetrics", session=session)["cssContentSize"]
+            shot = browser.call("Page.captureScreenshot", session=session, format="png", captureBeyondViewport=True,
+                                clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+            with open(screenshot, "wb") as handle:
+                handle.write(base64.b64decode(shot["data"]))
+        browser.drain(0.2)
+    finally:
+        browser.close()
+    errors = []
+    for event in browser.events:
+        params = event.get("params", {})
+        if event.get("method") == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+            errors.append("console.%s: %s" % (params["type"], [a.get("value") for a in params.get("args", [])]))
+        elif event.get("method") == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            errors.append("exception: %s" % details.get("exception", {}).get("description", details.get("text")))
+        elif event.get("method") == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+            errors.append("log: %s" % params["entry"].get("text"))
+    return PageVisit(errors, scripts, text, dom)
+
+
+def run_cli(args, tmp_path, name):
+    """The plain command-line way (--dump-dom / --screenshot), as a CI job or a person would run it."""
+    log_path = tmp_path / ("%s.log" % name)
+    cmd = [CHROMIUM] + FLAGS + ["--user-data-dir=%s" % (tmp_path / ("profile-" + name))] + args
+    with open(str(log_path), "wb") as log:
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=log, timeout=TIMEOUT, check=False)
+    assert done.returncode == 0, "chromium failed: %s" % log_path.read_text(errors="replace")[-2000:]
+    console = [line for line in log_path.read_text(errors="replace").splitlines() if ":CONSOLE" in line]
+    return done.stdout.decode("utf-8"), console
+
+
+@pytest.fixture(scope="module")
+def report_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("report") / "oom-audit.html"
+    path.write_text(_report.render_html(fleet_report()), encoding="utf-8")
+    return path
+
+
+def test_report_renders_without_console_errors_and_hostile_names_show_as_text(report_file, tmp_path):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    shot = os.path.join(ARTIFACTS, "oom-audit-report.png")
+    page = visit(str(report_file), tmp_path, screenshot=shot)
+    assert page.console_errors == []
+    assert page.script_elements == 0
+    assert HOSTILE in page.body_text  # shown to the reader as the literal text
+    assert "&lt;script&gt;x&lt;/script&gt;" in page.dom  # and held in the DOM as escaped text, not markup
+    assert "<img src=x onerror=alert(1)>" in page.body_text
+    assert "Fleet summary" in page.body_text and "unreachable" in page.body_text
+    assert os.path.getsize(shot) > 10000
+    shutil.copy(str(report_file), os.path.join(ARTIFACTS, "oom-audit-report.html"))
+
+
+def test_dump_dom_on_the_command_line_holds_the_hostile_name_as_text(report_file, tmp_path):
+    dom, console = run_cli(["--dump-dom", "file://%s" % report_file], tmp_path, "dump")
+    assert "&lt;script&gt;x&lt;/script&gt;" in dom
+    assert "<script" not in dom.lower()
+    assert console == []  # the page has no script, so Chromium logs no console message of any level
+
+
+def test_screenshot_on_the_command_line_is_written(report_file, tmp_path):
+    shot = tmp_path / "cli.png"
+    _out, console = run_cli(["--screenshot=%s" % shot, "file://%s" % report_file], tmp_path, "shot")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert console == []
+
+
+# --- the checks really detect what they claim ------------------------------------------------------------
+
+
+def test_the_check_catches_a_console_error(tmp_path):
+    bad = tmp_path / "bad.html"
+    bad.write_text('<!DOCTYPE html><html><head><meta charset="utf-8"><title>bad</title></head><body><p>hi</p>'
+                   '<script>console.error("deliberate console error");</script></body></html>')
+    page = visit(str(bad), tmp_path)
+    assert any("deliberate console error" in error for error in page.console_errors), page.console_errors
+
+
+def test_the_check_catches_an_injected_script_that_runs(tmp_path):
+    bad = tmp_path / "bad.html"
+    bad.write_text('<!DOCTYPE html><html><head><meta charset="utf-8"><title>bad</title></head><body><p>hi</p>'
+                   "<p>%s</p></body></html>" % HOSTILE)
+    page = visit(str(bad), tmp_path)
+    assert page.script_elements == 1
+    assert any("x is not defined" in error for error in page.console_errors), page.console_errors
+    assert HOSTILE not in page.body_text
+
+
+def test_the_check_catches_a_report_whose_escaping_is_broken(report_file, tmp_path):
+    broken = tmp_path / "broken.html"
+    broken.write_text(report_file.read_text().replace("&lt;script&gt;x&lt;/script&gt;", HOSTILE))
+    page = visit(str(broken), tmp_path)
+    assert page.script_elements > 0
+    # The report's Content-Security-Policy blocks the script, and Chromium reports that as an error.
+    assert page.console_errors, "an injected script element went unnoticed"
