@@ -26,7 +26,7 @@ description:
     to but excluding the first ancestor whose parent is PID 1) are never touched, nor is anything matched by
     O(exclude). They are reported in RV(skipped).
   - Each write opens C(/proc/PID) as a directory, checks that the process still has the start time it had
-    when it was matched (so a recycled PID is never written), writes with one unbuffered C(write(2)) whose
+    when it was matched (so a recycled PID is never written), writes with one unbuffered C(write) system call whose
     error is checked, and reads the value back.
   - B(All or nothing.) Writes that lower a value run first, because lowering is the only write the kernel
     refuses for lack of C(CAP_SYS_RESOURCE); raises run after them. If any write is denied (with
@@ -49,7 +49,7 @@ attributes:
   diff_mode:
     support: full
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    details: One line per changed process, C(PID NAME: VALUE), before and after.
+    details: "One line per changed process, C(PID NAME: VALUE), before and after."
   platform:
     support: full
     description: Target OS/families that can be operated against.
@@ -523,7 +523,7 @@ rolled_back:
   elements: dict
   sample: [{pid: 4410, name: worker, value: 0}]
 diff:
-  description: Before and after values, one line C(PID NAME: VALUE) per changed process.
+  description: "Before and after values, one line C(PID NAME: VALUE) per changed process."
   returned: when diff mode is on
   type: dict
   sample: {before: "812 postgres: 0\n", after: "812 postgres: -500\n"}
