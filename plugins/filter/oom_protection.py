@@ -243,7 +243,9 @@ def oom_protection_plan(tiers, units=None, units_by_var=None, processes=None, pr
 # --------------------------------------------------------------------------------------------- compliance
 
 def _denied_by_pid(adj_result):
-    return {entry.get("pid"): entry for entry in (adj_result or {}).get("denied") or []}
+    """Processes the kernel really refused. Check-mode predictions are left out: they flag any lowering,
+    though without CAP_SYS_RESOURCE the floor is usually 0; _cannot_reach() judges those cases."""
+    return {entry.get("pid"): entry for entry in (adj_result or {}).get("denied") or [] if not entry.get("predicted")}
 
 
 def _cannot_reach(current, wanted, can_lower_adj):

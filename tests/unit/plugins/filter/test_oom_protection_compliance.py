@@ -187,6 +187,23 @@ def test_process_record_with_a_refused_negative_value_is_denied():
     assert record["status"] == "denied"
 
 
+def test_predicted_denial_of_a_lowering_to_a_positive_value_is_drift_not_denied():
+    plan = plan_for(processes=[{"name": "batchd", "tier": "batch"}])
+    denied = [{"pid": 7, "name": "batchd", "unit": None, "rule": rule(0), "before": 700, "requested": 300,
+               "reason": "predicted: lowering ...", "predicted": True}]
+    record, _ = single(plan, info({}), adj=adj_result(denied=denied, rules=[(0, 1)]), systemd=False, check_mode=True)
+    assert record["status"] == "drift"
+    assert record["processes"] == [{"pid": 7, "name": "batchd", "oom_score_adj": 700}]
+
+
+def test_predicted_denial_of_a_negative_value_is_denied():
+    plan = plan_for(processes=[{"name": "pgbouncer", "tier": "essential"}])
+    denied = [{"pid": 9, "name": "pgbouncer", "unit": None, "rule": rule(0), "before": 0, "requested": -500,
+               "reason": "predicted", "predicted": True}]
+    record, _ = single(plan, info({}), adj=adj_result(denied=denied, rules=[(0, 1)]), systemd=False, check_mode=True)
+    assert record["status"] == "denied"
+
+
 def test_process_rules_are_found_after_the_unit_rules_by_offset():
     plan = plan_for(units={"a.service": "standard"}, processes=[{"name": "batchd", "tier": "batch"}])
     adj = adj_result(changes=[change(7, 1, 0, 300), change(8, 0, 5, 0, name="a")], rules=[(0, 1), (1, 1)])
