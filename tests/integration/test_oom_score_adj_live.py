@@ -213,19 +213,19 @@ def scenario_cmdline_pattern(children, request):
 
 
 def scenario_exe(children, request):
-    targets = [children.start("oga%sexe" % TAG) for _ in range(2)]
+    targets = [children.start("oga%sexe" % TAG) for dummy in range(2)]
     return {"exe": children.program("oga%sexe" % TAG)}, [p.pid for p in targets]
 
 
 def scenario_user(children, request):
     uid = free_uid()
-    targets = [children.start(uid=uid) for _ in range(2)]
+    targets = [children.start(uid=uid) for dummy in range(2)]
     return {"user": str(uid)}, [p.pid for p in targets]
 
 
 def scenario_unit(children, request):
     unit, _path, move = request.getfixturevalue("unit_cgroup")
-    targets = [children.start("oga%sunit" % TAG) for _ in range(2)]
+    targets = [children.start("oga%sunit" % TAG) for dummy in range(2)]
     for proc in targets:
         move(proc.pid)
     return {"unit": unit}, [p.pid for p in targets]
@@ -296,7 +296,7 @@ def test_unit_is_reported_for_each_change(children, unit_cgroup):
 
 
 def test_a_multi_rule_policy_is_one_call_and_the_last_rule_wins(children):
-    web = [children.start("oga%sweb" % TAG) for _ in range(3)]
+    web = [children.start("oga%sweb" % TAG) for dummy in range(3)]
     batch = children.start("oga%sbat" % TAG)
     result, failed = adjust({"rules": [
         {"name_pattern": "^oga%s(web|bat)$" % TAG, "value": 100},
