@@ -24,13 +24,13 @@ description:
     that comes from hosts is HTML-escaped.
   - Hosts appear worst first everywhere, unreachable and failed hosts included, so one broken host never hides
     the others.
-  - Run it once on the controller (O(delegate_to=localhost) and O(run_once=true), or a play on C(localhost)).
-    Set O(check_mode=false) on the task to write the reports during an audit that runs in check mode.
+  - Run it once, on the controller; a task with C(delegate_to=localhost) and C(run_once=true), or a play on
+    C(localhost). Give that task C(check_mode=false) so the reports are written during an audit in check mode.
   - The files are replaced atomically. When a run finds exactly what the files already say, they are left
     untouched and the module reports no change; the generation time in the reports is then the time of the
     run that first found this state.
 author:
-  - oomguard contributors
+  - oomguard contributors (@oomguard)
 attributes:
   check_mode:
     support: full
