@@ -1,0 +1,170 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""oom_score_info against the running kernel, through a real `ansible localhost` run.
+
+The kernel is the oracle: for every process whose memory did not move while we looked, the score the module
+computes from the memory parts must be exactly what /proc/PID/oom_score says, and an independent reader
+(psutil) must see the same resident memory and name. Processes we spawn add the cases a quiet machine may
+not have: positive adj values around the rounding edges and known, large footprints.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from livetools import MIB, memory_state, run_module_ok, snapshot, stable_pids, workers, write_adj
+from memcg import MemcgUnavailable, memory_cgroup
+
+from ansible_collections.oomguard.fleet.plugins.module_utils import _procfs, _scoring
+
+# (name, bytes, adj): small ones show adj alone (7 and 16 sit next to the x2/3 truncation), big ones show
+# memory and adj added up.
+SPAWNED = [
+    ("live-adj7", 0, 7),
+    ("live-adj16", 1 * MIB, 16),
+    ("live-adj100", 8 * MIB, 100),
+    ("live-adj500", 32 * MIB, 500),
+    ("live-adj1000", 64 * MIB, 1000),
+    ("live-adj0-big", 96 * MIB, 0),
+]
+
+# On a busy machine a few processes (other test runs, editors, the CI agent) change memory while the module
+# reads them; they are excluded, but they must stay a small minority or the comparison would prove little.
+MAX_UNSTABLE_SHARE = 0.10
+
+
+@pytest.fixture
+def spawned():
+    with workers([(name, size) for name, size, _adj in SPAWNED]) as started:
+        for worker, (_name, _size, adj) in zip(started, SPAWNED):
+            write_adj(worker.pid, adj)
+        yield started
+
+
+def _scan_bracketed(args):
+    """Run the module between two snapshots; return (rows by pid, pids that were stable throughout)."""
+    before = snapshot()
+    result = run_module_ok("oom_score_info", args)
+    after = snapshot()
+    return result, {row["pid"]: row for row in result["processes"]}, before, after
+
+
+def _assert_few_unstable(rows, before, after):
+    existed = [pid for pid in rows if pid in before and pid in after and before[pid][0] == after[pid][0]]
+    stable = stable_pids(before, after)
+    unstable = sorted(pid for pid in existed if pid not in stable)
+    assert len(unstable) <= max(3, MAX_UNSTABLE_SHARE * len(existed)), (
+        "too many processes changed memory during the read: %d of %d (%s)"
+        % (len(unstable), len(existed), ", ".join("%d %s" % (pid, rows[pid]["name"]) for pid in unstable)))
+    return [pid for pid in existed if pid in stable]
+
+
+def test_predicted_oom_score_equals_the_kernels_for_every_stable_process(spawned):
+    result, rows, before, after = _scan_bracketed({"include_kernel_threads": True, "top": 0})
+    compared = _assert_few_unstable(rows, before, after)
+    assert len(compared) >= 20, "too few processes to compare: %d" % len(compared)
+
+    mismatches = []
+    for pid in compared:
+        row = rows[pid]
+        kernel_now = int(open("/proc/%d/oom_score" % pid).read()) if memory_state(pid) == after[pid] else None
+        if row["predicted_oom_score"] != row["oom_score"] or (
+                kernel_now is not None and row["predicted_oom_score"] != kernel_now):
+            mismatches.append((pid, row["name"], row["predicted_oom_score"], row["oom_score"], kernel_now))
+    assert not mismatches, "predicted != kernel (pid, name, predicted, read by module, read after): %r" % mismatches
+
+    # The spawned processes are all among the compared ones, with the memory and adj we gave them.
+    for worker, (name, size, adj) in zip(spawned, SPAWNED):
+        assert worker.pid in compared, "%s changed memory during the read" % name
+        row = rows[worker.pid]
+        assert (row["name"], row["oom_score_adj"], row["killable"]) == (name, adj, True)
+        assert row["rss_anon_kb"] >= size // 1024
+    # And the machine's special cases were seen: kernel threads and adj values off the default.
+    assert any(rows[pid]["kernel_thread"] and rows[pid]["predicted_oom_score"] == 0 for pid in compared)
+    assert result["host"]["score_scale"] == _scoring.scale_for_release(os.uname()[2])
+
+
+def test_psutil_agrees_on_resident_memory_and_names(spawned):
+    psutil = pytest.importorskip("psutil")
+    before = snapshot()
+    result = run_module_ok("oom_score_info", {"include_kernel_threads": True, "top": 0})
+    seen = {}
+    for proc in psutil.process_iter():
+        try:
+            seen[proc.pid] = (proc.memory_info().rss, proc.name())
+        except psutil.Error:
+            continue
+    after = snapshot()
+    rows = {row["pid"]: row for row in result["processes"]}
+    compared = [pid for pid in _assert_few_unstable(rows, before, after) if pid in seen]
+    assert len(compared) >= 20
+
+    disagree = []
+    for pid in compared:
+        row = rows[pid]
+        rss = (row["rss_anon_kb"] + row["rss_file_kb"] + row["rss_shmem_kb"]) * 1024
+        ps_rss, ps_name = seen[pid]
+        name_ok = _same_name(row, ps_name)
+        if rss != ps_rss or not name_ok:
+            disagree.append((pid, row["name"], ps_name, rss, ps_rss))
+    assert not disagree, "module vs psutil (pid, name, psutil name, rss, psutil rss): %r" % disagree
+    for worker in spawned:
+        assert worker.pid in compared
+
+
+def _same_name(row, ps_name):
+    name = row["name"]
+    if row["kernel_thread"] and name.startswith("kworker/"):
+        # A kworker's name carries the workqueue it is serving at that instant ("kworker/0:0-events"); the
+        # kernel rewrites it all the time, so only the worker's own part is a stable name.
+        return ps_name.split("-", 1)[0] == name.split("-", 1)[0]
+    # psutil completes a comm truncated at 15 bytes from the command line; the kernel's name is its prefix.
+    return ps_name == name or (len(name.encode()) == 15 and ps_name.startswith(name))
+
+
+def test_cgroup_limit_ranks_members_by_the_kernels_selection_rule():
+    """Inside a memory cgroup adj counts adj x limit_pages/1000, so small high-adj members outrank big ones."""
+    limit = 256 * MIB
+    page_size = os.sysconf("SC_PAGE_SIZE")
+    specs = [("cg-big-adj0", 64 * MIB, 0), ("cg-mid-adj200", 24 * MIB, 200), ("cg-tiny-adj400", 0, 400)]
+    try:
+        cgroup_cm = memory_cgroup(limit)
+        cgroup = cgroup_cm.__enter__()
+    except MemcgUnavailable as exc:
+        pytest.skip("no usable memory cgroup: %s" % exc)
+    try:
+        with workers([(name, size) for name, size, _adj in specs], allocate=False) as started:
+            for worker, (_name, _size, adj) in zip(started, specs):
+                cgroup.add(worker.pid)
+                worker.allocate()
+                write_adj(worker.pid, adj)
+            members = sorted(cgroup.pids())
+            assert members == sorted(worker.pid for worker in started)
+            before = snapshot()
+            result = run_module_ok("oom_score_info", {
+                "pids": members, "cgroup_limit": str(limit), "top": 10, "return_processes": False})
+            after = snapshot()
+            assert all(before[pid] == after[pid] for pid in members), "a member changed memory during the read"
+
+            # The rule, computed here from /proc independently of the engine: badness = (rss + swap +
+            # page tables) in pages + adj * (limit_pages // 1000); the maximum goes first; equal badness goes
+            # to the process later in the task list (younger).
+            limit_pages = limit // page_size
+            expected = []
+            for pid in members:
+                proc = _procfs.read_process("/proc", pid)
+                pages = (proc.rss_kb + proc.swap_kb + proc.pgtables_kb) * 1024 // page_size
+                expected.append((pages + proc.oom_score_adj * (limit_pages // 1000), proc.starttime, pid))
+            expected.sort(reverse=True)
+            got = [(entry["badness"], entry["pid"]) for entry in result["kill_order"]]
+            assert got == [(badness, pid) for badness, _start, pid in expected]
+            # adj reorders: the order by size alone is the reverse of the kernel's order here.
+            names = [entry["name"] for entry in result["kill_order"]]
+            assert names == ["cg-tiny-adj400", "cg-mid-adj200", "cg-big-adj0"]
+            assert result["host"]["cgroup_limit_bytes"] == limit
+    finally:
+        cgroup_cm.__exit__(None, None, None)
+
