@@ -1,0 +1,847 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils file is private to the oomguard.fleet collection; it may change without notice.
+"""OOM kill events from the kernel log: the journal, dmesg, or a syslog file.
+
+One event per "Killed process" line: it is the only line of an OOM report that the kernel never
+ratelimits, so counting anything else miscounts. The other lines of the same report -- the trigger
+("... invoked oom-killer"), the memcg line ("Task in ... killed as a result of limit of ..."), the task
+table, the summary ("oom-kill:constraint=..."), the legacy "Kill process ... or sacrifice child" line and
+the reaper line -- add what they know when they are there. Report-level facts (trigger, constraint, the
+OOMing memcg) come from position (the report the kill line closes); victim-level facts (task_memcg, uid,
+adj from the task table) only from lines that name the victim's pid. Nothing the kernel did not print is
+filled in.
+
+Sources, and why these outputs:
+- journal: `journalctl -o json _TRANSPORT=kernel` -- every boot the journal kept (OOMs often end in a reboot,
+  which `-k`, meaning this boot only, would hide), exact wall-clock times (`__REALTIME_TIMESTAMP`, in
+  microseconds), messages free of any prefix, and `_BOOT_ID` to keep boots apart.
+- dmesg: `dmesg --time-format iso` (util-linux >= 2.26), else plain `dmesg` with `[seconds]` added to the
+  boot time from /proc/stat `btime`. Both are approximations: printk's clock stops during suspend.
+- file: kern.log / messages / syslog in traditional (`Nov 25 21:48:05 host kernel: ...`) or RFC 3339 format,
+  or saved dmesg / journalctl text; `.gz` files are read too. Lines of other programs are skipped.
+
+Standard library only: this runs on target hosts (Python >= 3.8).
+"""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import json
+import os
+import re
+import time
+
+from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import unit_of_cgroup
+
+SOURCES = ("auto", "journal", "dmesg", "file")
+LOG_FILES = ("/var/log/kern.log", "/var/log/messages", "/var/log/syslog")
+SCOPES = ("global", "memcg", "cpuset", "mempolicy")
+EVENT_FIELDS = (
+    "time", "timestamp", "pid", "name", "uid", "oom_score_adj", "total_vm_kb", "anon_rss_kb", "file_rss_kb",
+    "shmem_rss_kb", "pgtables_kb", "scope", "constraint", "oom_memcg", "task_memcg", "trigger", "unit",
+    "reaped", "raw",
+)
+MEMCG_PREFIX = "Memory cgroup out of memory"
+_SCOPE_OF_CONSTRAINT = {
+    "CONSTRAINT_NONE": "global",
+    "CONSTRAINT_CPUSET": "cpuset",
+    "CONSTRAINT_MEMORY_POLICY": "mempolicy",
+    "CONSTRAINT_MEMCG": "memcg",
+}
+# A report is printed within milliseconds; this only guards against pairing a kill line with the remains of
+# an unrelated, much older report when lines are missing.
+REPORT_MAX_AGE = 30.0
+# memory.oom.group kills follow their report immediately.
+GROUP_KILL_WINDOW = 2.0
+# How many recent events a reaper line may look back through for its pid.
+REAPER_LOOKBACK = 64
+
+
+class KernelLogError(Exception):
+    """A kernel log source could not be read; the message says which and why."""
+
+
+class Record:
+    """One kernel message: `ts` (epoch seconds or None), `text` (the message without any prefix), `boot`."""
+
+    __slots__ = ("ts", "text", "boot")
+
+    def __init__(self, ts, text, boot=None):
+        self.ts = ts
+        self.text = text
+        self.boot = boot
+
+    def __repr__(self):
+        return "Record(%r, %r, %r)" % (self.ts, self.text, self.boot)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Line prefixes: timestamps, syslog host and tag, dmesg's [seconds] and CONFIG_PRINTK_CALLER's [T123]/[C1].
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_PRIORITY_RE = re.compile(r"<\d{1,3}>")
+_DECODED_LEVEL_RE = re.compile(
+    r"(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ftp|res0|res1|res2|res3|res4|res5|"
+    r"res6|res7|local[0-7])\s*:(?:emerg|alert|crit|err|warn|notice|info|debug)\s*: ")
+_ISO_TS_RE = re.compile(
+    r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d(?::?\d\d)?)?)\s+")
+_TRAD_TS_RE = re.compile(r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(\d{1,2}) (\d\d):(\d\d):(\d\d)\s+")
+_UNIX_TS_RE = re.compile(r"(\d{9,11}\.\d{1,9})\s+")
+_CTIME_TS_RE = re.compile(r"\[([A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})\]\s?")
+_KERNEL_TAG_RE = re.compile(r"\S+ kernel(?:\[\d+\])?: ?")
+_OTHER_TAG_RE = re.compile(r"\S+ [^\s\[\]:]+(?:\[\d+\])?: ")
+_UPTIME_RE = re.compile(r"\[\s*(\d+\.\d+)\]\s?")
+_CALLER_RE = re.compile(r"\[\s*[TC]\d+\]\s?")
+
+
+_ISO_FULL_RE = re.compile(
+    r"^(\d{4}-\d\d-\d\d)(?:[Tt ](\d\d:\d\d(?::\d\d)?)(?:[.,](\d+))?)?\s*([Zz]|[+-]\d\d(?::?\d\d)?)?$")
+
+
+def iso_to_epoch(value):
+    """Epoch seconds of an ISO 8601 / RFC 3339 time; a time without offset is the host's local time.
+
+    Accepts ',' or '.' fractions of any length, 'Z', '+01:00' and '+0100' (Python 3.8's fromisoformat
+    accepts none of the last three variations).
+    """
+    match = _ISO_FULL_RE.match(value.strip())
+    if not match:
+        raise ValueError("not an ISO 8601 time: %r" % value)
+    date, clock, fraction, offset = match.groups()
+    clock = clock or "00:00:00"
+    text = date + "T" + clock + (":00" if clock.count(":") == 1 else "")
+    dt = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S")
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    if offset is None:
+        return time.mktime(dt.timetuple()) + micro / 1e6
+    if offset in ("Z", "z"):
+        seconds = 0
+    else:
+        digits = offset[1:].replace(":", "")
+        seconds = int(digits[:2]) * 3600 + int(digits[2:4] or 0) * 60
+        if offset[0] == "-":
+            seconds = -seconds
+    return _utc_epoch(dt) - seconds + micro / 1e6
+
+
+def _utc_epoch(dt):
+    return (dt - datetime.datetime(1970, 1, 1)).total_seconds()
+
+
+def _trad_to_epoch(match, ref_time):
+    """`Nov 25 21:48:05` (no year): the year that puts it at or before the reference time (the file's mtime)."""
+    month, day = _MONTHS[match.group(1)], int(match.group(2))
+    hour, minute, second = int(match.group(3)), int(match.group(4)), int(match.group(5))
+    ref = ref_time if ref_time is not None else time.time()
+    year = time.localtime(ref).tm_year
+    for candidate in (year, year - 1):
+        try:
+            stamp = time.mktime((candidate, month, day, hour, minute, second, 0, 0, -1))
+        except (OverflowError, ValueError):
+            return None
+        # Two days of slack: clocks and time zones of the writer and of this host may differ.
+        if stamp <= ref + 2 * 86400:
+            return stamp
+    return stamp
+
+
+def split_line(line, boot_time=None, ref_time=None):
+    """Split one log line into (epoch or None, message); None for a syslog line of another program.
+
+    Handles, in this order: dmesg -r's `<6>`, dmesg -x's `kern  :info  : `, a timestamp (ISO 8601 from
+    dmesg/rsyslog/journalctl short-iso, traditional syslog, short-unix, dmesg -T's `[Tue Nov 25 ...]`), a
+    syslog `host kernel:` (a line with another tag is not a kernel line), dmesg's `[  123.456789]` (added to
+    `boot_time` when the line had no absolute time) and CONFIG_PRINTK_CALLER's `[T123]` / `[C1]`.
+    """
+    text = line.rstrip("\r\n")
+    ts = None
+    syslog_style = False
+    match = _PRIORITY_RE.match(text)
+    if match:
+        text = text[match.end():]
+    match = _DECODED_LEVEL_RE.match(text)
+    if match:
+        text = text[match.end():]
+    match = _ISO_TS_RE.match(text)
+    if match:
+        try:
+            ts = iso_to_epoch(match.group(1))
+        except ValueError:
+            ts = None
+        # dmesg --time-format iso writes a comma fraction and no host; syslog and journalctl write a dot or none.
+        syslog_style = "," not in match.group(1)
+        text = text[match.end():]
+    else:
+        match = _TRAD_TS_RE.match(text) or _UNIX_TS_RE.match(text)
+        if match:
+            ts = _trad_to_epoch(match, ref_time) if match.re is _TRAD_TS_RE else float(match.group(1))
+            syslog_style = True
+            text = text[match.end():]
+        else:
+            match = _CTIME_TS_RE.match(text)
+            if match:
+                try:
+                    ts = time.mktime(time.strptime(match.group(1), "%a %b %d %H:%M:%S %Y"))
+                except (ValueError, OverflowError):
+                    ts = None
+                text = text[match.end():]
+    match = _KERNEL_TAG_RE.match(text)
+    if match:
+        text = text[match.end():]
+    elif syslog_style and _OTHER_TAG_RE.match(text):
+        return None
+    match = _UPTIME_RE.match(text)
+    if match:
+        if ts is None and boot_time is not None:
+            ts = boot_time + float(match.group(1))
+        text = text[match.end():]
+    match = _CALLER_RE.match(text)
+    if match:
+        text = text[match.end():]
+    return ts, text
+
+
+# Lines the grouping looks at; everything else (stack traces, Mem-Info, ...) is dropped early.
+_INTERESTING_RE = re.compile(
+    r"invoked oom-killer|oom-kill:|Killed process|Kill process|oom_reaper|^Task in |^Tasks in |"
+    r"^Linux version |^CPU: |^Tasks state|^\[\s*pid\s*\]|^\[\s*\d+\]\s+\d+\s+\d+\s|^,|"
+    r"no killable processes|is already exiting")
+
+
+def _interesting(text):
+    return _INTERESTING_RE.search(text) is not None
+
+
+def records_from_text(lines, boot_time=None, ref_time=None):
+    """Records from dmesg or log-file text (a string or an iterable of lines), kernel lines only."""
+    if isinstance(lines, str):
+        lines = lines.splitlines()
+    records = []
+    for line in lines:
+        parsed = split_line(line, boot_time=boot_time, ref_time=ref_time)
+        if parsed is None or not _interesting(parsed[1]):
+            continue
+        records.append(Record(parsed[0], parsed[1]))
+    return records
+
+
+def records_from_journal_json(text):
+    """Records from `journalctl -o json` output (one JSON object per line)."""
+    records = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        message = entry.get("MESSAGE")
+        if isinstance(message, list):  # journald encodes messages that are not valid UTF-8 as byte arrays
+            try:
+                message = bytes(message).decode("utf-8", "replace")
+            except (TypeError, ValueError):
+                continue
+        if not isinstance(message, str):
+            continue
+        message = message.rstrip("\n")
+        match = _CALLER_RE.match(message)
+        if match:
+            message = message[match.end():]
+        if not _interesting(message):
+            continue
+        try:
+            ts = int(entry["__REALTIME_TIMESTAMP"]) / 1e6
+        except (KeyError, TypeError, ValueError):
+            ts = None
+        records.append(Record(ts, message, entry.get("_BOOT_ID")))
+    return records
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The lines of an OOM report (oom-facts.md section 7).
+
+_TRIGGER_RE = re.compile(
+    r"^(?P<comm>.+?) invoked oom-killer: gfp_mask=(?P<gfp>0x[0-9a-fA-F]+)(?:\([^)]*\))?,"
+    r"(?:\s*nodemask=[^,]*(?:,[^,=]*)*?,)?\s*order=(?P<order>-?\d+),"
+    r"(?:\s*oom_adj=-?\d+,)?\s*oom_score_adj=(?P<adj>-?\d+)")
+_SUMMARY_RE = re.compile(
+    r"^oom-kill:constraint=(?P<constraint>\w+),nodemask=(?P<nodemask>.*?)"
+    r"(?:,cpuset=(?P<cpuset>.*?),mems_allowed=(?P<mems>.*?))?"
+    r"(?:,oom_memcg=(?P<oom_memcg>.*?)|,(?P<global>global_oom))?"
+    r"(?:,task_memcg=(?P<task_memcg>.*?))?"
+    r",task=(?P<task>.*),pid=(?P<pid>\d+),uid=(?P<uid>\d+)\s*$")
+_PARTIAL_SUMMARY_RE = re.compile(
+    r"^oom-kill:constraint=(?P<constraint>\w+),"
+    r"(?:.*?,oom_memcg=(?P<oom_memcg>.*?)(?=,task_memcg=|,task=|$)|.*?,(?P<global>global_oom)(?=,|$))?")
+_KILL_RE = re.compile(
+    r"(?:(?P<prefix>Out of memory(?: \(oom_kill_allocating_task\))?|Memory cgroup out of memory): )?"
+    r"Killed process (?P<pid>\d+) \((?P<comm>.*)\)(?:, UID (?P<uid_rhel>\d+),)? "
+    r"total-vm:(?P<vm>\d+)kB, anon-rss:(?P<anon>\d+)kB, file-rss:(?P<file>\d+)kB"
+    r"(?:, shmem-rss:(?P<shmem>\d+)kB)?"
+    r"(?:, UID:(?P<uid>\d+) pgtables:(?P<pgt>\d+)kB oom_score_adj:(?P<adj>-?\d+))?")
+_LEGACY_RE = re.compile(
+    r"(?P<prefix>Out of memory(?: \(oom_kill_allocating_task\))?|Memory cgroup out of memory): "
+    r"Kill process (?P<pid>\d+) \((?P<comm>.*)\) score (?P<score>-?\d+) or sacrifice child")
+_REAPED_RE = re.compile(r"oom_reaper: reaped process (?P<pid>\d+) \(.*\), now anon-rss:")
+_UNREAPED_RE = re.compile(r"oom_reaper: unable to reap pid:(?P<pid>\d+) ")
+_TASK_IN_RE = re.compile(r"^Task in (?P<task>.*) killed as a result of limit of (?P<oom>.*?)\s*$")
+_GROUP_RE = re.compile(r"^Tasks in (?P<path>.*) are going to be killed due to memory\.oom\.group set")
+_BANNER_RE = re.compile(r"^Linux version (?P<release>\S+)")
+# Ubuntu and others append the upstream version they build on: "... (Ubuntu 5.4.0-26.27-generic 5.4.30)".
+_BANNER_UPSTREAM_RE = re.compile(r"\(\S+ \S+ (?P<upstream>\d+\.\d+\.\d+)\)\s*$")
+_CPU_RE = re.compile(r"^CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm: .*? (?:Not tainted|Tainted:[ A-Z]*?) +"
+                     r"(?P<release>\d+\.\d+\S*)")
+_TABLE_HEADER_RE = re.compile(r"^\[\s*pid\s*\]\s+(?P<columns>.*\S)\s+name\s*$")
+_CLOSER_RE = re.compile(r"no killable processes|is already exiting\. Skip killing")
+
+
+def pgtables_in_bytes(release):
+    """True when a kernel release printed `pgtables:` in bytes, False when in kB, None when unknown.
+
+    Only 5.4.0 itself did (fixed in 5.5 and in 5.4.y stable). Distribution kernels numbered
+    `5.4.0-<abi>-<flavour>` (Ubuntu 20.04) are built on later 5.4.y releases, which have the fix.
+    """
+    if not release:
+        return None
+    match = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?(.*)$", release)
+    if not match:
+        return None
+    version = (int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
+    if version != (5, 4, 0):
+        return False
+    return re.match(r"^-\d+-", match.group(4)) is None
+
+
+class _Report:
+    """The lines of one OOM report seen so far (everything up to and including its kill line)."""
+
+    def __init__(self, ts):
+        self.first_ts = ts
+        self.last_ts = ts
+        self.trigger = None
+        self.release = None
+        self.summary = None
+        self.task_in = None
+        self.legacy = None
+        self.columns = None
+        self.tasks = {}
+        self.group_path = None
+        self.killed = []
+
+    def touch(self, ts):
+        if ts is not None:
+            self.last_ts = ts
+            if self.first_ts is None:
+                self.first_ts = ts
+
+
+class _Grouper:
+    def __init__(self, kernel_release=None, boot_releases=None):
+        self.default_release = kernel_release
+        self.boot_releases = dict(boot_releases or {})
+        self.events = []
+        self.boot = object()
+        self.release = kernel_release
+        self.report = None
+        self.partial_summary = None
+        self.recent = []
+
+    # -- state changes
+    def new_boot(self, boot, release):
+        self.boot = boot
+        self.release = release
+        self.report = None
+        self.partial_summary = None
+        self.recent = []
+
+    def open_report(self, ts):
+        self.report = _Report(ts)
+        return self.report
+
+    def current(self, ts, fresh_if=None):
+        """The open report, or a new one when there is none or `fresh_if(report)` says it is finished."""
+        report = self.report
+        if report is None or report.killed or (fresh_if is not None and fresh_if(report)) or self._stale(report, ts):
+            report = self.open_report(ts)
+        report.touch(ts)
+        return report
+
+    @staticmethod
+    def _stale(report, ts):
+        return ts is not None and report.last_ts is not None and ts - report.last_ts > REPORT_MAX_AGE
+
+    # -- one record
+    def feed(self, record):
+        if record.boot is not None and record.boot != self.boot:
+            self.new_boot(record.boot, self.boot_releases.get(record.boot))
+        text, ts = record.text, record.ts
+        if self.partial_summary is not None:
+            if text.startswith(","):
+                self._continue_summary(text, ts)
+                return
+            self._salvage_partial_summary()
+
+        match = _KILL_RE.search(text)
+        if match:
+            self._kill(match, record)
+            return
+        match = _BANNER_RE.match(text)
+        if match:
+            release = match.group("release")
+            upstream = _BANNER_UPSTREAM_RE.search(text)
+            self.new_boot(record.boot if record.boot is not None else object(),
+                          upstream.group("upstream") if upstream else release)
+            return
+        match = _TRIGGER_RE.match(text)
+        if match:
+            report = self.open_report(ts)
+            report.trigger = {
+                "name": match.group("comm"),
+                "gfp_mask": match.group("gfp"),
+                "order": int(match.group("order")),
+                "oom_score_adj": int(match.group("adj")),
+            }
+            return
+        start = text.find("oom-kill:constraint=")
+        if start >= 0:
+            self._summary(text[start:], ts)
+            return
+        match = _LEGACY_RE.search(text)
+        if match:
+            report = self.current(ts, fresh_if=lambda r: r.legacy is not None)
+            report.legacy = {"prefix": match.group("prefix"), "pid": int(match.group("pid"))}
+            return
+        match = _REAPED_RE.search(text) or _UNREAPED_RE.search(text)
+        if match:
+            self._reaper(int(match.group("pid")), match.re is _REAPED_RE)
+            return
+        match = _CPU_RE.match(text)
+        if match:
+            # The running kernel's release, printed in every (unratelimited) report.
+            self.release = match.group("release")
+            if self.report is not None and not self.report.killed:
+                self.report.release = self.release
+            return
+        match = _TASK_IN_RE.match(text)
+        if match:
+            report = self.current(ts, fresh_if=lambda r: r.task_in is not None or r.summary is not None)
+            report.task_in = {"task_memcg": match.group("task"), "oom_memcg": match.group("oom")}
+            return
+        match = _TABLE_HEADER_RE.match(text)
+        if match:
+            report = self.current(ts, fresh_if=lambda r: r.columns is not None)
+            report.columns = match.group("columns").split()
+            return
+        if text.startswith("[") and self.report is not None and self.report.columns and not self.report.killed:
+            self._task_row(text)
+            return
+        match = _GROUP_RE.match(text)
+        if match:
+            if self.report is not None:
+                self.report.group_path = match.group("path")
+            return
+        if _CLOSER_RE.search(text):
+            self.report = None
+
+    def _summary(self, text, ts):
+        match = _SUMMARY_RE.match(text)
+        if match is None:
+            # Split by a concurrent printk (pr_cont pieces); the rest follows as lines starting with ','.
+            self.partial_summary = (text, ts)
+            return
+        self._set_summary(match, ts)
+
+    def _salvage_partial_summary(self):
+        """The rest of a split summary line never came: keep its report-level part (constraint, oom_memcg)."""
+        text, ts = self.partial_summary
+        self.partial_summary = None
+        match = _PARTIAL_SUMMARY_RE.match(text)
+        if match is None:
+            return
+        report = self.current(ts, fresh_if=lambda r: r.summary is not None)
+        report.summary = {
+            "constraint": match.group("constraint"),
+            "oom_memcg": match.group("oom_memcg"),
+            "global": match.group("global") is not None,
+            "task_memcg": None,
+            "pid": None,
+            "uid": None,
+        }
+
+    def _continue_summary(self, text, ts):
+        joined = self.partial_summary[0] + text
+        match = _SUMMARY_RE.match(joined)
+        if match is None:
+            self.partial_summary = (joined, self.partial_summary[1])
+            return
+        self.partial_summary = None
+        self._set_summary(match, ts)
+
+    def _set_summary(self, match, ts):
+        report = self.current(ts, fresh_if=lambda r: r.summary is not None)
+        report.summary = {
+            "constraint": match.group("constraint"),
+            "oom_memcg": match.group("oom_memcg"),
+            "global": match.group("global") is not None,
+            "task_memcg": match.group("task_memcg"),
+            "pid": int(match.group("pid")),
+            "uid": int(match.group("uid")),
+        }
+
+    def _task_row(self, text):
+        columns = self.report.columns
+        numeric = len(columns)
+        match = re.match(r"^\[\s*(\d+)\]" + r"\s+(-?\d+)" * numeric + r" (.*)$", text)
+        if match is None:
+            return
+        values = dict(zip(columns, (int(v) for v in match.groups()[1:numeric + 1])))
+        self.report.tasks[int(match.group(1))] = values
+
+    def _reaper(self, pid, reaped):
+        for event in reversed(self.recent):
+            if event["pid"] == pid and event["reaped"] is None:
+                event["reaped"] = reaped
+                return
+
+    def _kill(self, match, record):
+        pid = int(match.group("pid"))
+        ts = record.ts
+        report = self.report
+        attach = report is not None and not self._stale(report, ts)
+        if attach and report.killed:
+            # Only memory.oom.group kills share a report; the victim may be killed (and logged) twice there.
+            within = ts is None or report.last_ts is None or ts - report.last_ts <= GROUP_KILL_WINDOW
+            if report.group_path is None or not within:
+                attach = False
+            elif pid in report.killed:
+                return
+        if not attach:
+            report = None
+            self.report = None
+        event = self._event(match, record, report)
+        self.events.append(event)
+        self.recent.append(event)
+        del self.recent[:-REAPER_LOOKBACK]
+        if report is not None:
+            report.killed.append(pid)
+            report.touch(ts)
+
+    def _event(self, match, record, report):
+        pid = int(match.group("pid"))
+        prefix = match.group("prefix")
+        uid = match.group("uid") or match.group("uid_rhel")
+        uid = int(uid) if uid is not None else None
+        adj = int(match.group("adj")) if match.group("adj") is not None else None
+        total_vm = int(match.group("vm"))
+        constraint = oom_memcg = task_memcg = trigger = None
+        release = self.release
+        if report is not None:
+            victim = not report.killed  # group kills after the first are not the report's chosen victim
+            trigger = report.trigger
+            release = report.release or release
+            legacy = report.legacy
+            if prefix is None and legacy is not None:
+                prefix = legacy["prefix"]
+            summary = report.summary
+            if summary is not None:
+                constraint = summary["constraint"]
+                oom_memcg = summary["oom_memcg"]
+                if summary["pid"] == pid:
+                    task_memcg = summary["task_memcg"]
+                    if uid is None:
+                        uid = summary["uid"]
+            if report.task_in is not None:
+                oom_memcg = oom_memcg or report.task_in["oom_memcg"]
+                # "Task in" names the chosen victim, which the legacy line names too (a sacrificed child
+                # is another process).
+                if task_memcg is None and victim and legacy is not None and legacy["pid"] == pid:
+                    task_memcg = report.task_in["task_memcg"]
+            row = report.tasks.get(pid)
+            if row is not None:
+                if adj is None and "oom_score_adj" in row:
+                    adj = row["oom_score_adj"]
+                if uid is None and "uid" in row:
+                    uid = row["uid"]
+        pgtables = match.group("pgt")
+        if pgtables is not None:
+            pgtables = int(pgtables)
+            in_bytes = pgtables_in_bytes(release)
+            if in_bytes is None:
+                # Release unknown: page tables never outgrow the address space they map, so a value larger
+                # than total-vm cannot be kB; it is 5.4.0's byte count (always whole pages).
+                in_bytes = pgtables > total_vm and pgtables % 1024 == 0
+            if in_bytes:
+                pgtables //= 1024
+        unit = unit_of_cgroup(task_memcg) if task_memcg else None
+        if unit is None and report is not None and report.group_path:
+            group_unit = unit_of_cgroup(report.group_path)
+            if group_unit is not None and not group_unit.endswith(".slice"):
+                unit = group_unit
+        event = dict.fromkeys(EVENT_FIELDS)
+        event.update(
+            time=_iso(record.ts),
+            timestamp=record.ts,
+            pid=pid,
+            name=match.group("comm"),
+            uid=uid,
+            oom_score_adj=adj,
+            total_vm_kb=total_vm,
+            anon_rss_kb=int(match.group("anon")),
+            file_rss_kb=int(match.group("file")),
+            shmem_rss_kb=int(match.group("shmem")) if match.group("shmem") is not None else None,
+            pgtables_kb=pgtables,
+            scope=_scope(constraint, prefix, oom_memcg),
+            constraint=constraint,
+            oom_memcg=oom_memcg,
+            task_memcg=task_memcg,
+            trigger=dict(trigger) if trigger else None,
+            unit=unit,
+            reaped=None,
+            raw=record.text,
+        )
+        return event
+
+
+def _scope(constraint, prefix, oom_memcg):
+    """global/memcg/cpuset/mempolicy from the constraint, or None when the kernel did not say.
+
+    5.0 and 5.1 printed CONSTRAINT_NONE for memcg OOMs (fixed by 432b1de0de02); the "Memory cgroup out of
+    memory" prefix and oom_memcg= say memcg regardless. Without a summary line, "Out of memory" alone does
+    not tell a global OOM from a cpuset or mempolicy one, so the scope stays unknown.
+    """
+    if constraint == "CONSTRAINT_MEMCG" or prefix == MEMCG_PREFIX or oom_memcg:
+        return "memcg"
+    return _SCOPE_OF_CONSTRAINT.get(constraint)
+
+
+def _iso(ts):
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat()
+
+
+def parse_records(records, kernel_release=None, boot_releases=None):
+    """Events, in log order, from kernel records.
+
+    `kernel_release` applies to records without a boot id until a "Linux version" banner says otherwise
+    (dmesg: the running kernel); `boot_releases` maps journal boot ids to releases (the current boot).
+    """
+    grouper = _Grouper(kernel_release, boot_releases)
+    for record in records:
+        grouper.feed(record)
+    return grouper.events
+
+
+def parse_text(text, boot_time=None, ref_time=None, kernel_release=None):
+    """Events from dmesg or log-file text."""
+    return parse_records(records_from_text(text, boot_time, ref_time), kernel_release=kernel_release)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# since / limit
+
+_DURATION_RE = re.compile(r"^(?:(\d+)\s*([smhdw])\s*)+$")
+_DURATION_PART_RE = re.compile(r"(\d+)\s*([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(value, now=None):
+    """Epoch seconds for `since`: a duration back from now (`90s`, `30m`, `2h`, `7d`, `1w`, `1h30m`) or an
+    ISO 8601 time (`2026-11-25`, `2026-11-25T08:00:00`, `...Z`, `...+01:00`; no offset = the host's local
+    time). Raises ValueError with a message suitable for the user."""
+    text = str(value).strip().lower()
+    now = time.time() if now is None else now
+    if _DURATION_RE.match(text):
+        return now - sum(int(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART_RE.findall(text))
+    try:
+        return iso_to_epoch(str(value))
+    except ValueError:
+        pass
+    raise ValueError(
+        "%r is neither a duration (a number with s, m, h, d or w, like 30m, 2h, 7d or 1h30m) nor an ISO 8601 "
+        "time (like 2026-11-25, 2026-11-25T08:00:00 or 2026-11-25T08:00:00+01:00)" % (value,))
+
+
+def select(events, since=None, limit=None):
+    """Events at or after `since` (epoch; events of unknown time are kept), then the last `limit` of them."""
+    if since is not None:
+        events = [e for e in events if e["timestamp"] is None or e["timestamp"] >= since]
+    if limit is not None:
+        events = events[-limit:] if limit else []
+    return list(events)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sources. `run_command(argv) -> (rc, stdout, stderr)`, `which(name) -> path or None`.
+
+def _read_first(path):
+    try:
+        with open(path) as handle:
+            return handle.read().strip()
+    except (IOError, OSError):
+        return None
+
+
+def boot_time(proc_path="/proc"):
+    """Boot time in epoch seconds from /proc/stat `btime`, or None."""
+    text = _read_first(os.path.join(proc_path, "stat")) or ""
+    match = re.search(r"^btime (\d+)$", text, re.M)
+    return float(match.group(1)) if match else None
+
+
+def running_release(proc_path="/proc"):
+    return _read_first(os.path.join(proc_path, "sys/kernel/osrelease"))
+
+
+def current_boot_id(proc_path="/proc"):
+    value = _read_first(os.path.join(proc_path, "sys/kernel/random/boot_id"))
+    return value.replace("-", "") if value else None
+
+
+def oom_kill_counter(proc_path="/proc"):
+    """The kernel's OOM kill count since boot (/proc/vmstat `oom_kill`, 4.13+), or None."""
+    text = _read_first(os.path.join(proc_path, "vmstat")) or ""
+    match = re.search(r"^oom_kill (\d+)$", text, re.M)
+    return int(match.group(1)) if match else None
+
+
+def _first_line(text):
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[0].strip() if lines else "no message"
+
+
+JOURNAL_FIELDS = "MESSAGE,_BOOT_ID"
+# journalctl's --since only narrows the read; a report's first lines may precede its kill line a little.
+JOURNAL_SINCE_MARGIN = 120
+
+
+def read_journal(run_command, journalctl, since=None, proc_path="/proc"):
+    """(events, has_kernel_messages) from the journal's kernel messages of every boot it kept."""
+    base = [journalctl, "--no-pager", "--quiet", "--output=json", "_TRANSPORT=kernel"]
+    if since is not None:
+        base.append("--since=" + time.strftime("%Y-%m-%d %H:%M:%S",
+                                               time.localtime(since - JOURNAL_SINCE_MARGIN)))
+    # --output-fields (systemd >= 236) shrinks the output a lot; older journalctl rejects it.
+    rc, out, err = run_command(base + ["--output-fields=" + JOURNAL_FIELDS])
+    if rc != 0:
+        rc, out, err = run_command(base)
+    if rc != 0:
+        raise KernelLogError("journalctl failed (rc=%s): %s" % (rc, _first_line(err or out)))
+    records = records_from_journal_json(out)
+    has_messages = bool(out.strip())
+    if not has_messages and since is not None:
+        rc, probe, _err = run_command([journalctl, "--no-pager", "--quiet", "--output=json", "--lines=1",
+                                       "_TRANSPORT=kernel"])
+        has_messages = rc == 0 and bool(probe.strip())
+    boot = current_boot_id(proc_path)
+    releases = {boot: running_release(proc_path)} if boot else {}
+    return parse_records(records, boot_releases=releases), has_messages
+
+
+def read_dmesg(run_command, dmesg, proc_path="/proc"):
+    """Events from the kernel ring buffer (this boot only)."""
+    rc, out, err = run_command([dmesg, "--time-format", "iso"])
+    if rc != 0:
+        # util-linux < 2.26 and busybox have no --time-format; their [seconds] are relative to boot.
+        rc2, out, err2 = run_command([dmesg])
+        if rc2 != 0:
+            raise KernelLogError("dmesg failed (rc=%s): %s" % (rc2, _first_line(err2 or out or err)))
+    records = records_from_text(out, boot_time=boot_time(proc_path))
+    return parse_records(records, kernel_release=running_release(proc_path))
+
+
+def _open_log(path):
+    if path.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return open(path, "rt", encoding="utf-8", errors="replace")
+
+
+def read_file(path):
+    """Events from a log file; the file's mtime dates traditional syslog lines that carry no year."""
+    try:
+        ref_time = os.stat(path).st_mtime
+        with _open_log(path) as handle:
+            records = records_from_text(handle, ref_time=ref_time)
+    except (IOError, OSError, EOFError) as exc:
+        raise KernelLogError("cannot read %s: %s" % (path, getattr(exc, "strerror", None) or exc))
+    return parse_records(records)
+
+
+def collect(source="auto", path=None, since=None, limit=None, run_command=None, which=None, warn=None,
+            proc_path="/proc", log_files=LOG_FILES):
+    """Read OOM kill events from one source.
+
+    Returns {events, source_used, source_path, oom_kill_counter}. `since` is epoch seconds or None, `limit`
+    an int or None. An explicit source that cannot be read raises KernelLogError; in `auto` mode a source
+    that fails is reported through `warn(msg)` and the next one is tried (journal, dmesg, then the first
+    existing file of `log_files`); a source that is merely absent is skipped silently.
+    """
+    warn = warn or (lambda msg: None)
+    result = {"events": [], "source_used": None, "source_path": None, "oom_kill_counter": oom_kill_counter(proc_path)}
+    if source == "file":
+        if not path:
+            raise KernelLogError("path is required with source=file")
+        events = read_file(path)
+        result.update(source_used="file", source_path=path)
+    elif source == "journal":
+        journalctl = which("journalctl")
+        if not journalctl:
+            raise KernelLogError("journalctl was not found on this host")
+        events, has_messages = read_journal(run_command, journalctl, since, proc_path)
+        if not has_messages:
+            warn("the journal holds no kernel messages (is journald storing them, and may this user read them?)")
+        result["source_used"] = "journal"
+    elif source == "dmesg":
+        dmesg = which("dmesg")
+        if not dmesg:
+            raise KernelLogError("dmesg was not found on this host")
+        events = read_dmesg(run_command, dmesg, proc_path)
+        result["source_used"] = "dmesg"
+    elif source == "auto":
+        events, used, used_path = _auto(run_command, which, warn, since, proc_path, log_files)
+        result.update(source_used=used, source_path=used_path)
+    else:
+        raise KernelLogError("unknown source %r" % (source,))
+    result["events"] = select(events, since, limit)
+    return result
+
+
+def _auto(run_command, which, warn, since, proc_path, log_files):
+    reasons = []
+    journalctl = which("journalctl")
+    if journalctl:
+        try:
+            events, has_messages = read_journal(run_command, journalctl, since, proc_path)
+        except KernelLogError as exc:
+            warn("source=auto: skipping the journal: %s" % exc)
+            reasons.append("journal: %s" % exc)
+        else:
+            if has_messages:
+                return events, "journal", None
+            reasons.append("journal: no kernel messages")
+    else:
+        reasons.append("journal: journalctl not found")
+    dmesg = which("dmesg")
+    if dmesg:
+        try:
+            return read_dmesg(run_command, dmesg, proc_path), "dmesg", None
+        except KernelLogError as exc:
+            warn("source=auto: skipping dmesg: %s" % exc)
+            reasons.append("dmesg: %s" % exc)
+    else:
+        reasons.append("dmesg: not found")
+    for candidate in log_files:
+        if not os.path.exists(candidate):
+            continue
+        try:
+            return read_file(candidate), "file", candidate
+        except KernelLogError as exc:
+            warn("source=auto: skipping %s: %s" % (candidate, exc))
+            reasons.append(str(exc))
+    reasons.append("none of %s is readable" % ", ".join(log_files))
+    raise KernelLogError("no kernel log could be read (%s)" % "; ".join(reasons))
