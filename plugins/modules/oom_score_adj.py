@@ -758,10 +758,13 @@ class OomScoreAdj(object):
         for index, matcher in enumerate(self.excludes):
             for proc in matcher.select(procs, children):
                 never.setdefault(proc.pid, "excluded by exclude[%d] (%s)" % (index, describe(matcher.rule)))
+        by_name = {}
+        for proc in procs:
+            by_name.setdefault(proc.name, []).append(proc)
         winners = {}
         skipped = {}
         for rule in self.rules:
-            for proc in rule.matcher.select(procs, children):
+            for proc in rule.matcher.select(self._candidates(rule, procs, by_name), children):
                 if proc.pid in never:
                     skipped[proc.pid] = {"pid": proc.pid, "name": proc.name, "reason": never[proc.pid]}
                     continue
@@ -785,6 +788,15 @@ class OomScoreAdj(object):
         ]
         self._fill_units(planned)
         return planned
+
+    @staticmethod
+    def _candidates(rule, procs, by_name):
+        """The processes a rule can match. A policy is often many name rules: look those up, do not scan."""
+        wanted = rule.matcher.name
+        if wanted is None or rule.matcher.descendants:
+            return procs
+        # comm holds at most 15 bytes, and a longer name matches on those (the matcher has the last word).
+        return by_name.get(wanted.encode("utf-8")[:15].decode("utf-8", "backslashreplace"), [])
 
     def _check_no_match(self):
         mode = self.params["on_no_match"]

@@ -360,3 +360,10 @@ def test_an_unexpected_os_error_is_a_failure_not_a_traceback(host, monkeypatch):
     result, failed = fake(host, pid=400, value=3)
     assert failed
     assert "pid 400 (app)" in result["msg"] and os.strerror(5) in result["msg"]
+
+
+def test_a_name_longer_than_comm_matches_its_first_15_bytes(host):
+    host.add(600, name=b"postgres-export")
+    result, failed = fake(host, name="postgres-exporter", value=300)
+    assert not failed
+    assert [c["pid"] for c in result["changes"]] == [600]
