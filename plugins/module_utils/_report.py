@@ -269,13 +269,17 @@ def normalize_event(raw):
         out[field] = clean_text(ev.get(field), 1024)
     for field in _EVENT_INT_FIELDS:
         out[field] = clean_int(ev.get(field))
-    trigger = ev.get("trigger") if isinstance(ev.get("trigger"), dict) else {}
-    out["trigger"] = {
-        "name": clean_text(trigger.get("name", ev.get("trigger_name")), 1024),
-        "pid": clean_int(trigger.get("pid", ev.get("trigger_pid"))),
-        "gfp_mask": clean_text(trigger.get("gfp_mask", ev.get("gfp_mask")), 200),
-        "order": clean_int(trigger.get("order", ev.get("order"))),
-    }
+    out["reaped"] = clean_bool(ev.get("reaped"))
+    trigger = ev.get("trigger")
+    if isinstance(trigger, dict):
+        out["trigger"] = {
+            "name": clean_text(trigger.get("name"), 1024),
+            "gfp_mask": clean_text(trigger.get("gfp_mask"), 200),
+            "order": clean_int(trigger.get("order")),
+            "oom_score_adj": clean_int(trigger.get("oom_score_adj")),
+        }
+    else:
+        out["trigger"] = None
     return out
 
 
@@ -617,6 +621,15 @@ def _bar(percent):
         percent, percent, percent)
 
 
+_UTC_TIME_RE = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?(?:Z|\+00:?00)$")
+
+
+def display_time(value):
+    """ISO 8601 UTC times as people read them; anything else as it came."""
+    match = _UTC_TIME_RE.match(value or "")
+    return "%s %s UTC" % match.groups() if match else value
+
+
 def _adj(value):
     if value is None:
         return esc(None)
@@ -650,9 +663,9 @@ def _kill_rows(events, with_host=None):
         cells = []
         if with_host:
             cells.append('<td><a href="#%s">%s</a></td>' % (esc(with_host[host]), esc(host)))
-        trigger = ev["trigger"]["name"]
+        trigger = ev["trigger"]["name"] if ev["trigger"] else None
         cells.extend([
-            "<td>%s</td>" % esc(ev["time"]),
+            "<td>%s</td>" % esc(display_time(ev["time"])),
             "<td><code>%s</code></td>" % esc(ev["name"]),
             '<td class="num">%s</td>' % esc(ev["pid"]),
             '<td class="num">%s</td>' % _adj(ev["oom_score_adj"]),

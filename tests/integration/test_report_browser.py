@@ -59,10 +59,11 @@ def fleet_report():
         {"rank": 2, "pid": 812, "name": "postgres", "unit": "postgresql.service", "badness": 120000,
          "share_percent": 12.0, "oom_score": 746, "oom_score_adj": 0},
     ]
-    kill = {"time": "2026-11-25T03:12:00Z", "pid": 667, "name": HOSTILE, "uid": 0, "oom_score_adj": 0,
+    kill = {"time": "2026-11-25T03:12:00.123456+00:00", "pid": 667, "name": HOSTILE, "uid": 0, "oom_score_adj": 0,
             "anon_rss_kb": 600000, "file_rss_kb": 4, "shmem_rss_kb": 0, "scope": "memcg",
             "oom_memcg": "/system.slice/evil.service", "unit": "evil.service",
-            "trigger": {"name": "<img src=x onerror=alert(1)>", "pid": 667, "gfp_mask": "0xcc0", "order": 0}}
+            "reaped": True,
+            "trigger": {"name": "<img src=x onerror=alert(1)>", "gfp_mask": "0xcc0", "order": 0, "oom_score_adj": 0}}
     hosts = [
         {"name": "db1", "compliance": {"schema": 1, "systemd": True, "can_lower_adj": False, "state": "present",
                                        "records": [record, ok]},

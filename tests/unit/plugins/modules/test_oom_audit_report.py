@@ -60,7 +60,7 @@ def kill(pid, name, time="2026-11-24T03:12:00Z", adj=0):
             "anon_rss_kb": 600000, "file_rss_kb": 4, "shmem_rss_kb": 0, "pgtables_kb": 1264, "scope": "memcg",
             "constraint": "CONSTRAINT_MEMCG", "oom_memcg": "/system.slice/batch.service",
             "task_memcg": "/system.slice/batch.service", "unit": "batch.service",
-            "trigger": {"name": "java", "pid": pid, "gfp_mask": "0xcc0(GFP_KERNEL)", "order": 0}}
+            "reaped": True, "trigger": {"name": "java", "gfp_mask": "0xcc0(GFP_KERNEL)", "order": 0, "oom_score_adj": 0}}
 
 
 @pytest.fixture
@@ -173,6 +173,23 @@ def test_victim_memory_is_not_derived_on_kernels_with_the_root_bonus():
     report = _report.build_report([{"name": "old", "host": host, "kill_order": [victim(1, 5, "java", 1000)],
                                     "compliance": compliance()}], generated_at=NOW)
     assert report["hosts"][0]["kill_order"][0]["memory_kb"] is None
+
+
+def test_an_event_whose_trigger_line_was_ratelimited_has_a_null_trigger(fleet):
+    event = kill(1, "java")
+    event["trigger"] = None
+    fleet["hosts"][1]["events"] = [event]
+    report = report_of(fleet)
+    db2 = [h for h in report["hosts"] if h["name"] == "db2"][0]
+    assert db2["events"][0]["trigger"] is None
+    jsonschema.Draft202012Validator(json.load(open(SCHEMA_PATH))).validate(json.loads(_report.render_json(report)))
+    _report.render_html(report)
+
+
+def test_html_shows_utc_times_as_people_read_them():
+    assert _report.display_time("2026-11-25T21:56:46.047064+00:00") == "2026-11-25 21:56:46 UTC"
+    assert _report.display_time("2026-11-25T21:56:46Z") == "2026-11-25 21:56:46 UTC"
+    assert _report.display_time("2026-11-25T21:56:46+01:00") == "2026-11-25T21:56:46+01:00"
 
 
 def test_events_are_newest_first(fleet):
