@@ -755,6 +755,9 @@ class OomScoreAdj(object):
         for proc in procs:
             if proc.kthread and proc.pid not in never:
                 never[proc.pid] = "kernel threads are never touched"
+            elif proc.starttime is None:
+                # Without a start time a recycled pid could not be told from the process that was matched.
+                never.setdefault(proc.pid, "its identity (start time in /proc/PID/stat) cannot be read")
         for index, matcher in enumerate(self.excludes):
             for proc in matcher.select(procs, children):
                 never.setdefault(proc.pid, "excluded by exclude[%d] (%s)" % (index, describe(matcher.rule)))

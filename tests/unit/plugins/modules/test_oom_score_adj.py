@@ -367,3 +367,14 @@ def test_a_name_longer_than_comm_matches_its_first_15_bytes(host):
     result, failed = fake(host, name="postgres-exporter", value=300)
     assert not failed
     assert [c["pid"] for c in result["changes"]] == [600]
+
+
+def test_a_process_without_a_readable_start_time_is_not_written(host):
+    host.add(700, name=b"odd", oom_score_adj=0)
+    with open(host.path("700", "stat"), "w") as handle:
+        handle.write("700 no parentheses here\n")
+    result, failed = fake(host, pid=700, value=300)
+    assert not failed
+    assert result["changes"] == []
+    assert [(s["pid"], "start time" in s["reason"]) for s in result["skipped"]] == [(700, True)]
+    assert read_adj(host.root, 700) == 0
