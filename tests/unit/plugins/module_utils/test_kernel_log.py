@@ -394,7 +394,7 @@ def test_syslog_line_of_another_program_is_skipped():
 
 
 def test_traditional_syslog_date_after_the_file_time_belongs_to_the_year_before():
-    ts, _ = kl.split_line("Dec 31 23:59:59 db1 kernel: " + MESSAGE, ref_time=calendar.timegm((2026, 1, 2, 0, 0, 0)))
+    ts = kl.split_line("Dec 31 23:59:59 db1 kernel: " + MESSAGE, ref_time=calendar.timegm((2026, 1, 2, 0, 0, 0)))[0]
     assert ts == utc_ts("2025-12-31 23:59:59")
 
 

@@ -1,0 +1,321 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: oom_events_info
+short_description: OOM kills from the kernel log (journal, dmesg or a log file)
+version_added: "0.1.0"
+description:
+  - Finds the processes the Linux OOM killer killed, one event per C(Killed process) line of the kernel log,
+    the only line of an OOM report that the kernel never ratelimits.
+  - Adds what the rest of the same report says when it is there (the process that triggered the OOM, the
+    constraint, the memory cgroup that ran out, the victim's cgroup and systemd unit, whether the OOM reaper
+    freed its memory), and leaves a field V(null) when the kernel did not print it. Nothing is guessed.
+  - Reads every kernel log format from Linux 3.10 to the 2026 kernels, with the prefixes of the journal,
+    C(dmesg), syslog files and C(CONFIG_PRINTK_CALLER).
+  - Needs only Python 3.8+ and its standard library on the target.
+author:
+  - oomguard contributors (@oomguard)
+attributes:
+  check_mode:
+    description: Can run in check mode and return the same result as without it.
+    support: full
+    details: This module never changes anything.
+  diff_mode:
+    description: Would return details on what has changed in diff mode.
+    support: none
+    details: Nothing is ever changed.
+  platform:
+    description: Target operating systems.
+    support: full
+    platforms: posix
+    details: Linux only.
+options:
+  source:
+    description: Where to read the kernel log.
+    type: str
+    choices:
+      auto: >-
+        The journal when C(journalctl) exists and the journal holds kernel messages, else C(dmesg), else the first
+        existing file of C(/var/log/kern.log), C(/var/log/messages), C(/var/log/syslog). A source that exists but
+        cannot be read is skipped with a warning.
+      journal: >-
+        C(journalctl -o json _TRANSPORT=kernel): the kernel messages of every boot the journal kept, with exact
+        times. Reading the system journal needs root or the C(adm) / C(systemd-journal) group.
+      dmesg: >-
+        The kernel ring buffer (this boot only; old messages are overwritten when it fills). Times are the boot
+        time plus the kernel's uptime stamp, which stops during suspend. Needs root when C(kernel.dmesg_restrict=1).
+      file: A log file given in O(path); C(.gz) files are read too.
+    default: auto
+  path:
+    description:
+      - The log file to read with O(source=file), for example C(/var/log/kern.log.1) or a saved C(dmesg) output.
+      - Only valid with O(source=file).
+    type: path
+  since:
+    description:
+      - Only return kills at or after this time.
+      - A duration back from now (a number with V(s), V(m), V(h), V(d) or V(w); parts may be combined, as in
+        V(1h30m)), or an ISO 8601 time such as V(2026-11-25), V(2026-11-25T08:00:00) or V(2026-11-25T08:00:00+01:00)
+        (without an offset it is the target's local time).
+      - Kills whose time the log does not tell are always returned.
+    type: str
+  limit:
+    description:
+      - Return at most this many events, the most recent ones. V(0) returns none (the counter and the source are
+        still returned). Without it every event is returned.
+    type: int
+notes:
+  - O(since) and O(limit) apply after the whole source is read, so that a report whose first lines precede the
+    cut-off keeps them.
+  - C(pgtables_kb) - Linux 5.4.0 itself printed this value in bytes while labelling it kB (fixed in 5.5 and
+    5.4.y). The module converts it when the report's kernel release is known to be 5.4.0 (from the report's
+    C(CPU:) line, the boot's C(Linux version) banner or, for C(dmesg), the running kernel); distribution kernels
+    numbered C(5.4.0-<abi>-<flavour>) (Ubuntu 20.04) are built on later 5.4.y releases and print kB. When the
+    release is unknown, a value larger than C(total-vm) cannot be kB and is read as bytes.
+  - C(scope) comes from the summary line's constraint, or from the C(Memory cgroup out of memory) prefix. On a
+    report whose summary is missing (before Linux 5.0, or ratelimited), C(Out of memory) alone does not tell a
+    global OOM from a cpuset or memory-policy one, so C(scope) is V(null). Linux 5.0 and 5.1 printed
+    C(CONSTRAINT_NONE) for memory cgroup OOMs; C(constraint) shows what was printed, C(scope) says V(memcg).
+  - A process killed by C(memory.oom.group) may be logged twice in one report; it is one event.
+  - Fields taken from the task table (C(oom_score_adj) and C(uid) before Linux 5.4) need C(vm.oom_dump_tasks=1),
+    the default.
+seealso:
+  - module: oomguard.fleet.oom_score_info
+"""
+
+EXAMPLES = r"""
+- name: What did the OOM killer kill in the last week?
+  oomguard.fleet.oom_events_info:
+    since: 7d
+  register: oom_kills
+
+- name: Show the victims
+  ansible.builtin.debug:
+    msg: "{{ oom_kills.events | map(attribute='name') | list }}"
+
+- name: Kills of the last day
+  oomguard.fleet.oom_events_info:
+    since: 1d
+  register: oom_today
+
+- name: Fail when a protected service lost a process to the OOM killer
+  ansible.builtin.assert:
+    that: oom_today.events | selectattr('unit', 'in', protected_units) | list | length == 0
+    fail_msg: "{{ oom_today.events | selectattr('unit', 'in', protected_units) | map(attribute='raw') | list }}"
+  vars:
+    protected_units: [postgresql@15-main.service, ssh.service]
+
+- name: The five most recent kills, from the ring buffer
+  oomguard.fleet.oom_events_info:
+    source: dmesg
+    limit: 5
+  register: recent
+
+- name: Kills in last week's rotated kern.log
+  oomguard.fleet.oom_events_info:
+    source: file
+    path: /var/log/kern.log.1
+"""
+
+RETURN = r"""
+events:
+  description:
+    - The OOM kills found, oldest first (the order of the log). Memory values are kB.
+    - Fields the kernel did not print for that kill are V(null).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    time:
+      description: When the kill was logged, ISO 8601 in UTC; V(null) when the log line has no time.
+      type: str
+      sample: "2026-11-25T21:56:46.047064+00:00"
+    timestamp:
+      description: The same time in seconds since the epoch, or V(null).
+      type: float
+      sample: 1795643806.047064
+    pid:
+      description: The killed process's id.
+      type: int
+      sample: 9751
+    name:
+      description: The killed process's name (the kernel's C(comm), at most 15 bytes; may hold spaces and parentheses).
+      type: str
+      sample: php-fpm8.2
+    uid:
+      description: The killed process's user id (kill line since Linux 5.4, RHEL 7's kill line, summary line or task table).
+      type: int
+      sample: 33
+    oom_score_adj:
+      description: The killed process's C(oom_score_adj) (kill line since Linux 5.4, else the task table).
+      type: int
+      sample: 345
+    total_vm_kb:
+      description: Virtual memory size.
+      type: int
+      sample: 682096
+    anon_rss_kb:
+      description: Resident anonymous memory.
+      type: int
+      sample: 512004
+    file_rss_kb:
+      description: Resident file-backed memory.
+      type: int
+      sample: 3016
+    shmem_rss_kb:
+      description: Resident shared memory (printed since Linux 4.5 and on RHEL 7).
+      type: int
+      sample: 0
+    pgtables_kb:
+      description: Page tables (printed since Linux 5.4; see the notes on 5.4.0).
+      type: int
+      sample: 1092
+    scope:
+      description: What ran out of memory; V(null) when the report does not say (see the notes).
+      type: str
+      choices: [global, memcg, cpuset, mempolicy]
+      sample: memcg
+    constraint:
+      description: The constraint as the summary line printed it (since Linux 5.0).
+      type: str
+      sample: CONSTRAINT_MEMCG
+    oom_memcg:
+      description: The memory cgroup that hit its limit (summary line, or C(Task in ... limit of) before Linux 5.0).
+      type: str
+      sample: /system.slice/php8.2-fpm.service
+    task_memcg:
+      description: The killed process's memory cgroup.
+      type: str
+      sample: /system.slice/php8.2-fpm.service
+    trigger:
+      description: The process whose allocation invoked the OOM killer; V(null) when that line was ratelimited away.
+      type: dict
+      contains:
+        name:
+          description: Its name.
+          type: str
+          sample: php-fpm8.2
+        gfp_mask:
+          description: The allocation's GFP mask, as printed.
+          type: str
+          sample: "0xcc0"
+        order:
+          description: The allocation order (-1 for a manual SysRq-f OOM).
+          type: int
+          sample: 0
+        oom_score_adj:
+          description: Its C(oom_score_adj).
+          type: int
+          sample: 0
+    unit:
+      description: The systemd unit owning C(task_memcg) (or the C(memory.oom.group) cgroup), or V(null).
+      type: str
+      sample: php8.2-fpm.service
+    reaped:
+      description:
+        - V(true) when the OOM reaper freed the victim's memory, V(false) when it could not, V(null) when it did not
+          log (the process exited by itself first, or a kernel before 4.6).
+      type: bool
+      sample: true
+    raw:
+      description: The kill line as the kernel printed it, without the log's timestamp and host prefixes.
+      type: str
+      sample: >-
+        Memory cgroup out of memory: Killed process 9751 (python3) total-vm:79276kB, anon-rss:68736kB,
+        file-rss:6736kB, shmem-rss:0kB, UID:0 pgtables:192kB oom_score_adj:345
+source_used:
+  description: The source that was read.
+  returned: always
+  type: str
+  choices: [journal, dmesg, file]
+  sample: journal
+source_path:
+  description: The log file that was read when RV(source_used) is V(file), else V(null).
+  returned: always
+  type: str
+  sample: /var/log/kern.log
+oom_kill_counter:
+  description:
+    - The kernel's count of OOM kills since boot (C(/proc/vmstat) C(oom_kill), Linux 4.13+), or V(null) without it.
+    - It counts kills the log may have lost (ring buffer overwritten, journal rate limits), but only for this boot.
+  returned: always
+  type: int
+  sample: 3
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.oomguard.fleet.plugins.module_utils._kernel_log import (
+    KernelLogError,
+    SOURCES,
+    collect,
+    parse_since,
+)
+
+
+class OOMEventsInfo(object):
+    """Argument spec in, engine call, result out; everything else lives in _kernel_log."""
+
+    def __init__(self, module):
+        self.module = module
+        self._result = {"changed": False}
+
+    @property
+    def result(self):
+        return self._result
+
+    def _run(self, argv):
+        return self.module.run_command(argv, environ_update={"LANG": "C", "LC_ALL": "C"},
+                                       errors="surrogate_then_replace")
+
+    def _which(self, name):
+        return self.module.get_bin_path(name)
+
+    def execute(self):
+        params = self.module.params
+        source, path, limit = params["source"], params["path"], params["limit"]
+        if path is not None and source != "file":
+            self.module.fail_json(msg="path: only valid with source=file (source is %s)" % source)
+        if limit is not None and limit < 0:
+            self.module.fail_json(msg="limit: must be 0 or more, got %d" % limit)
+        since = None
+        if params["since"] is not None:
+            try:
+                since = parse_since(params["since"])
+            except ValueError as exc:
+                self.module.fail_json(msg="since: %s" % exc)
+        try:
+            found = collect(source=source, path=path, since=since, limit=limit, run_command=self._run,
+                            which=self._which, warn=self.module.warn)
+        except KernelLogError as exc:
+            option = "path" if source == "file" else "source"
+            self.module.fail_json(msg="%s: cannot read the kernel log with source=%s: %s" % (option, source, exc))
+        self._result.update(found)
+        return self._result
+
+
+def build_module():
+    return AnsibleModule(
+        argument_spec=dict(
+            source=dict(type="str", default="auto", choices=list(SOURCES)),
+            path=dict(type="path"),
+            since=dict(type="str"),
+            limit=dict(type="int"),
+        ),
+        required_if=[("source", "file", ("path",))],
+        supports_check_mode=True,
+    )
+
+
+def main():
+    module = build_module()
+    module.exit_json(**OOMEventsInfo(module).execute())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""oom_events_info in-process: options in, events out, and a clear message naming the option for bad input."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible_collections.oomguard.fleet.plugins.modules import oom_events_info
+
+from modrun import run_module
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "kernel_log")
+KERN_LOG = os.path.join(FIXTURES, "v6.1-debian12-kern.log")
+RATELIMITED = os.path.join(FIXTURES, "ratelimited-v5.15-kern.log")
+
+
+def events_info(**args):
+    return run_module(oom_events_info.main, args)
+
+
+@pytest.fixture
+def commands(monkeypatch):
+    """Fake journalctl/dmesg: {name: (rc, out, err)}; names not in it are not installed."""
+    table = {}
+
+    def get_bin_path(self, name, *args, **kwargs):
+        return "/usr/bin/" + name if name in table else None
+
+    def run_command(self, argv, *args, **kwargs):
+        return table[os.path.basename(argv[0])]
+
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    return table
+
+
+def test_file_source_returns_the_kill_with_its_unit():
+    result, failed = events_info(source="file", path=KERN_LOG)
+    assert not failed
+    assert (result["source_used"], result["source_path"], result["changed"]) == ("file", KERN_LOG, False)
+    assert [(e["pid"], e["name"], e["unit"], e["scope"]) for e in result["events"]] == [
+        (40112, "php-fpm8.2", "php8.2-fpm.service", "memcg")]
+
+
+def test_check_mode_returns_the_same_events():
+    normal = events_info(source="file", path=RATELIMITED)[0]
+    checked, failed = run_module(oom_events_info.main, {"source": "file", "path": RATELIMITED}, check_mode=True)
+    assert not failed and checked["events"] == normal["events"]
+
+
+def test_limit_keeps_the_most_recent_events():
+    result = events_info(source="file", path=RATELIMITED, limit=1)[0]
+    assert [e["pid"] for e in result["events"]] == [61007]
+
+
+def test_since_in_the_future_returns_no_events():
+    result, failed = events_info(source="file", path=RATELIMITED, since="2999-01-01")
+    assert not failed and result["events"] == []
+
+
+def test_bad_since_fails_naming_the_option():
+    result, failed = events_info(source="file", path=KERN_LOG, since="last tuesday")
+    assert failed and result["msg"].startswith("since: 'last tuesday' is neither a duration")
+
+
+def test_negative_limit_fails_naming_the_option():
+    result, failed = events_info(source="file", path=KERN_LOG, limit=-1)
+    assert failed and result["msg"] == "limit: must be 0 or more, got -1"
+
+
+def test_file_source_without_path_fails():
+    result, failed = events_info(source="file")
+    assert failed and result["msg"] == "source is file but all of the following are missing: path"
+
+
+def test_unreadable_path_fails_naming_the_option(tmp_path):
+    missing = str(tmp_path / "kern.log")
+    result, failed = events_info(source="file", path=missing)
+    assert failed
+    assert result["msg"] == ("path: cannot read the kernel log with source=file: cannot read %s: "
+                             "No such file or directory" % missing)
+
+
+def test_path_with_another_source_fails():
+    result, failed = events_info(source="dmesg", path=KERN_LOG)
+    assert failed and result["msg"] == "path: only valid with source=file (source is dmesg)"
+
+
+def test_auto_warns_about_a_failing_source_and_uses_the_next(commands):
+    commands["journalctl"] = (1, "", "Failed to get journal access: Permission denied")
+    with open(KERN_LOG, encoding="utf-8") as handle:
+        commands["dmesg"] = (0, handle.read(), "")
+    result, failed = events_info()
+    assert not failed
+    assert (result["source_used"], [e["pid"] for e in result["events"]]) == ("dmesg", [40112])
+    assert result["warnings"] == ["source=auto: skipping the journal: journalctl failed (rc=1): "
+                                  "Failed to get journal access: Permission denied"]
+
+
+def test_explicit_source_that_fails_is_an_error_not_a_fallback(commands):
+    commands["dmesg"] = (1, "", "dmesg: read kernel buffer failed: Operation not permitted")
+    result, failed = events_info(source="dmesg")
+    assert failed
+    assert result["msg"] == ("source: cannot read the kernel log with source=dmesg: dmesg failed (rc=1): "
+                             "dmesg: read kernel buffer failed: Operation not permitted")
+
+
+def test_missing_journalctl_with_source_journal_fails(commands):
+    result, failed = events_info(source="journal")
+    assert failed and result["msg"].endswith("journalctl was not found on this host")
