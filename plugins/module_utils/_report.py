@@ -589,7 +589,10 @@ h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
 table { border-collapse: collapse; width: 100%; margin: .3rem 0 1rem; }
 th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { background: var(--bg); font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.time { white-space: nowrap; }
+code.name { white-space: pre; }
+code.path { font-size: 11px; overflow-wrap: anywhere; }
 code { font: 12px/1.4 ui-monospace, "DejaVu Sans Mono", monospace; white-space: pre-wrap; overflow-wrap: break-word; }
 .badge { display: inline-block; border-radius: 1rem; padding: 0 .55rem; font-size: 12px; font-weight: 600;
          color: #fff; white-space: nowrap; }
@@ -665,14 +668,15 @@ def _kill_rows(events, with_host=None):
             cells.append('<td><a href="#%s">%s</a></td>' % (esc(with_host[host]), esc(host)))
         trigger = ev["trigger"]["name"] if ev["trigger"] else None
         cells.extend([
-            "<td>%s</td>" % esc(display_time(ev["time"])),
-            "<td><code>%s</code></td>" % esc(ev["name"]),
+            '<td class="time">%s</td>' % esc(display_time(ev["time"])),
+            '<td><code class="name">%s</code></td>' % esc(ev["name"]),
             '<td class="num">%s</td>' % esc(ev["pid"]),
             '<td class="num">%s</td>' % _adj(ev["oom_score_adj"]),
             '<td class="num">%s</td>' % _kb(rss),
             "<td>%s</td>" % esc(ev["unit"]),
-            "<td>%s%s</td>" % (esc(ev["scope"]), " (%s)" % esc(ev["oom_memcg"]) if ev["oom_memcg"] else ""),
-            "<td>%s</td>" % ("<code>%s</code>" % esc(trigger) if trigger else esc(None)),
+            "<td>%s%s</td>" % (esc(ev["scope"]),
+                               '<br><code class="path">%s</code>' % esc(ev["oom_memcg"]) if ev["oom_memcg"] else ""),
+            "<td>%s</td>" % ('<code class="name">%s</code>' % esc(trigger) if trigger else esc(None)),
         ])
         rows.append("<tr>%s</tr>" % "".join(cells))
     return rows
@@ -711,7 +715,7 @@ def _victims_table(kill_order):
     for victim in kill_order:
         rows.append("<tr>%s</tr>" % "".join([
             '<td class="num">%d</td>' % victim["rank"],
-            "<td><code>%s</code></td>" % esc(victim["name"]),
+            '<td><code class="name">%s</code></td>' % esc(victim["name"]),
             '<td class="num">%s</td>' % esc(victim["pid"]),
             "<td>%s</td>" % esc(victim["unit"]),
             '<td class="num">%s</td>' % _adj(victim["oom_score_adj"]),

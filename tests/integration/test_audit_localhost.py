@@ -1,0 +1,119 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""oomguard.fleet.audit against this machine, as `make run` does: it finishes, changes nothing on the
+target, and leaves the three reports (the JSON valid against its schema, the JUnit parseable)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+
+import pytest
+
+pytest.importorskip("ansible", reason="ansible-core is not importable in this interpreter")
+jsonschema = pytest.importorskip("jsonschema")
+
+import livetools  # noqa: E402  pylint: disable=wrong-import-position
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SCHEMA = os.path.join(REPO, "docs", "oom-audit.schema.json")
+# Where the oom_protection role would write; a read-only audit must leave them exactly as they were.
+WATCHED = ("/etc/systemd/system", "/etc/sysctl.d")
+
+
+def tree_state(roots):
+    state = {}
+    for root in roots:
+        for directory, _dirs, files in os.walk(root):
+            for name in files:
+                path = os.path.join(directory, name)
+                try:
+                    info = os.lstat(path)
+                except OSError:
+                    continue
+                state[path] = (info.st_size, info.st_mtime_ns)
+    return state
+
+
+def run_audit(workdir, *extra):
+    """The audit with a bare `localhost,` inventory (no oomguard variables); returns its console output."""
+    env = livetools.ansible_env()
+    env["ANSIBLE_HOME"] = str(workdir / "ansible-home")
+    argv = [livetools.ansible_bin("ansible-playbook"), "-i", "localhost,", "-c", "local", "oomguard.fleet.audit",
+            "-e", "oom_audit_report_dir=reports"] + list(extra)
+    done = subprocess.run(argv, cwd=str(workdir), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          timeout=600, check=False)
+    out = done.stdout.decode("utf-8", "replace")
+    assert done.returncode == 0, "audit failed (rc %d):\n%s" % (done.returncode, out[-8000:])
+    return out
+
+
+def changed_tasks(out):
+    """(play, task, host) for every `changed: [host]` line of the default callback's output."""
+    play = task = None
+    changed = []
+    for line in out.splitlines():
+        header = re.match(r"^(PLAY|TASK) \[(.*)\] \**$", line)
+        if header:
+            if header.group(1) == "PLAY":
+                play = header.group(2)
+            else:
+                task = header.group(2)
+            continue
+        match = re.match(r"^changed: \[([^\]]+)\]", line)
+        if match:
+            changed.append((play, task, match.group(1)))
+    return changed
+
+
+def recap(out, host):
+    match = re.search(r"^%s\s*:\s*(.*)$" % re.escape(host), out, re.M)
+    return dict((key, int(value)) for key, value in re.findall(r"(\w+)=(\d+)", match.group(1)))
+
+
+def test_audit_of_this_machine_changes_nothing_and_leaves_three_reports(tmp_path):
+    before = tree_state(WATCHED)
+    result = run_audit(tmp_path)
+    assert tree_state(WATCHED) == before
+
+    # The only change anywhere is the reports, written on the controller.
+    assert changed_tasks(result) == [
+        ("Write the fleet audit reports on the controller", "Write oom-audit.json, oom-audit.xml and oom-audit.html",
+         "localhost"),
+    ]
+    assert recap(result, "localhost")["failed"] == 0 and recap(result, "localhost")["unreachable"] == 0
+
+    reports = tmp_path / "reports"
+    assert sorted(os.listdir(str(reports))) == ["oom-audit.html", "oom-audit.json", "oom-audit.xml"]
+    document = json.loads((reports / "oom-audit.json").read_text())
+    jsonschema.Draft202012Validator(json.load(open(SCHEMA))).validate(document)
+    [host] = document["hosts"]
+    # A machine that never saw oomguard has no assignments, but its kill order and host facts are there.
+    assert (host["name"], host["status"], host["errors"]) == ("localhost", "no_assignments", [])
+    assert host["kill_order"] and host["host"]["kernel_release"] == os.uname().release
+    assert host["events_source"] in ("journal", "dmesg", "file")
+    suites = ET.parse(str(reports / "oom-audit.xml")).getroot()
+    assert suites.get("failures") == "0" and suites.get("errors") == "0"
+    assert "oomguard fleet audit" in (reports / "oom-audit.html").read_text()
+
+
+def test_audit_in_check_mode_still_writes_the_reports(tmp_path):
+    run_audit(tmp_path, "--check")
+    assert sorted(os.listdir(str(tmp_path / "reports"))) == ["oom-audit.html", "oom-audit.json", "oom-audit.xml"]
+
+
+def test_unreachable_host_is_reported_and_does_not_stop_the_audit(tmp_path):
+    inventory = tmp_path / "inventory.ini"
+    # Port 1 on the loopback: nothing listens, so ssh is refused at once.
+    inventory.write_text("localhost ansible_connection=local\n"
+                         "gone ansible_host=127.0.0.1 ansible_port=1 ansible_connection=ssh\n")
+    result = run_audit(tmp_path, "-i", str(inventory))
+    assert recap(result, "gone")["unreachable"] == 0 and recap(result, "gone")["ignored"] == 1
+    document = json.loads((tmp_path / "reports" / "oom-audit.json").read_text())
+    assert [(h["name"], h["status"]) for h in document["hosts"]] == [("gone", "unreachable"),
+                                                                      ("localhost", "no_assignments")]
+    assert "Connection refused" in document["hosts"][0]["errors"][0]
