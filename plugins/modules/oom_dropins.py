@@ -26,16 +26,21 @@ description:
     RV(units_changed)). Running processes keep their value until a restart; M(oomguard.fleet.oom_score_adj)
     applies it to them now.
 author:
-  - oomguard contributors
+  - oomguard contributors (@oomguard)
 attributes:
   check_mode:
     support: full
+    description: Can run in check_mode and return changed status prediction without modifying target.
     details: Computes the same result and diff and writes nothing.
   diff_mode:
     support: full
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     details: One before/after entry per file written or removed.
   platform:
+    support: full
+    description: Target OS/families that can be operated against.
     platforms: posix
+    details: Linux hosts running systemd.
 options:
   units:
     description:

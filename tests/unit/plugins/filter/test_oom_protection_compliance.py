@@ -54,7 +54,7 @@ def test_fact_has_the_documented_shape():
 
 
 def test_unit_is_ok_when_declared_and_every_process_match_the_policy():
-    record, _ = single(plan_for(units={"web.service": "expendable"}),
+    record, _unused = single(plan_for(units={"web.service": "expendable"}),
                        info({"web.service": unit_info(500, [(10, 500), (11, 500)])}))
     assert record["status"] == "ok" and record["reasons"] == []
     assert record["processes"] == [{"pid": 10, "name": "p10", "oom_score_adj": 500},
@@ -62,21 +62,21 @@ def test_unit_is_ok_when_declared_and_every_process_match_the_policy():
 
 
 def test_one_process_with_another_live_value_is_drift():
-    record, _ = single(plan_for(units={"web.service": "expendable"}),
+    record, _unused = single(plan_for(units={"web.service": "expendable"}),
                        info({"web.service": unit_info(500, [(10, 500), (11, 100)])}))
     assert record["status"] == "drift"
     assert record["reasons"] == ["pid 11 (p11) has oom_score_adj 100, policy 500"]
 
 
 def test_edited_dropin_value_is_drift_naming_the_file():
-    record, _ = single(plan_for(units={"web.service": "expendable"}),
+    record, _unused = single(plan_for(units={"web.service": "expendable"}),
                        info({"web.service": unit_info(200, [(10, 500)])}))
     assert record["status"] == "drift"
     assert "OOMScoreAdjust=200" in record["reasons"][0] and "60-oomguard.conf" in record["reasons"][0]
 
 
 def test_nothing_declared_is_drift():
-    record, _ = single(plan_for(units={"web.service": "expendable"}), info({"web.service": unit_info(None, [(10, 500)])}))
+    record = single(plan_for(units={"web.service": "expendable"}), info({"web.service": unit_info(None, [(10, 500)])}))[0]
     assert record["status"] == "drift"
     assert record["declared_set"] is False
 
@@ -90,7 +90,7 @@ def test_negative_tier_without_cap_sys_resource_is_denied_never_ok():
 
 
 def test_negative_tier_with_cap_sys_resource_is_plain_drift():
-    record, _ = single(plan_for(units={"db.service": "essential"}),
+    record, _unused = single(plan_for(units={"db.service": "essential"}),
                        info({"db.service": unit_info(-500, [(20, 0)])}, can_lower_adj=True))
     assert record["status"] == "drift"
 
@@ -98,39 +98,39 @@ def test_negative_tier_with_cap_sys_resource_is_plain_drift():
 def test_pid_the_adj_module_reported_denied_is_denied():
     adj = {"denied": [{"pid": 20, "name": "p20", "rule": {"index": 0, "description": "unit=db.service"},
                        "before": 200, "requested": 100, "reason": "floor"}]}
-    record, _ = single(plan_for(units={"db.service": "batch"}),
+    record, _unused = single(plan_for(units={"db.service": "batch"}),
                        info({"db.service": unit_info(300, [(20, 200)])}, can_lower_adj=False), adj=adj)
     assert record["status"] == "denied"
 
 
 def test_fixable_drift_outranks_denied():
-    record, _ = single(plan_for(units={"db.service": "essential"}),
+    record, _unused = single(plan_for(units={"db.service": "essential"}),
                        info({"db.service": unit_info(None, [(20, 0)])}))
     assert record["status"] == "drift"
     assert len(record["reasons"]) == 2
 
 
 def test_unit_not_loaded_is_missing():
-    record, _ = single(plan_for(units={"ghost.service": "standard"}),
+    record, _unused = single(plan_for(units={"ghost.service": "standard"}),
                        info({"ghost.service": unit_info(None, [], load_state="not-found")}))
     assert record["status"] == "missing"
     assert "not-found" in record["reasons"][0]
 
 
 def test_unit_absent_from_the_info_result_is_missing():
-    record, _ = single(plan_for(units={"ghost.service": "standard"}), info({}))
+    record = single(plan_for(units={"ghost.service": "standard"}), info({}))[0]
     assert record["status"] == "missing"
 
 
 def test_loaded_unit_without_processes_is_not_running():
-    record, _ = single(plan_for(units={"idle.service": "expendable"}), info({"idle.service": unit_info(500, [])}))
+    record = single(plan_for(units={"idle.service": "expendable"}), info({"idle.service": unit_info(500, [])}))[0]
     assert record["status"] == "not_running"
 
 
 def test_oom_policy_mismatch_is_drift():
     tiers = {"kill500": {"oom_score_adj": 500, "oom_policy": "kill"}}
     plan = oom_protection_plan(tiers, units={"w.service": "kill500"})
-    record, _ = single(plan, info({"w.service": unit_info(500, [(1, 500)], policy="stop")}))
+    record = single(plan, info({"w.service": unit_info(500, [(1, 500)], policy="stop")}))[0]
     assert record["status"] == "drift"
     assert record["policy_oom_policy"] == "kill" and record["declared_oom_policy"] == "stop"
 
@@ -159,7 +159,7 @@ def test_host_without_systemd_has_only_process_records_and_lists_skipped_units()
 
 def test_process_record_after_apply_uses_the_value_written():
     plan = plan_for(processes=[{"name": "batchd", "tier": "batch"}])
-    record, _ = single(plan, info({}), adj=adj_result(changes=[change(7, 0, 0, 300)], rules=[(0, 1)]), systemd=False)
+    record = single(plan, info({}), adj=adj_result(changes=[change(7, 0, 0, 300)], rules=[(0, 1)]), systemd=False)[0]
     assert record["status"] == "ok"
     assert record["target"] == "name=batchd"
     assert record["processes"] == [{"pid": 7, "name": "batchd", "oom_score_adj": 300}]
@@ -167,13 +167,13 @@ def test_process_record_after_apply_uses_the_value_written():
 
 def test_process_record_whose_processes_already_had_the_value_is_ok():
     plan = plan_for(processes=[{"name": "batchd", "tier": "batch"}])
-    record, _ = single(plan, info({}), adj=adj_result(rules=[(0, 3)]), systemd=False)
+    record = single(plan, info({}), adj=adj_result(rules=[(0, 3)]), systemd=False)[0]
     assert record["status"] == "ok"
 
 
 def test_process_record_in_check_mode_shows_the_live_value_as_drift():
     plan = plan_for(processes=[{"name": "batchd", "tier": "batch"}])
-    record, _ = single(plan, info({}), adj=adj_result(changes=[change(7, 0, 0, 300)], rules=[(0, 1)]),
+    record, _unused = single(plan, info({}), adj=adj_result(changes=[change(7, 0, 0, 300)], rules=[(0, 1)]),
                        systemd=False, check_mode=True)
     assert record["status"] == "drift"
     assert record["processes"] == [{"pid": 7, "name": "batchd", "oom_score_adj": 0}]
@@ -183,7 +183,7 @@ def test_process_record_with_a_refused_negative_value_is_denied():
     plan = plan_for(processes=[{"name": "pgbouncer", "tier": "essential"}])
     denied = [{"pid": 9, "name": "pgbouncer", "unit": None, "rule": rule(0), "before": 0, "requested": -500,
                "reason": "lowering needs CAP_SYS_RESOURCE"}]
-    record, _ = single(plan, info({}), adj=adj_result(denied=denied, rules=[(0, 1)]), systemd=False)
+    record = single(plan, info({}), adj=adj_result(denied=denied, rules=[(0, 1)]), systemd=False)[0]
     assert record["status"] == "denied"
 
 
@@ -191,7 +191,7 @@ def test_predicted_denial_of_a_lowering_to_a_positive_value_is_drift_not_denied(
     plan = plan_for(processes=[{"name": "batchd", "tier": "batch"}])
     denied = [{"pid": 7, "name": "batchd", "unit": None, "rule": rule(0), "before": 700, "requested": 300,
                "reason": "predicted: lowering ...", "predicted": True}]
-    record, _ = single(plan, info({}), adj=adj_result(denied=denied, rules=[(0, 1)]), systemd=False, check_mode=True)
+    record = single(plan, info({}), adj=adj_result(denied=denied, rules=[(0, 1)]), systemd=False, check_mode=True)[0]
     assert record["status"] == "drift"
     assert record["processes"] == [{"pid": 7, "name": "batchd", "oom_score_adj": 700}]
 
@@ -200,7 +200,7 @@ def test_predicted_denial_of_a_negative_value_is_denied():
     plan = plan_for(processes=[{"name": "pgbouncer", "tier": "essential"}])
     denied = [{"pid": 9, "name": "pgbouncer", "unit": None, "rule": rule(0), "before": 0, "requested": -500,
                "reason": "predicted", "predicted": True}]
-    record, _ = single(plan, info({}), adj=adj_result(denied=denied, rules=[(0, 1)]), systemd=False, check_mode=True)
+    record = single(plan, info({}), adj=adj_result(denied=denied, rules=[(0, 1)]), systemd=False, check_mode=True)[0]
     assert record["status"] == "denied"
 
 

@@ -34,7 +34,7 @@ def dropin(root, unit, name=_dropins.DEFAULT_FILE_NAME):
 
 
 def test_writes_one_service_dropin_with_fingerprint_and_value(root):
-    summary, _ = converge(root, [{"name": "postgresql.service", "oom_score_adj": -500}])
+    summary = converge(root, [{"name": "postgresql.service", "oom_score_adj": -500}])[0]
     path = dropin(root, "postgresql.service")
     text = path.read_text()
     assert summary["written"] == [str(path)]
@@ -70,7 +70,7 @@ def test_files_are_mode_0644_whatever_the_umask(root):
 def test_second_identical_run_changes_nothing(root):
     units = [{"name": "a.service", "oom_score_adj": 100}, {"name": "b.service", "oom_score_adj": 200}]
     converge(root, units)
-    summary, _ = converge(root, units)
+    summary = converge(root, units)[0]
     assert summary["changed"] is False
     assert summary["written"] == [] and summary["units_changed"] == []
     assert len(summary["unchanged"]) == 2
@@ -78,14 +78,14 @@ def test_second_identical_run_changes_nothing(root):
 
 def test_only_the_unit_whose_value_changed_is_reported(root):
     converge(root, [{"name": "a.service", "oom_score_adj": 100}, {"name": "b.service", "oom_score_adj": 200}])
-    summary, _ = converge(root, [{"name": "a.service", "oom_score_adj": 100}, {"name": "b.service", "oom_score_adj": 300}])
+    summary = converge(root, [{"name": "a.service", "oom_score_adj": 100}, {"name": "b.service", "oom_score_adj": 300}])[0]
     assert summary["units_changed"] == ["b.service"]
 
 
 def test_a_file_with_the_wrong_mode_is_rewritten(root):
     converge(root, [{"name": "a.service", "oom_score_adj": 1}])
     dropin(root, "a.service").chmod(0o600)
-    summary, _ = converge(root, [{"name": "a.service", "oom_score_adj": 1}])
+    summary = converge(root, [{"name": "a.service", "oom_score_adj": 1}])[0]
     assert summary["changed"] is True
     assert stat.S_IMODE(dropin(root, "a.service").stat().st_mode) == 0o644
 
@@ -131,7 +131,7 @@ def test_out_of_range_or_non_integer_values_are_refused(root, value):
 def test_minus_1000_needs_allow_oom_disable(root):
     with pytest.raises(_dropins.DropInError, match="allow_oom_disable"):
         _dropins.plan([{"name": "a.service", "oom_score_adj": -1000}], root=str(root))
-    actions, _ = _dropins.plan([{"name": "a.service", "oom_score_adj": -1000}], root=str(root), allow_oom_disable=True)
+    actions = _dropins.plan([{"name": "a.service", "oom_score_adj": -1000}], root=str(root), allow_oom_disable=True)[0]
     assert actions[0].kind == "write"
 
 
@@ -188,7 +188,7 @@ def test_foreign_dropins_beside_ours_are_never_touched(root):
 
 def test_exclusive_removes_owned_dropins_of_units_no_longer_listed_and_their_empty_dir(root):
     converge(root, [{"name": "a.service", "oom_score_adj": 1}, {"name": "b.service", "oom_score_adj": 2}])
-    summary, _ = converge(root, [{"name": "a.service", "oom_score_adj": 1}], exclusive=True)
+    summary = converge(root, [{"name": "a.service", "oom_score_adj": 1}], exclusive=True)[0]
     assert summary["removed"] == [str(dropin(root, "b.service"))]
     assert summary["units_changed"] == ["b.service"]
     assert not (root / "b.service.d").exists()
@@ -197,7 +197,7 @@ def test_exclusive_removes_owned_dropins_of_units_no_longer_listed_and_their_emp
 
 def test_without_exclusive_unlisted_owned_dropins_stay(root):
     converge(root, [{"name": "a.service", "oom_score_adj": 1}, {"name": "b.service", "oom_score_adj": 2}])
-    summary, _ = converge(root, [{"name": "a.service", "oom_score_adj": 1}])
+    summary = converge(root, [{"name": "a.service", "oom_score_adj": 1}])[0]
     assert summary["removed"] == []
     assert dropin(root, "b.service").exists()
 
@@ -210,14 +210,14 @@ def test_exclusive_removes_owned_files_left_under_an_old_file_name(root):
 
 def test_another_owner_tag_does_not_own_our_files(root):
     converge(root, [{"name": "a.service", "oom_score_adj": 1}])
-    summary, _ = converge(root, [], state="absent", exclusive=True, owner_tag="someone.else")
+    summary = converge(root, [], state="absent", exclusive=True, owner_tag="someone.else")[0]
     assert summary["removed"] == []
     assert dropin(root, "a.service").exists()
 
 
 def test_absent_removes_listed_units_only(root):
     converge(root, [{"name": "a.service", "oom_score_adj": 1}, {"name": "b.service", "oom_score_adj": 2}])
-    summary, _ = converge(root, [{"name": "a.service"}], state="absent")
+    summary = converge(root, [{"name": "a.service"}], state="absent")[0]
     assert summary["removed"] == [str(dropin(root, "a.service"))]
     assert dropin(root, "b.service").exists()
 
@@ -235,7 +235,7 @@ def test_absent_warns_about_a_foreign_file_and_keeps_it(root):
 def test_absent_with_exclusive_leaves_no_owned_file_and_no_empty_dir(root):
     converge(root, [{"name": "a.service", "oom_score_adj": 1}, {"name": "w@.service", "oom_score_adj": 2},
                     {"name": "w@x.service", "oom_score_adj": 3}])
-    summary, _ = converge(root, [], state="absent", exclusive=True)
+    summary = converge(root, [], state="absent", exclusive=True)[0]
     assert len(summary["removed"]) == 3
     assert list(root.iterdir()) == []
 
@@ -247,14 +247,14 @@ def test_pre_existing_empty_dirs_are_not_ours_to_remove(root):
 
 
 def test_plan_alone_writes_nothing(root):
-    actions, _ = _dropins.plan([{"name": "a.service", "oom_score_adj": 1}], root=str(root))
+    actions = _dropins.plan([{"name": "a.service", "oom_score_adj": 1}], root=str(root))[0]
     assert _dropins.summarize(actions)["written"] == [str(dropin(root, "a.service"))]
     assert list(root.iterdir()) == []
 
 
 def test_diff_has_before_and_after_per_changed_file(root):
     converge(root, [{"name": "a.service", "oom_score_adj": 1}])
-    actions, _ = _dropins.plan([{"name": "a.service", "oom_score_adj": 2}], root=str(root))
+    actions = _dropins.plan([{"name": "a.service", "oom_score_adj": 2}], root=str(root))[0]
     (entry,) = _dropins.diffs(actions)
     assert entry["before_header"] == str(dropin(root, "a.service"))
     assert "OOMScoreAdjust=1" in entry["before"] and "OOMScoreAdjust=2" in entry["after"]
