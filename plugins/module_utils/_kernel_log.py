@@ -89,10 +89,12 @@ _DECODED_LEVEL_RE = re.compile(
     r"res6|res7|local[0-7])\s*:(?:emerg|alert|crit|err|warn|notice|info|debug)\s*: ")
 _ISO_TS_RE = re.compile(
     r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d(?::?\d\d)?)?)\s+")
-_TRAD_TS_RE = re.compile(r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(\d{1,2}) (\d\d):(\d\d):(\d\d)\s+")
+_TRAD_TS_RE = re.compile(
+    r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?\s+")
 _UNIX_TS_RE = re.compile(r"(\d{9,11}\.\d{1,9})\s+")
 _CTIME_TS_RE = re.compile(r"\[([A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})\]\s?")
-_KERNEL_TAG_RE = re.compile(r"\S+ kernel(?:\[\d+\])?: ?")
+# busybox syslogd may add the facility and level before the tag: "host kern.warn kernel: ...".
+_KERNEL_TAG_RE = re.compile(r"\S+ (?:[a-z0-9]+\.[a-z]+ )?kernel(?:\[\d+\])?: ?")
 _OTHER_TAG_RE = re.compile(r"\S+ [^\s\[\]:]+(?:\[\d+\])?: ")
 _UPTIME_RE = re.compile(r"\[\s*(\d+\.\d+)\]\s?")
 _CALLER_RE = re.compile(r"\[\s*[TC]\d+\]\s?")
@@ -145,17 +147,18 @@ def _trad_to_epoch(match, ref_time):
             return None
         # Two days of slack: clocks and time zones of the writer and of this host may differ.
         if stamp <= ref + 2 * 86400:
-            return stamp
-    return stamp
+            break
+    return stamp + float("0." + (match.group(6) or "0"))
 
 
 def split_line(line, boot_time=None, ref_time=None):
     """Split one log line into (epoch or None, message); None for a syslog line of another program.
 
     Handles, in this order: dmesg -r's `<6>`, dmesg -x's `kern  :info  : `, a timestamp (ISO 8601 from
-    dmesg/rsyslog/journalctl short-iso, traditional syslog, short-unix, dmesg -T's `[Tue Nov 25 ...]`), a
-    syslog `host kernel:` (a line with another tag is not a kernel line), dmesg's `[  123.456789]` (added to
-    `boot_time` when the line had no absolute time) and CONFIG_PRINTK_CALLER's `[T123]` / `[C1]`.
+    dmesg/rsyslog/journalctl short-iso, traditional syslog and journalctl short/short-precise, short-unix,
+    dmesg -T's `[Tue Nov 25 ...]`), a syslog `host kernel:` (a line with another tag is not a kernel line),
+    dmesg's `[  123.456789]` (added to `boot_time` when the line had no absolute time; journalctl
+    short-monotonic puts it before the host) and CONFIG_PRINTK_CALLER's `[T123]` / `[C1]`.
     """
     text = line.rstrip("\r\n")
     ts = None
@@ -189,9 +192,9 @@ def split_line(line, boot_time=None, ref_time=None):
                 except (ValueError, OverflowError):
                     ts = None
                 text = text[match.end():]
-    match = _KERNEL_TAG_RE.match(text)
-    if match:
-        text = text[match.end():]
+    tagged = _KERNEL_TAG_RE.match(text)
+    if tagged:
+        text = text[tagged.end():]
     elif syslog_style and _OTHER_TAG_RE.match(text):
         return None
     match = _UPTIME_RE.match(text)
@@ -199,6 +202,10 @@ def split_line(line, boot_time=None, ref_time=None):
         if ts is None and boot_time is not None:
             ts = boot_time + float(match.group(1))
         text = text[match.end():]
+        if not tagged:  # journalctl -o short-monotonic: "[ 123.456789] host kernel: ..."
+            tagged = _KERNEL_TAG_RE.match(text)
+            if tagged:
+                text = text[tagged.end():]
     match = _CALLER_RE.match(text)
     if match:
         text = text[match.end():]

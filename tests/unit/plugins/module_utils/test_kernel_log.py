@@ -271,6 +271,12 @@ def test_out_of_memory_kill_without_summary_leaves_the_scope_unknown():
     assert (only["scope"], only["constraint"], only["trigger"]) == (None, None, None)
 
 
+def test_kill_of_oom_kill_allocating_task_is_parsed_with_its_prefix():
+    (only,) = kl.parse_text("Out of memory (oom_kill_allocating_task): Killed process 31 (make) total-vm:8kB, "
+                            "anon-rss:4kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0")
+    assert (only["pid"], only["name"], only["scope"]) == (31, "make", None)
+
+
 @pytest.mark.parametrize("constraint, scope", [
     ("CONSTRAINT_NONE", "global"),
     ("CONSTRAINT_CPUSET", "cpuset"),
@@ -383,6 +389,9 @@ MESSAGE = "Out of memory: Killed process 9 (b) total-vm:4kB, anon-rss:4kB, file-
     ("2026-11-25T22:48:05.250000+01:00 db1 kernel: " + MESSAGE, utc_ts("2026-11-25 21:48:05", 0.25)),  # RFC 3339
     ("2026-11-25T21:48:05+0000 db1 kernel: " + MESSAGE, utc_ts("2026-11-25 21:48:05")),  # journalctl short-iso
     ("1795643285.250000 db1 kernel: " + MESSAGE, 1795643285.25),                         # journalctl short-unix
+    ("Nov 25 21:48:05.250000 db1 kernel: " + MESSAGE, utc_ts("2025-11-25 21:48:05", 0.25)),  # short-precise
+    ("[ 1234.500000] db1 kernel: " + MESSAGE, BOOT + 1234.5),                            # short-monotonic
+    ("Nov 25 21:48:05 db1 kern.err kernel: " + MESSAGE, utc_ts("2025-11-25 21:48:05")),  # busybox syslogd
     (MESSAGE, None),                                                                     # dmesg -t
 ])
 def test_prefixes_of_every_source_are_removed(line, ts):
