@@ -206,12 +206,23 @@ def _usable_parent(controller):
         % own_dir)
 
 
+def oom_panics(proc_path="/proc"):
+    """True when an OOM inside a memory cgroup would panic this machine (vm.panic_on_oom=2)."""
+    try:
+        return _read(os.path.join(proc_path, "sys/vm/panic_on_oom")).strip() == "2"
+    except (IOError, OSError):
+        return False
+
+
 @contextlib.contextmanager
 def memory_cgroup(limit_bytes, controller=None):
     """Create a child memory cgroup limited to `limit_bytes` (no swap), yield a MemoryCgroup, remove it.
 
     Processes still inside on exit are killed, then the directory is removed once the kernel lets go of it.
+    Refuses (MemcgUnavailable) when vm.panic_on_oom=2, where a memory cgroup OOM would panic the machine.
     """
+    if oom_panics():
+        raise MemcgUnavailable("vm.panic_on_oom=2: an OOM in a memory cgroup would panic this machine")
     controller = controller or find_memory_controller()
     if controller is None:
         raise MemcgUnavailable("no memory cgroup controller is mounted (checked %s)" % MOUNTINFO)

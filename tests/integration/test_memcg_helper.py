@@ -47,7 +47,15 @@ def test_no_memory_controller_is_none(tmp_path):
 
 
 def test_memory_cgroup_without_controller_raises_a_reason_to_skip(monkeypatch):
+    monkeypatch.setattr(memcg, "oom_panics", lambda: False)
     monkeypatch.setattr(memcg, "find_memory_controller", lambda: None)
     with pytest.raises(memcg.MemcgUnavailable, match="no memory cgroup controller is mounted"):
+        with memcg.memory_cgroup(64 << 20):
+            pass
+
+
+def test_memory_cgroup_refuses_when_an_oom_would_panic_the_machine(monkeypatch):
+    monkeypatch.setattr(memcg, "oom_panics", lambda: True)
+    with pytest.raises(memcg.MemcgUnavailable, match="panic_on_oom=2"):
         with memcg.memory_cgroup(64 << 20):
             pass
