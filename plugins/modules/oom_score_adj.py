@@ -534,6 +534,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._procfs import (
+    Vanished,
     can_lower_adj,
     read_bytes,
     read_process,
@@ -712,11 +713,12 @@ class OomScoreAdj(object):
         # Walk up from the parent; the first ancestor whose parent is init is a daemon (sshd's listener, a
         # terminal server) that merely started this connection, and stays selectable.
         while pid > 1:
-            proc = read_process(self.proc_path, pid)
-            if proc is None or proc.ppid in (0, 1):
+            try:
+                proc = read_process(self.proc_path, pid)
+                parent = read_process(self.proc_path, proc.ppid) if proc is not None and (proc.ppid or 0) > 1 else None
+            except (OSError, Vanished):
                 break
-            parent = read_process(self.proc_path, proc.ppid)
-            if parent is None or parent.ppid in (0, 1):
+            if parent is None or parent.ppid is None or parent.ppid in (0, 1):
                 break
             pid = proc.ppid
             chain.append(pid)
