@@ -11,33 +11,38 @@ short_description: Kernel-accurate OOM facts, the predicted kill order and the h
 version_added: "0.1.0"
 description:
   - Reads every process straight from C(/proc) and computes what the Linux OOM killer computes for it
-    (C(oom_badness()) in C(mm/oom_kill.c)): resident anonymous, file and shared memory, swap and page tables,
+    in C(oom_badness()) of C(mm/oom_kill.c) - resident anonymous, file and shared memory, swap and page tables,
     shifted by C(oom_score_adj) times a thousandth of the memory in scope.
-  - Returns the processes in the order the kernel would kill them (the largest badness first; on a tie the
-    younger process, as the kernel's task-list walk keeps the later of equal scores), with a one-line reason
-    each, and the kernel's own C(oom_score) next to the value predicted from the memory parts.
+  - Returns the processes in the order the kernel would kill them, the largest badness first. On a tie the
+    younger process goes first, because the kernel's task-list walk keeps the later of equal scores.
+    Each entry has a one-line reason, and the kernel's own C(oom_score) next to the value predicted from the
+    memory parts.
   - Without O(cgroup_limit) the ranking is the global one over every process on the host; the filters only
-    choose which processes are returned, and each keeps its global C(rank).
+    choose which processes are returned, and each keeps its global rank.
     With O(cgroup_limit) the filtered processes are taken as the members of a memory cgroup of that size,
     and ranked the way a memory-cgroup OOM ranks them (C(oom_score_adj) scaled by the limit's pages).
   - Reads the cheap per-process files (C(stat), C(status), C(oom_score), C(oom_score_adj)) for everyone, and
     C(cmdline) and C(cgroup) only for processes that are returned or that a filter needs.
-  - With O(units), reports per systemd unit what it really declares (from its unit file and drop-ins: C(systemctl
-    show) echoes the manager's own value when nothing is set), its C(OOMPolicy=), main PID and the
+  - With O(units), reports per systemd unit what it really declares, read from its unit file and drop-ins
+    (C(systemctl show) echoes the manager's own value when nothing is set), its C(OOMPolicy=), main PID and the
     C(oom_score_adj) the kernel applies to each of its processes.
-  - Filters of different kinds must all match (AND); the values inside one filter are alternatives (OR).
+  - Filters of different kinds must all match; the values inside one filter are alternatives.
   - Needs only Python 3.8+ and its standard library on the target.
 author:
-  - oomguard contributors
+  - oomguard contributors (@oomguard)
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: This module never changes anything.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   platform:
+    description: Target OS/families that can be operated against.
     platforms: posix
-    details: Linux only (reads C(/proc)).
+    support: full
+    details: Linux only; it reads C(/proc).
 options:
   pids:
     description: Only return these process ids.
@@ -45,8 +50,8 @@ options:
     elements: int
   names:
     description:
-      - Only return processes with one of these names (the kernel's C(comm), at most 15 bytes; a longer name
-        matches its first 15 bytes).
+      - Only return processes with one of these names, the kernel's C(comm) of at most 15 bytes.
+      - A longer name matches a process whose name is its first 15 bytes.
     type: list
     elements: str
   name_patterns:
@@ -63,25 +68,26 @@ options:
     elements: str
   units:
     description:
-      - Only return processes of these systemd units (a template such as C(foo@.service) matches every instance),
-        and report each unit's declared and effective OOM settings under RV(units).
+      - Only return processes of these systemd units; a template such as C(foo@.service) matches every instance.
+      - Also report each unit's declared and effective OOM settings under RV(units).
     type: list
     elements: str
   cgroups:
     description:
-      - Only return processes in these cgroups (an absolute path matches that cgroup and everything below it;
-        a glob such as C(/system.slice/*.service) is matched with fnmatch).
+      - Only return processes in these cgroups.
+      - An absolute path matches that cgroup and everything below it; a glob such as C(/system.slice/*.service)
+        is matched with fnmatch.
     type: list
     elements: str
   min_score:
     description: Only return processes whose kernel C(oom_score) is at least this.
     type: int
   top:
-    description: How many entries of the kill order to return in RV(kill_order). C(0) returns none.
+    description: How many entries of the kill order to return in RV(kill_order). V(0) returns none.
     type: int
     default: 10
   include_kernel_threads:
-    description: Also return kernel threads (never OOM-killed; their C(oom_score) is 0).
+    description: Also return kernel threads, which are never OOM-killed and score 0.
     type: bool
     default: false
   return_processes:
@@ -93,7 +99,7 @@ options:
   cgroup_limit:
     description:
       - Predict the kill order inside a memory cgroup with this limit instead of a global OOM.
-      - Bytes as an integer, or a size with a unit such as V(512M), V(512MiB), V(2G).
+      - Bytes as an integer, or a size with a unit such as V(512M), V(512MiB), V(2G) (powers of 1024).
       - Only the filtered processes are ranked, as the members of that cgroup.
     type: str
   proc_path:
@@ -101,10 +107,12 @@ options:
     type: path
     default: /proc
 notes:
-  - C(oom_score) is the kernel's reading for a global OOM (0..2000 since Linux 5.9, 0..1000 before);
+  - C(oom_score) is the kernel's reading for a global OOM (0..2000 since Linux 5.9, 0..1000 before).
     RV(processes[].predicted_oom_score) is computed with the formula of the running kernel's scale.
-  - Processes that exit while they are read are left out; fields that cannot be read give a partial result
+  - Processes that exit while they are read are left out. Fields that cannot be read give a partial result
     and one warning, not a failure.
+  - The OOM killer also skips processes being reaped and vfork children before exec; C(/proc) does not show
+    either, so they are ranked like any other process.
 seealso:
   - module: oomguard.fleet.oom_score_adj
   - module: oomguard.fleet.oom_events_info
@@ -152,71 +160,221 @@ EXAMPLES = r"""
 RETURN = r"""
 processes:
   description:
-    - The returned processes, in kill order (candidates first by rank, then the processes the kernel never
-      selects). Memory values are kB, as in C(/proc/PID/status).
+    - The returned processes, in kill order - candidates first by rank, then the processes the kernel never selects.
+    - Memory values are kB, as in C(/proc/PID/status).
   returned: when O(return_processes) is true
   type: list
   elements: dict
   contains:
-    pid: {description: Process id (thread-group id)., type: int, sample: 812}
-    ppid: {description: Parent process id., type: int, sample: 1}
-    name: {description: The kernel's name (comm); bytes that are not UTF-8 appear as C(\\xNN)., type: str, sample: postgres}
-    cmdline: {description: Arguments; empty for kernel threads and zombies; null when unreadable., type: list, elements: str, sample: ["/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main"]}
-    state: {description: Process state letter from C(stat)., type: str, sample: S}
-    uid: {description: Real user id., type: int, sample: 105}
-    user: {description: Real user name (the uid as text when it has no name)., type: str, sample: postgres}
-    unit: {description: The systemd unit owning the process (from its cgroup), or null., type: str, sample: postgresql@15-main.service}
-    cgroup: {description: The process's cgroup path in the hierarchy systemd manages., type: str, sample: /system.slice/system-postgresql.slice/postgresql@15-main.service}
-    oom_score: {description: The kernel's C(/proc/PID/oom_score)., type: int, sample: 684}
-    oom_score_adj: {description: C(/proc/PID/oom_score_adj)., type: int, sample: -900}
-    rss_anon_kb: {description: Resident anonymous memory., type: int, sample: 182340}
-    rss_file_kb: {description: Resident file-backed memory (mapped files count toward the score)., type: int, sample: 20480}
-    rss_shmem_kb: {description: Resident shared memory., type: int, sample: 131072}
-    swap_kb: {description: Swapped-out memory., type: int, sample: 0}
-    pgtables_kb: {description: Page tables., type: int, sample: 1232}
-    badness: {description: The kernel's badness in pages for a global OOM (with O(cgroup_limit), for that cgroup); null when never selected., type: int, sample: 84213}
-    predicted_oom_score: {description: C(oom_score) computed from the memory parts and adj with this kernel's formula., type: int, sample: 684}
-    killable: {description: Whether the OOM killer can select it at all., type: bool, sample: true}
-    unkillable_reason: {description: Why it is never selected (kernel thread, init, zombie, no memory, oom_score_adj -1000), or null., type: str, sample: null}
-    rank: {description: Position in the kill order (1 = first victim), or null when never selected., type: int, sample: 3}
-    kernel_thread: {description: Whether this is a kernel thread., type: bool, sample: false}
+    pid:
+      description: Process id (thread-group id).
+      type: int
+      sample: 812
+    ppid:
+      description: Parent process id.
+      type: int
+      sample: 1
+    name:
+      description: The kernel's name (comm). Bytes that are not UTF-8 appear as C(\xNN).
+      type: str
+      sample: postgres
+    cmdline:
+      description: Arguments. Empty for kernel threads and zombies; null when unreadable.
+      type: list
+      elements: str
+      sample: ["/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main"]
+    state:
+      description: Process state letter from C(stat).
+      type: str
+      sample: S
+    uid:
+      description: Real user id.
+      type: int
+      sample: 105
+    user:
+      description: Real user name, or the uid as text when it has no name.
+      type: str
+      sample: postgres
+    unit:
+      description: The systemd unit owning the process (from its cgroup); null when none.
+      type: str
+      sample: postgresql@15-main.service
+    cgroup:
+      description: The process's cgroup path in the hierarchy systemd manages.
+      type: str
+      sample: /system.slice/system-postgresql.slice/postgresql@15-main.service
+    oom_score:
+      description: The kernel's C(/proc/PID/oom_score).
+      type: int
+      sample: 684
+    oom_score_adj:
+      description: The kernel's C(/proc/PID/oom_score_adj).
+      type: int
+      sample: -900
+    rss_anon_kb:
+      description: Resident anonymous memory.
+      type: int
+      sample: 182340
+    rss_file_kb:
+      description: Resident file-backed memory; mapped files count toward the score.
+      type: int
+      sample: 20480
+    rss_shmem_kb:
+      description: Resident shared memory.
+      type: int
+      sample: 131072
+    swap_kb:
+      description: Swapped-out memory.
+      type: int
+      sample: 0
+    pgtables_kb:
+      description: Page tables.
+      type: int
+      sample: 1232
+    badness:
+      description:
+        - The kernel's badness in pages, for a global OOM or, with O(cgroup_limit), for that cgroup.
+        - Null when the process is never selected.
+      type: int
+      sample: 84213
+    predicted_oom_score:
+      description: C(oom_score) computed from the memory parts and adj with this kernel's formula.
+      type: int
+      sample: 684
+    killable:
+      description: Whether the OOM killer can select it at all.
+      type: bool
+      sample: true
+    unkillable_reason:
+      description:
+        - Why it is never selected - V(kernel thread), V(init), V(zombie), V(no memory (exiting)) or
+          V(oom_score_adj -1000). Null for candidates.
+      type: str
+      sample: null
+    rank:
+      description: Position in the kill order (1 is the first victim); null when never selected.
+      type: int
+      sample: 3
+    kernel_thread:
+      description: Whether this is a kernel thread.
+      type: bool
+      sample: false
 kill_order:
   description: The first O(top) victims, first victim first.
   returned: always
   type: list
   elements: dict
   contains:
-    rank: {description: 1 for the first victim., type: int, sample: 1}
-    pid: {description: Process id., type: int, sample: 4321}
-    name: {description: Process name., type: str, sample: java}
-    unit: {description: Owning systemd unit or null., type: str, sample: batch.service}
-    badness: {description: Badness in pages., type: int, sample: 3760000}
-    share_percent: {description: The process's memory as a share of RAM+swap (or of the cgroup limit)., type: float, sample: 61.2}
-    oom_score: {description: The kernel's C(oom_score) (global scope)., type: int, sample: 1073}
-    oom_score_adj: {description: Its adjustment., type: int, sample: 0}
-    reason: {description: One line saying why it is at this position., type: str, sample: "first victim: 61.2% of RAM+swap, adj 0, badness 3760000 pages"}
+    rank:
+      description: 1 for the first victim.
+      type: int
+      sample: 1
+    pid:
+      description: Process id.
+      type: int
+      sample: 4321
+    name:
+      description: Process name.
+      type: str
+      sample: java
+    unit:
+      description: Owning systemd unit; null when none.
+      type: str
+      sample: batch.service
+    badness:
+      description: Badness in pages.
+      type: int
+      sample: 3760000
+    share_percent:
+      description: The process's memory as a share of RAM+swap, or of the cgroup limit.
+      type: float
+      sample: 61.2
+    oom_score:
+      description: The kernel's C(oom_score) (global scope).
+      type: int
+      sample: 1073
+    oom_score_adj:
+      description: Its adjustment.
+      type: int
+      sample: 0
+    reason:
+      description: One line saying why it is at this position.
+      type: str
+      sample: "first victim: 61.2% of RAM+swap, adj 0, badness 3760000 pages"
 host:
   description: The host's OOM-relevant facts.
   returned: always
   type: dict
   contains:
-    kernel_release: {description: C(uname -r)., type: str, sample: 6.1.0-26-amd64}
-    score_scale: {description: Range of C(oom_score) on this kernel., type: str, sample: 0-2000}
-    mem_total_kb: {description: RAM., type: int, sample: 16318412}
-    swap_total_kb: {description: Swap., type: int, sample: 0}
-    total_pages: {description: RAM plus swap in pages (the global OOM scope)., type: int, sample: 4079603}
-    page_size: {description: Bytes per page., type: int, sample: 4096}
-    can_lower_adj: {description: Whether this host (or container) may lower C(oom_score_adj) below a process's floor (CAP_SYS_RESOURCE effective)., type: bool, sample: false}
-    systemd_running: {description: Whether systemd is the init system (C(/run/systemd/system) exists)., type: bool, sample: true}
-    cgroup_version: {description: C(v2), C(v1) or C(hybrid)., type: str, sample: v2}
-    sysctls: {description: "C(vm.panic_on_oom), C(vm.oom_kill_allocating_task), C(vm.oom_dump_tasks), C(vm.overcommit_memory), C(vm.overcommit_ratio); null when unreadable.", type: dict, sample: {"vm.panic_on_oom": 0}}
-    oom_kill_count: {description: OOM kills since boot (C(oom_kill) in C(/proc/vmstat)); null on kernels without it., type: int, sample: 2}
-    earlyoom_running: {description: Whether earlyoom runs (it kills before the kernel does)., type: bool, sample: false}
-    systemd_oomd_running: {description: Whether systemd-oomd runs (it kills whole cgroups under memory pressure)., type: bool, sample: false}
-    process_count: {description: Processes scanned., type: int, sample: 212}
-    cgroup_limit_bytes: {description: The O(cgroup_limit) the kill order was computed for, or null for a global OOM., type: int, sample: null}
+    kernel_release:
+      description: The kernel release, as C(uname -r) prints it.
+      type: str
+      sample: 6.1.0-26-amd64
+    score_scale:
+      description: Range of C(oom_score) on this kernel, V(0-2000) since 5.9 or V(0-1000) before.
+      type: str
+      sample: 0-2000
+    mem_total_kb:
+      description: RAM.
+      type: int
+      sample: 16318412
+    swap_total_kb:
+      description: Swap.
+      type: int
+      sample: 0
+    total_pages:
+      description: RAM plus swap in pages, the scope of a global OOM.
+      type: int
+      sample: 4079603
+    page_size:
+      description: Bytes per page.
+      type: int
+      sample: 4096
+    can_lower_adj:
+      description:
+        - Whether this host or container may lower C(oom_score_adj) below a process's floor, that is whether
+          CAP_SYS_RESOURCE is in the effective set.
+      type: bool
+      sample: false
+    systemd_running:
+      description: Whether systemd is the init system (C(/run/systemd/system) exists).
+      type: bool
+      sample: true
+    cgroup_version:
+      description: V(v2), V(v1) or V(hybrid).
+      type: str
+      sample: v2
+    sysctls:
+      description:
+        - C(vm.panic_on_oom), C(vm.oom_kill_allocating_task), C(vm.oom_dump_tasks), C(vm.overcommit_memory)
+          and C(vm.overcommit_ratio); null when unreadable.
+      type: dict
+      sample: {"vm.panic_on_oom": 0, "vm.oom_kill_allocating_task": 0}
+    oom_kill_count:
+      description: OOM kills since boot (C(oom_kill) in C(/proc/vmstat)); null on kernels without it.
+      type: int
+      sample: 2
+    earlyoom_running:
+      description: Whether earlyoom runs; it kills before the kernel does.
+      type: bool
+      sample: false
+    systemd_oomd_running:
+      description: Whether systemd-oomd runs; it kills whole cgroups under memory pressure.
+      type: bool
+      sample: false
+    process_count:
+      description: Processes scanned.
+      type: int
+      sample: 212
+    cgroup_limit_bytes:
+      description: The O(cgroup_limit) the kill order was computed for; null for a global OOM.
+      type: int
+      sample: null
 units:
-  description: Per requested unit, what systemd declares and what the kernel applies.
+  description:
+    - Per requested unit, what systemd declares and what the kernel applies.
+    - V(declared_set) is false when no unit file or drop-in assigns C(OOMScoreAdjust=), whatever
+      V(systemctl_oom_score_adj) says.
   returned: when O(units) is given
   type: dict
   sample:
@@ -224,9 +382,9 @@ units:
       declared_oom_score_adj: -900
       declared_set: true
       declared_source: /etc/systemd/system/ssh.service.d/60-oomguard.conf
+      declared_oom_policy: null
       systemctl_oom_score_adj: -900
       oom_policy: stop
-      declared_oom_policy: null
       main_pid: 612
       load_state: loaded
       active_state: active

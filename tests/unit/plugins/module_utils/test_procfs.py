@@ -9,39 +9,39 @@ from ansible_collections.oomguard.fleet.plugins.module_utils import _procfs
 
 
 def only(fakeproc, pid):
-    procs, warnings = _procfs.scan(fakeproc.root)
-    return [p for p in procs if p.pid == pid][0], warnings
+    procs = _procfs.scan(fakeproc.root)[0]
+    return [p for p in procs if p.pid == pid][0]
 
 
 def test_name_with_spaces_and_parentheses_is_read_whole(fakeproc):
     fakeproc.add(10, name=b"my (evil) ) name", ppid=7)
-    proc, _ = only(fakeproc, 10)
+    proc = only(fakeproc, 10)
     assert proc.name == "my (evil) ) name"
     assert proc.ppid == 7
 
 
 def test_name_that_looks_like_stat_fields_does_not_shift_them(fakeproc):
     fakeproc.add(11, name=b") S 99 99 99", ppid=3, starttime=4242)
-    proc, _ = only(fakeproc, 11)
+    proc = only(fakeproc, 11)
     assert proc.name == ") S 99 99 99"
     assert (proc.ppid, proc.starttime, proc.state) == (3, 4242, "S")
 
 
 def test_name_with_newline_is_kept(fakeproc):
     fakeproc.add(12, name=b"two\nlines")
-    proc, _ = only(fakeproc, 12)
+    proc = only(fakeproc, 12)
     assert proc.name == "two\nlines"
 
 
 def test_non_utf8_name_keeps_its_bytes_visible(fakeproc):
     fakeproc.add(13, name=b"caf\xe9\xff")
-    proc, _ = only(fakeproc, 13)
+    proc = only(fakeproc, 13)
     assert proc.name == "caf\\xe9\\xff"
 
 
 def test_memory_parts_come_from_status(fakeproc):
     fakeproc.add(14, rss_anon_kb=4000, rss_file_kb=800, rss_shmem_kb=64, swap_kb=1200, pgtables_kb=48)
-    proc, _ = only(fakeproc, 14)
+    proc = only(fakeproc, 14)
     assert (proc.rss_anon_kb, proc.rss_file_kb, proc.rss_shmem_kb, proc.swap_kb, proc.pgtables_kb) == (4000, 800, 64, 1200, 48)
     assert proc.rss_kb == 4864
     assert proc.has_mm is True
@@ -49,7 +49,7 @@ def test_memory_parts_come_from_status(fakeproc):
 
 def test_zombie_has_no_memory(fakeproc):
     fakeproc.add(15, state="Z", has_mm=False, oom_score=0)
-    proc, _ = only(fakeproc, 15)
+    proc = only(fakeproc, 15)
     assert proc.state == "Z"
     assert proc.has_mm is False
     assert proc.rss_kb == 0
@@ -57,13 +57,13 @@ def test_zombie_has_no_memory(fakeproc):
 
 def test_kernel_thread_is_recognised_by_pf_kthread(fakeproc):
     fakeproc.add(40, name=b"kworker/0:1", ppid=2, flags=0x04208040, has_mm=False, oom_score=0)
-    proc, _ = only(fakeproc, 40)
+    proc = only(fakeproc, 40)
     assert proc.kthread is True
 
 
 def test_kthreadd_itself_is_a_kernel_thread(fakeproc):
     fakeproc.add(2, name=b"kthreadd", ppid=0, flags=0x00208040, has_mm=False, oom_score=0)
-    proc, _ = only(fakeproc, 2)
+    proc = only(fakeproc, 2)
     assert proc.kthread is True
 
 
@@ -78,7 +78,7 @@ def test_process_that_vanished_between_listing_and_reading_is_skipped(fakeproc):
 def test_unreadable_status_gives_a_partial_process_with_an_error(fakeproc):
     fakeproc.add(22)
     fakeproc.break_file(22, "status")
-    proc, _ = only(fakeproc, 22)
+    proc = only(fakeproc, 22)
     assert proc.name == "worker"
     assert proc.has_mm is None
     assert proc.errors and proc.errors[0].startswith("status:")
@@ -87,7 +87,7 @@ def test_unreadable_status_gives_a_partial_process_with_an_error(fakeproc):
 def test_unreadable_oom_score_is_none_and_noted(fakeproc):
     fakeproc.add(23)
     fakeproc.break_file(23, "oom_score")
-    proc, _ = only(fakeproc, 23)
+    proc = only(fakeproc, 23)
     assert proc.oom_score is None
     assert proc.oom_score_adj == 0
     assert any(e.startswith("oom_score:") for e in proc.errors)

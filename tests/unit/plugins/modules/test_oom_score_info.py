@@ -14,9 +14,15 @@ from modrun import run_module
 MIB = 1024
 
 
-def info(fakeproc, **args):
+def run(fakeproc, **args):
     args.setdefault("proc_path", fakeproc.root)
     return run_module(oom_score_info.main, args)
+
+
+def info(fakeproc, **args):
+    result, failed = run(fakeproc, **args)
+    assert not failed, result.get("msg")
+    return result
 
 
 def pids(rows):
@@ -41,14 +47,13 @@ def host(fakeproc):
 
 
 def test_kill_order_is_largest_badness_first_with_adj(host):
-    result, failed = info(host, top=10)
-    assert not failed
+    result = info(host, top=10)
     # 1,000,000 pages in scope: adj 500 adds 500,000 pages to java 301's 25,610, above java 300's 230,410.
     assert [(row["pid"], row["badness"]) for row in result["kill_order"]] == [(301, 525610), (300, 230410), (200, 135178)]
 
 
 def test_init_kernel_threads_zombies_and_minus_1000_are_never_candidates(host):
-    result, _ = info(host, include_kernel_threads=True)
+    result = info(host, include_kernel_threads=True)
     rows = {row["pid"]: row for row in result["processes"]}
     assert rows[1]["unkillable_reason"] == "init"
     assert rows[2]["unkillable_reason"] == "kernel thread"
@@ -60,17 +65,17 @@ def test_init_kernel_threads_zombies_and_minus_1000_are_never_candidates(host):
 
 
 def test_processes_are_listed_in_kill_order_then_the_unkillable(host):
-    result, _ = info(host)
+    result = info(host)
     assert pids(result["processes"]) == [301, 300, 200, 1, 90, 100]
 
 
 def test_kernel_threads_are_hidden_by_default(host):
-    result, _ = info(host)
+    result = info(host)
     assert 2 not in pids(result["processes"])
 
 
 def test_memory_parts_and_badness_are_reported_in_kb_and_pages(host):
-    result, _ = info(host, pids=[200])
+    result = info(host, pids=[200])
     row = result["processes"][0]
     assert (row["rss_anon_kb"], row["rss_shmem_kb"]) == (400 * MIB, 128 * MIB)
     assert row["badness"] == (528 * MIB + 40) // 4
@@ -80,50 +85,50 @@ def test_memory_parts_and_badness_are_reported_in_kb_and_pages(host):
 
 
 def test_filters_keep_the_global_rank(host):
-    result, _ = info(host, names=["postgres"])
+    result = info(host, names=["postgres"])
     assert pids(result["processes"]) == [200]
     assert result["processes"][0]["rank"] == 3
     assert pids(result["kill_order"]) == [200]
 
 
 def test_filters_of_different_kinds_must_all_match(host):
-    result, _ = info(host, names=["java"], cmdline_patterns=["report"])
+    result = info(host, names=["java"], cmdline_patterns=["report"])
     assert pids(result["processes"]) == [301]
 
 
 def test_values_inside_one_filter_are_alternatives(host):
-    result, _ = info(host, names=["sshd", "postgres"])
+    result = info(host, names=["sshd", "postgres"])
     assert sorted(pids(result["processes"])) == [100, 200]
 
 
 def test_unit_and_cgroup_filters(host):
-    by_unit, _ = info(host, units=["batch.service"])
-    by_glob, _ = info(host, cgroups=["/system.slice/*.service"])
+    by_unit = info(host, units=["batch.service"])
+    by_glob = info(host, cgroups=["/system.slice/*.service"])
     assert sorted(pids(by_unit["processes"])) == [300, 301]
     assert sorted(pids(by_glob["processes"])) == [100, 200, 300, 301]
 
 
 def test_user_filter_accepts_names_and_uids(host):
-    by_name, _ = info(host, users=["nobody"])
-    by_uid, _ = info(host, users=["65534"])
+    by_name = info(host, users=["nobody"])
+    by_uid = info(host, users=["65534"])
     assert pids(by_name["processes"]) == pids(by_uid["processes"]) == [200]
 
 
 def test_min_score_filters_on_the_kernels_score(host):
     host.add(400, name=b"hot", oom_score=1500)
-    result, _ = info(host, min_score=1000)
+    result = info(host, min_score=1000)
     assert pids(result["processes"]) == [400]
 
 
 def test_top_limits_the_kill_order(host):
-    result, _ = info(host, top=1)
+    result = info(host, top=1)
     assert pids(result["kill_order"]) == [301]
     assert result["kill_order"][0]["reason"].startswith("first victim:")
 
 
 def test_cgroup_limit_ranks_only_the_filtered_processes_by_the_limits_pages(host):
     # In a 2 GiB cgroup one adj point is 524 pages: 301 gets 100 MiB + 500 * 524 pages, 300 has 900 MiB.
-    result, _ = info(host, cgroups=["/system.slice/batch.service"], cgroup_limit="2G")
+    result = info(host, cgroups=["/system.slice/batch.service"], cgroup_limit="2G")
     order = result["kill_order"]
     assert pids(order) == [301, 300]
     assert order[0]["badness"] == (100 * MIB + 40) // 4 + 500 * (2 * 1024 * 1024 // 4 // 1000)
@@ -132,12 +137,12 @@ def test_cgroup_limit_ranks_only_the_filtered_processes_by_the_limits_pages(host
 
 
 def test_small_cgroup_limit_lets_size_win_over_adj(host):
-    result, _ = info(host, cgroups=["/system.slice/batch.service"], cgroup_limit="3900K")
+    result = info(host, cgroups=["/system.slice/batch.service"], cgroup_limit="3900K")
     assert pids(result["kill_order"]) == [300, 301]
 
 
 def test_host_facts_are_returned(host):
-    result, _ = info(host, top=0, return_processes=False)
+    result = info(host, top=0, return_processes=False)
     facts = result["host"]
     assert facts["score_scale"] == "0-2000"
     assert facts["total_pages"] == 1000000
@@ -152,7 +157,7 @@ def test_pre_5_9_kernel_predicts_on_the_0_to_1000_scale(tmp_path):
     old = FakeProc(tmp_path / "p", release="4.19.0-25-amd64")
     old.add(10, rss_anon_kb=400000, oom_score=100)
     old.add(11, rss_anon_kb=4000, oom_score=1)
-    result, _ = info(old)
+    result = info(old)
     assert result["host"]["score_scale"] == "0-1000"
     rows = {row["pid"]: row for row in result["processes"]}
     assert rows[10]["predicted_oom_score"] == 100
@@ -161,7 +166,7 @@ def test_pre_5_9_kernel_predicts_on_the_0_to_1000_scale(tmp_path):
 
 def test_watchers_that_kill_before_the_kernel_are_detected(host):
     host.add(500, name=b"earlyoom")
-    result, _ = info(host)
+    result = info(host)
     assert result["host"]["earlyoom_running"] is True
     assert result["host"]["systemd_oomd_running"] is False
 
@@ -169,8 +174,7 @@ def test_watchers_that_kill_before_the_kernel_are_detected(host):
 def test_unreadable_fields_give_a_partial_result_and_one_warning(host):
     host.break_file(300, "oom_score")
     host.break_file(301, "cmdline")
-    result, failed = info(host)
-    assert not failed
+    result = info(host)
     rows = {row["pid"]: row for row in result["processes"]}
     assert rows[300]["oom_score"] is None and rows[300]["badness"] is not None
     assert rows[301]["cmdline"] is None
@@ -180,8 +184,8 @@ def test_unreadable_fields_give_a_partial_result_and_one_warning(host):
 
 def test_vanished_process_is_left_out_silently(host):
     host.add_vanished(999)
-    result, failed = info(host)
-    assert not failed and 999 not in pids(result["processes"])
+    result = info(host)
+    assert 999 not in pids(result["processes"])
     assert result["warnings"] == []
 
 
@@ -198,7 +202,7 @@ def test_vanished_process_is_left_out_silently(host):
 ])
 def test_bad_input_fails_naming_the_option_and_writes_nothing(host, args, words):
     before = host.digest()
-    result, failed = info(host, **args)
+    result, failed = run(host, **args)
     assert failed
     for word in words:
         assert word in result["msg"]
