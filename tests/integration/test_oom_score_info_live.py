@@ -68,7 +68,7 @@ def _quiet_scan(args, side_read=None):
             raise AssertionError(
                 "in %d attempts, never fewer than %d%% of the processes changed memory during the read; last: "
                 "%d of %d (%s)" % (ATTEMPTS, MAX_UNSTABLE_SHARE * 100, len(unstable), len(existed),
-                                  ", ".join("%d %s" % (pid, rows[pid]["name"]) for pid in unstable[:50])))
+                                   ", ".join("%d %s" % (pid, rows[pid]["name"]) for pid in unstable[:50])))
         time.sleep(2)
     raise AssertionError("unreachable")
 
@@ -188,4 +188,3 @@ def test_cgroup_limit_ranks_members_by_the_kernels_selection_rule():
             assert result["host"]["cgroup_limit_bytes"] == limit
     finally:
         cgroup_cm.__exit__(None, None, None)
-

@@ -1,0 +1,305 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fact-scan benchmark: oomguard's engine and oom_score_info against `ps` and a psutil scanner.
+
+Spawns N extra `sleep` processes (default 1,000 / 5,000 / 10,000), then times, in interleaved rounds so
+that background noise hits every contender alike:
+
+  engine       _procfs.scan() + _scoring.kill_order(): every process's badness parts, adj and score
+  module       the oom_score_info module in-process (AnsibleModule, execute(), JSON result), default options
+  module-lean  the same with return_processes: false (kill order and host facts only)
+  ps           ps -eo pid,oom,oomadj,rss,comm (the baseline: ratios are against it, in the same run)
+  psutil       a scanner in the style of the usual monitoring scripts: psutil.process_iter(), then per process
+               /proc/PID/oom_score, /proc/PID/oom_score_adj, psutil name() and memory_info().rss
+
+Then peak memory of the module at the largest N, each measurement in a fresh interpreter: the peak RSS of
+the process (VmHWM, the ru_maxrss of its own image), its growth over an interpreter that only imported the
+module, and the tracemalloc peak of the run itself.
+
+Run it from the collection's root with the collection importable (ansible_collections/oomguard/fleet on
+PYTHONPATH) and ansible-core and psutil installed:
+
+    PYTHONPATH=<dir holding ansible_collections> python benchmarks/bench_scan.py [--counts 1000,5000,10000]
+        [--rounds 7] [--json results.json]
+
+Every spawned process is killed and reaped before the script exits, also on errors and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.oomguard.fleet.plugins.module_utils import _procfs, _scoring
+from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info
+
+PS_ARGV = ["ps", "-eo", "pid,oom,oomadj,rss,comm"]
+BASELINE = "ps"
+
+MEMORY_PROBE = r"""
+import json, sys, tracemalloc
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info
+
+def hwm_kb():
+    # VmHWM: peak RSS of this process image. ru_maxrss would also count the image that exec replaced (the
+    # benchmark itself, with vfork), so it is not used.
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+
+args = json.loads(sys.argv[1])
+before = hwm_kb()
+peak = None
+if args is not None:
+    tracemalloc.start()
+    with patch_module_args(args):
+        module = oom_score_info.build_module()
+    out = json.dumps(oom_score_info.OOMScoreInfo(module).execute())
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+print(json.dumps({"hwm_kb": hwm_kb(), "import_hwm_kb": before, "tracemalloc_peak": peak}))
+"""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The contenders. Each returns the number of processes it reported, so a broken one shows.
+
+def engine_scan():
+    host = _procfs.read_host("/proc")
+    procs, _warnings = _procfs.scan("/proc")
+    _scoring.kill_order(procs, host["total_pages"], host["page_size"])
+    return len(procs)
+
+
+def _module(args):
+    with patch_module_args(args):
+        module = oom_score_info.build_module()
+    result = oom_score_info.OOMScoreInfo(module).execute()
+    json.dumps(result)  # what exit_json would print
+    return result["host"]["process_count"]
+
+
+def module_default():
+    return _module({})
+
+
+def module_lean():
+    return _module({"return_processes": False})
+
+
+def ps_scan():
+    out = subprocess.run(PS_ARGV, stdout=subprocess.PIPE, check=True).stdout
+    return out.count(b"\n") - 1
+
+
+def psutil_scan():
+    import psutil  # pylint: disable=import-outside-toplevel
+
+    rows = []
+    for proc in psutil.process_iter(["pid"]):
+        pid = proc.info["pid"]
+        try:
+            with open("/proc/%d/oom_score" % pid) as handle:
+                score = int(handle.read().strip())
+            with open("/proc/%d/oom_score_adj" % pid) as handle:
+                adj = int(handle.read().strip())
+            rows.append((pid, proc.name(), score, adj, proc.memory_info().rss))
+        except (OSError, ValueError, psutil.Error):
+            continue
+    return len(rows)
+
+
+CONTENDERS = [
+    ("ps", ps_scan),
+    ("engine", engine_scan),
+    ("module", module_default),
+    ("module-lean", module_lean),
+    ("psutil", psutil_scan),
+]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Spawning
+
+class Sleepers(object):
+    """N `sleep` processes, always reaped."""
+
+    def __init__(self):
+        self.pids = []
+        self.sleep = shutil.which("sleep")
+
+    def grow_to(self, count):
+        devnull = os.open(os.devnull, os.O_RDWR)
+        try:
+            actions = [(os.POSIX_SPAWN_DUP2, devnull, fd) for fd in (0, 1, 2)]
+            while len(self.pids) < count:
+                self.pids.append(os.posix_spawn(self.sleep, ["sleep", "100000"], {}, file_actions=actions))
+        finally:
+            os.close(devnull)
+
+    def reap(self):
+        for pid in self.pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for pid in self.pids:
+            try:
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+        self.pids = []
+
+
+def raise_nproc(needed):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NPROC)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        resource.setrlimit(resource.RLIMIT_NPROC, (min(needed, hard) if hard != resource.RLIM_INFINITY
+                                                   else needed, hard))
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NPROC)
+    return soft
+
+
+def check_room(count):
+    pid_max = int(open("/proc/sys/kernel/pid_max").read())
+    running = sum(1 for entry in os.listdir("/proc") if entry.isdigit())
+    if running + count + 200 > pid_max:
+        sys.exit("kernel.pid_max is %d and %d processes run: no room for %d more" % (pid_max, running, count))
+    soft = raise_nproc(running + count + 500)
+    if soft != resource.RLIM_INFINITY and soft < count + 200 and os.getuid() != 0:
+        sys.exit("ulimit -u is %d: too low for %d processes" % (soft, count))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Measuring
+
+def time_rounds(rounds):
+    """{name: [seconds per round]} and {name: process count seen}; contenders interleaved, order rotated."""
+    times = {name: [] for name, _fn in CONTENDERS}
+    seen = {}
+    for round_no in range(rounds):
+        shift = round_no % len(CONTENDERS)
+        for name, func in CONTENDERS[shift:] + CONTENDERS[:shift]:
+            start = time.perf_counter()
+            seen[name] = func()
+            times[name].append(time.perf_counter() - start)
+    return times, seen
+
+
+def memory_probe(args):
+    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, json.dumps(args)], stdout=subprocess.PIPE,
+                         check=True, env=dict(os.environ)).stdout
+    return json.loads(out)
+
+
+def summarize(times):
+    base = times[BASELINE]
+    rows = []
+    for name, _fn in CONTENDERS:
+        series = times[name]
+        paired = [value / ref for value, ref in zip(series, base)]
+        rows.append({
+            "name": name,
+            "median_ms": statistics.median(series) * 1000,
+            "min_ms": min(series) * 1000,
+            "max_ms": max(series) * 1000,
+            "ratio": statistics.median(series) / statistics.median(base),
+            "paired_ratio": statistics.median(paired),
+        })
+    return rows
+
+
+def machine():
+    mem_kb = _procfs.read_meminfo("/proc").get("MemTotal")
+    return {
+        "nproc": os.cpu_count(),
+        "mem_total_gib": round(mem_kb / 1024.0 / 1024.0, 1) if mem_kb else None,
+        "kernel": os.uname()[2],
+        "python": sys.version.split()[0],
+        "ps": subprocess.run(["ps", "--version"], stdout=subprocess.PIPE, check=False).stdout.decode().strip(),
+        "loadavg_start": open("/proc/loadavg").read().split()[:3],
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--counts", default="1000,5000,10000", help="extra processes per step (comma list)")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probe")
+    options = parser.parse_args()
+    counts = sorted(int(n) for n in options.counts.split(","))
+
+    info = machine()
+    print("machine: %(nproc)s CPUs, %(mem_total_gib)s GiB RAM, kernel %(kernel)s, Python %(python)s, %(ps)s"
+          % info)
+    print("load average at start: %s" % " ".join(info["loadavg_start"]))
+    results = {"machine": info, "rounds": options.rounds, "steps": []}
+    check_room(counts[-1])
+    sleepers = Sleepers()
+    try:
+        for count in counts:
+            sleepers.grow_to(count)
+            time.sleep(0.5)  # let the spawns settle (exec, page-in) before timing
+            times, seen = time_rounds(options.rounds)
+            rows = summarize(times)
+            step = {"spawned": count, "processes": seen[BASELINE], "seen": seen, "rows": rows}
+            if count == counts[-1] and not options.no_memory:
+                step["memory"] = {
+                    "import_only": memory_probe(None),
+                    "module": memory_probe({}),
+                    "module-lean": memory_probe({"return_processes": False}),
+                }
+            results["steps"].append(step)
+            print_step(step, options.rounds)
+    finally:
+        sleepers.reap()
+    info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+    print("load average at end: %s" % " ".join(info["loadavg_end"]))
+    if options.json:
+        with open(options.json, "w") as handle:
+            json.dump(results, handle, indent=2)
+
+
+def print_step(step, rounds):
+    print()
+    print("%d processes on the host (%d spawned), %d rounds; ratio = median / median of ps, paired = median "
+          "of the per-round ratios" % (step["processes"], step["spawned"], rounds))
+    print("| %-12s | %10s | %19s | %10s | %8s | %8s |" % ("scanner", "median ms", "min..max ms", "vs ps",
+                                                          "paired", "procs"))
+    print("|%s|%s|%s|%s|%s|%s|" % ("-" * 14, "-" * 12, "-" * 21, "-" * 12, "-" * 10, "-" * 10))
+    for row in step["rows"]:
+        print("| %-12s | %10.1f | %8.1f..%-8.1f | %9.2fx | %7.2fx | %8d |" % (
+            row["name"], row["median_ms"], row["min_ms"], row["max_ms"], row["ratio"], row["paired_ratio"],
+            step["seen"][row["name"]]))
+    memory = step.get("memory")
+    if memory:
+        base = memory["import_only"]["hwm_kb"]
+        print()
+        print("peak memory at %d processes (fresh interpreter each):" % step["processes"])
+        print("| %-12s | %14s | %20s | %18s |" % ("run", "peak RSS MiB", "over import-only MiB",
+                                                  "tracemalloc MiB"))
+        print("|%s|%s|%s|%s|" % ("-" * 14, "-" * 16, "-" * 22, "-" * 20))
+        for name in ("import_only", "module", "module-lean"):
+            probe = memory[name]
+            peak = probe["tracemalloc_peak"]
+            print("| %-12s | %14.1f | %20.1f | %18s |" % (
+                name, probe["hwm_kb"] / 1024.0, (probe["hwm_kb"] - base) / 1024.0,
+                "-" if peak is None else "%.1f" % (peak / 1048576.0)))
+
+
+if __name__ == "__main__":
+    main()
