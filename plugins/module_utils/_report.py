@@ -827,3 +827,84 @@ FILE_NAMES = {"json": "oom-audit.json", "junit": "oom-audit.xml", "html": "oom-a
 
 def render_all(report, formats=("json", "junit", "html")):
     return {fmt: RENDERERS[fmt](report) for fmt in formats}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Prometheus node_exporter textfile collector (one host)
+
+PROMETHEUS_METRICS = (
+    ("oomguard_assignment_status", "gauge",
+     "Compliance of each OOM protection assignment: 1 for its current status, 0 for the others."),
+    ("oomguard_assignment_policy_oom_score_adj", "gauge", "The oom_score_adj the assignment's tier asks for."),
+    ("oomguard_assignment_declared_oom_score_adj", "gauge",
+     "The OOMScoreAdjust= the unit's files declare (absent when nothing is declared)."),
+    ("oomguard_assignment_effective_oom_score_adj_min", "gauge",
+     "The lowest oom_score_adj the kernel applies to the assignment's processes (absent without processes)."),
+    ("oomguard_assignment_effective_oom_score_adj_max", "gauge",
+     "The highest oom_score_adj the kernel applies to the assignment's processes (absent without processes)."),
+    ("oomguard_assignment_processes", "gauge", "Live processes of the assignment."),
+    ("oomguard_assignments", "gauge", "Assignments on this host by compliance status."),
+    ("oomguard_compliant", "gauge", "1 when every assignment on this host is ok or not running (or there are none)."),
+    ("oomguard_can_lower_oom_score_adj", "gauge",
+     "1 when this host may lower oom_score_adj below a process's floor (CAP_SYS_RESOURCE)."),
+    ("oomguard_kernel_oom_kills_total", "counter", "OOM kills since boot (oom_kill in /proc/vmstat)."),
+    ("oomguard_recent_oom_kills", "gauge", "OOM kills found in the kernel log within the audit's time window."),
+)
+
+
+def _prom_label(value):
+    text = clean_text("" if value is None else value, 1024)
+    return text.replace("\\", "\\\\").replace("\"", "\\\"").replace("\n", "\\n")
+
+
+def _prom_line(name, labels, value):
+    label_text = ",".join('%s="%s"' % (key, _prom_label(val)) for key, val in labels)
+    return "%s{%s} %s" % (name, label_text, value) if label_text else "%s %s" % (name, value)
+
+
+def render_prometheus(host):
+    """The textfile-collector exposition of one normalised host (see normalize_host), sorted and stable."""
+    samples = {name: [] for name, _type, _help in PROMETHEUS_METRICS}
+    records = host["compliance"]["records"] if host["compliance"] else []
+    for rec in records:
+        labels = [("kind", rec["kind"]), ("target", rec["target"]), ("tier", rec["tier"])]
+        for status in RECORD_STATUSES:
+            samples["oomguard_assignment_status"].append(
+                _prom_line("oomguard_assignment_status", labels + [("status", status)], int(rec["status"] == status)))
+        if rec["policy_oom_score_adj"] is not None:
+            samples["oomguard_assignment_policy_oom_score_adj"].append(
+                _prom_line("oomguard_assignment_policy_oom_score_adj", labels, rec["policy_oom_score_adj"]))
+        if rec["declared_oom_score_adj"] is not None and rec["declared_set"] is not False:
+            samples["oomguard_assignment_declared_oom_score_adj"].append(
+                _prom_line("oomguard_assignment_declared_oom_score_adj", labels, rec["declared_oom_score_adj"]))
+        adjs = [p["oom_score_adj"] for p in rec["processes"] if p["oom_score_adj"] is not None]
+        if adjs:
+            samples["oomguard_assignment_effective_oom_score_adj_min"].append(
+                _prom_line("oomguard_assignment_effective_oom_score_adj_min", labels, min(adjs)))
+            samples["oomguard_assignment_effective_oom_score_adj_max"].append(
+                _prom_line("oomguard_assignment_effective_oom_score_adj_max", labels, max(adjs)))
+        samples["oomguard_assignment_processes"].append(
+            _prom_line("oomguard_assignment_processes", labels, len(rec["processes"])))
+    for status in RECORD_STATUSES:
+        samples["oomguard_assignments"].append(
+            _prom_line("oomguard_assignments", [("status", status)], host["assignments"][status]))
+    samples["oomguard_compliant"].append(
+        _prom_line("oomguard_compliant", [], int(host["status"] in ("compliant", "no_assignments"))))
+    settings = host["host"] or {}
+    can_lower = settings.get("can_lower_adj")
+    if host["compliance"] and host["compliance"]["can_lower_adj"] is not None:
+        can_lower = host["compliance"]["can_lower_adj"]
+    if isinstance(can_lower, bool):
+        samples["oomguard_can_lower_oom_score_adj"].append(
+            _prom_line("oomguard_can_lower_oom_score_adj", [], int(can_lower)))
+    kills = clean_int(settings.get("oom_kill_count"))
+    if kills is not None:
+        samples["oomguard_kernel_oom_kills_total"].append(_prom_line("oomguard_kernel_oom_kills_total", [], kills))
+    samples["oomguard_recent_oom_kills"].append(_prom_line("oomguard_recent_oom_kills", [], len(host["events"])))
+    out = []
+    for name, kind, text in PROMETHEUS_METRICS:
+        if samples[name]:
+            out.append("# HELP %s %s" % (name, text))
+            out.append("# TYPE %s %s" % (name, kind))
+            out.extend(sorted(samples[name]))
+    return "\n".join(out) + "\n"

@@ -101,9 +101,16 @@ def test_audit_of_this_machine_changes_nothing_and_leaves_three_reports(tmp_path
     assert "oomguard fleet audit" in (reports / "oom-audit.html").read_text()
 
 
-def test_audit_in_check_mode_still_writes_the_reports(tmp_path):
-    run_audit(tmp_path, "--check")
+def test_audit_in_check_mode_still_writes_the_reports_and_the_opted_in_prometheus_file(tmp_path):
+    prom = tmp_path / "textfile"
+    prom.mkdir()
+    out = run_audit(tmp_path, "--check", "-e", "oom_audit_prometheus_dir=%s" % prom)
     assert sorted(os.listdir(str(tmp_path / "reports"))) == ["oom-audit.html", "oom-audit.json", "oom-audit.xml"]
+    text = (prom / "oomguard.prom").read_text()
+    assert "oomguard_compliant 1\n" in text and "# TYPE oomguard_kernel_oom_kills_total counter\n" in text
+    assert [task for _play, task, _host in changed_tasks(out)] == [
+        "Write oomguard.prom into the textfile collector directory",
+        "Write oom-audit.json, oom-audit.xml and oom-audit.html"]
 
 
 def test_unreachable_host_is_reported_and_does_not_stop_the_audit(tmp_path):
@@ -114,6 +121,6 @@ def test_unreachable_host_is_reported_and_does_not_stop_the_audit(tmp_path):
     result = run_audit(tmp_path, "-i", str(inventory))
     assert recap(result, "gone")["unreachable"] == 0 and recap(result, "gone")["ignored"] == 1
     document = json.loads((tmp_path / "reports" / "oom-audit.json").read_text())
-    assert [(h["name"], h["status"]) for h in document["hosts"]] == [("gone", "unreachable"),
-                                                                      ("localhost", "no_assignments")]
+    statuses = [(h["name"], h["status"]) for h in document["hosts"]]
+    assert statuses == [("gone", "unreachable"), ("localhost", "no_assignments")]
     assert "Connection refused" in document["hosts"][0]["errors"][0]

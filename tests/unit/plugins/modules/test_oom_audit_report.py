@@ -8,11 +8,13 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 
 import jsonschema
 import pytest
 
+from ansible_collections.oomguard.fleet.plugins.filter import oom_audit as oom_audit_filter
 from ansible_collections.oomguard.fleet.plugins.module_utils import _report
 from ansible_collections.oomguard.fleet.plugins.modules import oom_audit_report
 
@@ -389,3 +391,62 @@ def test_module_leaves_no_temporary_files(fleet, tmp_path, clock):
     fleet["hosts"][0]["events"] = [kill(1, "new")]
     run(fleet, tmp_path)
     assert sorted(os.listdir(str(tmp_path))) == ["oom-audit.html", "oom-audit.json", "oom-audit.xml"]
+
+
+# --- Prometheus textfile ---------------------------------------------------------------------------------
+
+PROM_SAMPLE = re.compile(r'^([a-z_][a-z0-9_]*)(\{([a-z_]+="(?:[^"\\\n]|\\["\\n])*",?)*\})? -?[0-9]+$')
+
+
+def prom_of(fleet, name):
+    raw = [h for h in fleet["hosts"] if h["name"] == name][0]
+    return oom_audit_filter.oom_audit_prometheus(raw)
+
+
+def test_prometheus_file_is_valid_exposition_format_with_one_help_and_type_per_family(fleet):
+    text = prom_of(fleet, "db2")
+    families = []
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            families.append(line.split()[2])
+        elif not line.startswith("# HELP "):
+            match = PROM_SAMPLE.match(line)
+            assert match, line
+            assert match.group(1) == families[-1]
+    assert len(families) == len(set(families))
+
+
+def test_prometheus_status_is_one_hot_per_assignment(fleet):
+    lines = prom_of(fleet, "db2").splitlines()
+    ssh = [line for line in lines if line.startswith("oomguard_assignment_status{") and 'target="ssh.service"' in line]
+    assert len(ssh) == len(_report.RECORD_STATUSES)
+    assert [line for line in ssh if line.endswith(" 1")] == [
+        'oomguard_assignment_status{kind="unit",target="ssh.service",tier="critical",status="denied"} 1']
+    assert "oomguard_compliant 0" in lines
+    assert 'oomguard_assignments{status="drift"} 1' in lines
+    assert "oomguard_kernel_oom_kills_total 2" in lines
+    assert "oomguard_recent_oom_kills 1" in lines
+
+
+def test_prometheus_reports_declared_and_effective_values_per_assignment(fleet):
+    lines = prom_of(fleet, "db1").splitlines()
+    labels = '{kind="unit",target="postgresql.service",tier="essential"}'
+    assert "oomguard_assignment_policy_oom_score_adj%s -500" % labels in lines
+    assert "oomguard_assignment_declared_oom_score_adj%s -500" % labels in lines
+    assert "oomguard_assignment_effective_oom_score_adj_min%s -500" % labels in lines
+    assert "oomguard_assignment_processes%s 1" % labels in lines
+    # ssh.service is not running: no effective value at all, rather than a made-up one
+    assert not [line for line in lines if "effective" in line and "ssh.service" in line]
+    assert "oomguard_compliant 1" in lines
+
+
+def test_prometheus_escapes_label_values():
+    rec = record('we"ird\\unit\nname.service', "ok")
+    text = oom_audit_filter.oom_audit_prometheus({"name": "h", "compliance": compliance(rec)})
+    assert 'target="we\\"ird\\\\unit\\nname.service"' in text
+    for line in text.splitlines():
+        assert line.startswith("#") or PROM_SAMPLE.match(line), line
+
+
+def test_prometheus_output_is_stable(fleet):
+    assert prom_of(fleet, "db2") == prom_of(copy.deepcopy(fleet), "db2")
