@@ -39,7 +39,7 @@ def tree_state(roots):
     return state
 
 
-def run_audit(workdir, *extra):
+def run_audit(workdir, *extra, **kwargs):
     """The audit with a bare `localhost,` inventory (no oomguard variables); returns its console output."""
     env = livetools.ansible_env()
     env["ANSIBLE_HOME"] = str(workdir / "ansible-home")
@@ -48,7 +48,9 @@ def run_audit(workdir, *extra):
     done = subprocess.run(argv, cwd=str(workdir), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           timeout=600, check=False)
     out = done.stdout.decode("utf-8", "replace")
-    assert done.returncode == 0, "audit failed (rc %d):\n%s" % (done.returncode, out[-8000:])
+    expected_rc = kwargs.get("rc", 0)
+    assert done.returncode == expected_rc, "audit ended with rc %d, not %d:\n%s" % (
+        done.returncode, expected_rc, out[-8000:])
     return out
 
 
@@ -124,3 +126,12 @@ def test_unreachable_host_is_reported_and_does_not_stop_the_audit(tmp_path):
     statuses = [(h["name"], h["status"]) for h in document["hosts"]]
     assert statuses == [("gone", "unreachable"), ("localhost", "no_assignments")]
     assert "Connection refused" in document["hosts"][0]["errors"][0]
+
+
+def test_fail_on_findings_fails_the_run_after_writing_the_reports(tmp_path):
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("localhost ansible_connection=local\n"
+                         "gone ansible_host=127.0.0.1 ansible_port=1 ansible_connection=ssh\n")
+    out = run_audit(tmp_path, "-i", str(inventory), "-e", "oom_audit_fail_on_findings=true", rc=2)
+    assert "The audit found hosts that are not compliant, unreachable or failed" in out
+    assert sorted(os.listdir(str(tmp_path / "reports"))) == ["oom-audit.html", "oom-audit.json", "oom-audit.xml"]
