@@ -1,0 +1,132 @@
+# oomguard.fleet -- two commands for everyone:
+#   make run    read-only OOM audit of this machine (playbooks/audit.yml against localhost)
+#   make test   install what is missing, then every test, stopping at the first failure (summary at the end)
+# The other targets are for people working on the code: `make help` lists them.
+# Everything built goes under .build/ (ignored by git); helpers live in hack/.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+ROOT := $(CURDIR)
+BUILD := $(ROOT)/.build
+COLLECTIONS := $(BUILD)/collections
+COLLECTION := $(COLLECTIONS)/ansible_collections/oomguard/fleet
+VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+
+# Two controller lanes: ansible-core 2.21 on the newest Python >= 3.12 found, ansible-core 2.19 on Python 3.11
+# (Debian 12's). Override with `make PYTHON_2_21=/path/to/python3.13 ...`.
+PYTHON_2_21 ?= $(shell hack/find-python 3.12 3.13)
+PYTHON_2_19 ?= $(shell hack/find-python 3.11 3.11)
+VENV_2_21 := $(BUILD)/venv-2.21
+VENV_2_19 := $(BUILD)/venv-2.19
+# The tools lane (lint, integration, molecule, run): 2.21 when it exists, else 2.19.
+TOOLS_LANE := $(if $(PYTHON_2_21),2.21,2.19)
+TOOLS_VENV := $(BUILD)/venv-$(TOOLS_LANE)
+
+# Podman through the project's own config (runtime, ulimits), never the host's /etc.
+export CONTAINERS_CONF := $(ROOT)/hack/podman/containers.conf
+# Molecule and ansible keep their state in the build tree, not in ~/.ansible.
+MOLECULE_ENV := ANSIBLE_HOME=$(BUILD)/molecule-home NO_COLOR=1 PY_COLORS=0 ANSIBLE_NOCOLOR=1
+ANSIBLE_ENV := ANSIBLE_HOME=$(BUILD)/ansible-home ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) \
+	PATH=$(TOOLS_VENV)/bin:$$PATH
+
+TEST_STAGES := setup units-2.19 units-2.21 sanity-2.19 sanity-2.21 lint integration images molecule fleet-cleanup
+
+.PHONY: help run test setup deps venvs venv-2.19 venv-2.21 link units units-2.19 units-2.21 sanity sanity-2.19 \
+	sanity-2.21 lint integration images molecule fleet-cleanup changelog build lock clean distclean
+
+help: ## this list
+	@echo "oomguard.fleet -- make run: audit this machine (read-only); make test: everything (needs root, Debian 12)"
+	@grep -hE '^[a-z0-9.-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([^:]+):.*## (.*)/  make \1\t\2/' | expand -t 22
+
+run: venv-$(TOOLS_LANE) link ## read-only audit of this machine: OOM facts, kill order, protection compliance
+	@$(ANSIBLE_ENV) ansible-playbook playbooks/audit.yml -i localhost, -c local \
+		-e ansible_python_interpreter=$(TOOLS_VENV)/bin/python
+
+test: ## install what is missing, run every stage, stop at the first failure, print a summary
+	@hack/pipeline $(BUILD) $(TEST_STAGES)
+
+setup: deps venvs link ## Debian packages, both venvs, the collection symlink
+
+deps: ## install missing Debian packages (requirements/debian-packages.txt; root)
+	@hack/system-deps requirements/debian-packages.txt
+
+venvs: venv-2.19 venv-2.21
+
+venv-2.19:
+	@test -n "$(PYTHON_2_19)" || { echo "no Python 3.11 found: it is needed for the ansible-core 2.19 lane" >&2; exit 1; }
+	@hack/ensure-venv $(VENV_2_19) $(PYTHON_2_19) requirements/controller-2.19.txt requirements/podman-collection.txt $(BUILD)/cache
+
+venv-2.21:
+ifeq ($(PYTHON_2_21),)
+	@hack/note "WARNING: no Python >= 3.12 found (tried python3.13, python3.12, pyenv): the ansible-core 2.21 lane does NOT run"
+else
+	@hack/ensure-venv $(VENV_2_21) $(PYTHON_2_21) requirements/controller-2.21.txt requirements/podman-collection.txt $(BUILD)/cache
+endif
+
+# ansible_collections/oomguard/fleet -> this repository (relative link), for imports, ansible and ansible-test.
+link:
+	@mkdir -p $(dir $(COLLECTION))
+	@test "$$(readlink $(COLLECTION) || true)" = "../../../.." || ln -sfn ../../../.. $(COLLECTION)
+
+units: units-2.19 units-2.21 ## unit tests under both ansible-core lanes
+
+units-2.19: venv-2.19 link
+	@hack/run-pytest $(VENV_2_19) $(BUILD) tests/unit units-2.19
+
+units-2.21: venv-2.21 link
+ifeq ($(PYTHON_2_21),)
+	@hack/note "skipped: no Python >= 3.12 (see above)"
+else
+	@hack/run-pytest $(VENV_2_21) $(BUILD) tests/unit units-2.21
+endif
+
+sanity: sanity-2.19 sanity-2.21 ## ansible-test sanity under both ansible-core lanes (ignore files stay empty)
+
+sanity-2.19: venv-2.19 link
+	@hack/run-sanity $(VENV_2_19) $(COLLECTION) $(BUILD)
+
+sanity-2.21: venv-2.21 link
+ifeq ($(PYTHON_2_21),)
+	@hack/note "skipped: no Python >= 3.12 (see above)"
+else
+	@hack/run-sanity $(VENV_2_21) $(COLLECTION) $(BUILD)
+endif
+
+lint: venvs link ## ansible-lint (profile production), shellcheck, changelog up to date
+	@cd $(ROOT) && $(ANSIBLE_ENV) ansible-lint --offline
+	@shellcheck --external-sources .ci/run $$(grep -rlE '^#!/usr/bin/env bash' hack)
+	@$(ANSIBLE_ENV) hack/check-changelog $(VERSION) $(BUILD)
+	@echo "lint: passed"
+
+integration: venvs link ## pytest tests/integration: the real kernel, real processes, real ansible runs
+	@$(ANSIBLE_ENV) hack/run-pytest $(TOOLS_VENV) $(BUILD) tests/integration integration
+
+images: deps ## build the fleet's Debian 12/13 systemd images (only when their recipe changed)
+	@hack/images/build-all $(BUILD)
+
+molecule: venvs images ## every molecule scenario in extensions/molecule on the podman fleet
+	@source $(BUILD)/images.env && $(MOLECULE_ENV) hack/run-molecule $(TOOLS_VENV) test --all
+
+fleet-cleanup: venvs images ## proves that a failed or interrupted molecule run leaves no container behind
+	@source $(BUILD)/images.env && $(MOLECULE_ENV) hack/test-fleet-cleanup $(TOOLS_VENV)
+
+changelog: venvs link ## fold changelogs/fragments into the galaxy.yml version's release, regenerate CHANGELOG.md
+	@$(ANSIBLE_ENV) antsibull-changelog release --version $(VERSION)
+	@$(ANSIBLE_ENV) antsibull-changelog generate
+
+build: venvs ## the collection tarball, in .build/dist
+	@$(ANSIBLE_ENV) ansible-galaxy collection build --force --output-path $(BUILD)/dist .
+
+lock: ## re-resolve requirements/controller-*.txt from the .in files
+	@hack/lock-requirements 2.21 $(PYTHON_2_21) $(BUILD)
+	@hack/lock-requirements 2.19 $(PYTHON_2_19) $(BUILD)
+
+clean: ## remove the build tree and any fleet containers (keeps the images)
+	@podman ps --all --quiet --filter name=^oomguard- 2>/dev/null | xargs -r podman rm --force --time 0 >/dev/null
+	@rm -rf $(BUILD) tests/output
+
+distclean: clean ## also remove the fleet images
+	@podman images --quiet --filter reference='localhost/oomguard-*' 2>/dev/null | sort -u | xargs -r podman rmi --force >/dev/null
