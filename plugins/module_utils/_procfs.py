@@ -163,11 +163,12 @@ def read_process(proc_path, pid, want=frozenset()):
         except ValueError:
             proc.errors.append("%s: unparseable" % field)
     if want:
-        _read_expensive(proc, base, want)
+        _read_expensive(proc, proc_path, want)
     return proc
 
 
-def _read_expensive(proc, base, want):
+def _read_expensive(proc, proc_path, want):
+    base = "%s/%d/" % (proc_path, proc.pid)
     if "cmdline" in want:
         try:
             raw = read_bytes(base + "cmdline")
@@ -176,7 +177,8 @@ def _read_expensive(proc, base, want):
             _note(proc, "cmdline", exc)
     if "cgroup" in want:
         try:
-            proc.cgroup = select_cgroup_path(read_bytes(base + "cgroup"))
+            root = manager_root(proc_path)
+            proc.cgroup = relative_cgroup(select_cgroup_path(read_bytes(base + "cgroup")), root)
         except OSError as exc:
             _note(proc, "cgroup", exc)
     if "exe" in want:
@@ -191,7 +193,7 @@ def _read_expensive(proc, base, want):
 def read_details(proc_path, proc, want):
     """Add expensive fields to an already-read process. False when it vanished meanwhile."""
     try:
-        _read_expensive(proc, "%s/%d/" % (proc_path, proc.pid), frozenset(want))
+        _read_expensive(proc, proc_path, frozenset(want))
     except Vanished:
         return False
     return True
@@ -204,30 +206,52 @@ def _note(proc, field, exc):
 
 
 def select_cgroup_path(data):
-    """The cgroup path systemd manages: the v2 entry when it is in use, else v1's name=systemd.
+    """The cgroup path in the hierarchy systemd manages: v1's name=systemd when present, else v2's.
 
-    On a hybrid host the unified line may read "/" while systemd's real tree is in name=systemd;
-    on a pure v2 host there is only "0::/path".
+    On a hybrid host systemd tracks its units in name=systemd; the unified line may then be "/" or, in a
+    container without a cgroup namespace, the container's own cgroup, which says nothing about units.
+    A pure v2 host has only "0::/path".
     """
     unified = None
-    named = None
     first = None
     for line in data.decode("utf-8", "backslashreplace").splitlines():
         hid, _sep, rest = line.partition(":")
         controllers, _sep, path = rest.partition(":")
+        if controllers == "name=systemd":
+            return path
         if first is None:
             first = path
         if hid == "0" and controllers == "":
             unified = path
-        elif controllers == "name=systemd":
-            named = path
-    if unified not in (None, "/"):
-        return unified
-    if named is not None:
-        return named
-    if unified is not None:
-        return unified
-    return first
+    return unified if unified is not None else first
+
+
+_MANAGER_ROOTS = {}
+
+
+def manager_root(proc_path="/proc"):
+    """The cgroup prefix above the systemd manager of this proc root ("" when there is none).
+
+    In a container without a cgroup namespace every path starts with the container's own cgroup
+    (e.g. /libpod_parent/libpod-<id>/system.slice/x.service). systemd keeps PID 1 in <root>/init.scope,
+    so the prefix is what stands before that; paths are reported relative to it, as systemd shows them.
+    """
+    if proc_path not in _MANAGER_ROOTS:
+        root = ""
+        try:
+            path = select_cgroup_path(read_bytes(proc_path + "/1/cgroup"))
+        except OSError:
+            path = None
+        if path and path.endswith("/init.scope"):
+            root = path[:-len("/init.scope")]
+        _MANAGER_ROOTS[proc_path] = root
+    return _MANAGER_ROOTS[proc_path]
+
+
+def relative_cgroup(path, root):
+    if root and path is not None and (path == root or path.startswith(root + "/")):
+        return path[len(root):] or "/"
+    return path
 
 
 def scan(proc_path="/proc", want=frozenset(), pids=None):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 from ansible.module_utils import basic
-from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 
 
@@ -27,24 +26,29 @@ def run_module(main, args, check_mode=False, diff=False):
     if diff:
         args["_ansible_diff"] = True
 
+    # Collected here rather than from ansible's module-wide list, whose behaviour changes once controller
+    # code has been imported into the same interpreter.
+    warnings = []
+
+    def warn(self, warning, **_kwargs):
+        warnings.append(warning)
+
     def exit_json(self, **kwargs):
-        kwargs["warnings"] = list(ansible_warnings.get_warning_messages())
+        kwargs["warnings"] = list(warnings)
         raise ModuleExit(json.loads(json.dumps(kwargs, default=str)), False)
 
     def fail_json(self, msg, **kwargs):
         kwargs["msg"] = msg
-        kwargs["warnings"] = list(ansible_warnings.get_warning_messages())
+        kwargs["warnings"] = list(warnings)
         raise ModuleExit(json.loads(json.dumps(kwargs, default=str)), True)
 
-    # Warnings are collected module-wide by ansible; start each run with none.
-    ansible_warnings._global_warnings.clear()  # pylint: disable=protected-access
-    original = basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json
-    basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json = exit_json, fail_json
+    original = basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json, basic.AnsibleModule.warn
+    basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json, basic.AnsibleModule.warn = exit_json, fail_json, warn
     try:
         with patch_module_args(args):
             main()
     except ModuleExit as done:
         return done.result, done.failed
     finally:
-        basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json = original
+        basic.AnsibleModule.exit_json, basic.AnsibleModule.fail_json, basic.AnsibleModule.warn = original
     raise AssertionError("the module returned without exit_json or fail_json")

@@ -135,3 +135,25 @@ def test_missing_oom_kill_counter_is_none(tmp_path):
     from fakeproc import FakeProc
     fake = FakeProc(tmp_path / "p", oom_kill=None)
     assert _procfs.read_host(fake.root)["oom_kill_count"] is None
+
+
+def test_hybrid_host_prefers_systemds_hierarchy_over_a_container_unified_path(fakeproc):
+    # A container without a cgroup namespace: the unified line is the container's own cgroup.
+    fakeproc.add(27, cgroup_text="9:name=systemd:/system.slice/db.service\n4:memory:/ctr\n0::/ctr\n")
+    proc = _procfs.read_process(fakeproc.root, 27, {"cgroup"})
+    assert proc.cgroup == "/system.slice/db.service"
+
+
+def test_paths_are_relative_to_the_systemd_manager_of_a_container(fakeproc):
+    prefix = "/libpod_parent/libpod-974de4c5"
+    fakeproc.add(1, name=b"systemd", cgroup_text="9:name=systemd:%s/init.scope\n0::%s\n" % (prefix, prefix))
+    fakeproc.add(28, cgroup_text="9:name=systemd:%s/system.slice/db.service\n0::%s\n" % (prefix, prefix))
+    procs = _procfs.scan(fakeproc.root, {"cgroup"})[0]
+    assert {p.pid: p.cgroup for p in procs} == {1: "/init.scope", 28: "/system.slice/db.service"}
+
+
+def test_paths_stay_absolute_without_a_systemd_manager(fakeproc):
+    fakeproc.add(1, name=b"catatonit", cgroup_text="0::/libpod_parent/libpod-1\n")
+    fakeproc.add(29, cgroup_text="0::/libpod_parent/libpod-1\n")
+    proc = _procfs.read_process(fakeproc.root, 29, {"cgroup"})
+    assert proc.cgroup == "/libpod_parent/libpod-1"
