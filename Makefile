@@ -96,7 +96,7 @@ else
 endif
 
 lint: venvs link ## ansible-lint (profile production), shellcheck, changelog up to date
-	@cd $(ROOT) && $(ANSIBLE_ENV) ansible-lint --offline
+	@$(ANSIBLE_ENV) ansible-lint --offline $(if $(CI),--nocolor)
 	@shellcheck --external-sources .ci/run $$(grep -rlE '^#!/usr/bin/env bash' hack)
 	@$(ANSIBLE_ENV) hack/check-changelog $(VERSION) $(BUILD)
 	@echo "lint: passed"
