@@ -83,16 +83,17 @@ else
 	@hack/run-pytest $(VENV_2_21) $(BUILD) tests/unit units-2.21
 endif
 
+# Also compile/import of the module code with each lane's oldest target Python (2.19: 3.8, 2.21: 3.9), if present.
 sanity: sanity-2.19 sanity-2.21 ## ansible-test sanity under both ansible-core lanes (ignore files stay empty)
 
 sanity-2.19: venv-2.19 link
-	@hack/run-sanity $(VENV_2_19) $(COLLECTION) $(BUILD)
+	@OOMGUARD_TARGET_PYTHON=3.8 hack/run-sanity $(VENV_2_19) $(COLLECTION) $(BUILD)
 
 sanity-2.21: venv-2.21 link
 ifeq ($(PYTHON_2_21),)
 	@hack/note "skipped: no Python >= 3.12 (see above)"
 else
-	@hack/run-sanity $(VENV_2_21) $(COLLECTION) $(BUILD)
+	@OOMGUARD_TARGET_PYTHON=3.9 hack/run-sanity $(VENV_2_21) $(COLLECTION) $(BUILD)
 endif
 
 lint: venvs link ## ansible-lint (profile production), shellcheck, changelog up to date
