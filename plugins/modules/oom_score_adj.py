@@ -24,7 +24,7 @@ description:
     below a matched one.
   - PID 1, kernel threads, this module's own process and its parent processes (the connection running it, up
     to but excluding the first ancestor whose parent is PID 1) are never touched, nor is anything matched by
-    O(exclude). They are reported in RV(skipped).
+    O(exclude). They are reported in RV(excluded).
   - Each write opens C(/proc/PID) as a directory, checks that the process still has the start time it had
     when it was matched (so a recycled PID is never written), writes with one unbuffered C(write) system call whose
     error is checked, and reads the value back.
@@ -44,8 +44,10 @@ attributes:
     description: Can run in check_mode and return changed status prediction without modifying target.
     details:
       - Nothing is written. RV(changes) lists the writes a real run would make.
-      - Writes that lower a value while this host lacks C(CAP_SYS_RESOURCE) are listed in RV(denied) with
+      - Writes that lower a value below 0 while this host lacks C(CAP_SYS_RESOURCE) are listed in RV(denied) with
         RV(denied[].predicted=true) and a warning, instead of in RV(changes); check mode does not fail on them.
+        0 is the floor of every process that no privileged writer has set otherwise, so lowering to 0 or above is
+        predicted to work.
   diff_mode:
     support: full
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
@@ -384,7 +386,7 @@ unchanged:
   type: int
   sample: 14
 matched:
-  description: How many distinct processes the rules matched, not counting skipped ones.
+  description: How many distinct processes the rules matched, not counting excluded ones.
   returned: always
   type: int
   sample: 17
@@ -428,10 +430,10 @@ denied:
         CAP_SYS_RESOURCE, which this host or container lacks
     predicted:
       description:
-        - V(true) in check mode, where nothing is written and the denial is predicted - lowering below the
-          current value while this host lacks C(CAP_SYS_RESOURCE). The kernel's real limit (the process's
-          floor) is not visible in C(/proc) and may be lower than the current value, so a real run may
-          succeed.
+        - V(true) in check mode, where nothing is written and the denial is predicted - lowering below 0 while
+          this host lacks C(CAP_SYS_RESOURCE). The kernel's real limit (the process's floor) is not visible in
+          C(/proc); it is 0 unless a privileged writer such as systemd's C(OOMScoreAdjust=) set it, so a real
+          run may differ for such processes.
       type: bool
       sample: false
   sample: []
@@ -472,7 +474,7 @@ reused:
       description: What was found instead.
       type: str
   sample: []
-skipped:
+excluded:
   description: Processes a rule matched that are never touched, and why (PID 1, a kernel thread, this module or its parents, O(exclude)).
   returned: always
   type: list
@@ -504,7 +506,7 @@ rules:
       description: The C(oom_score_adj) it asks for (after converting O(rules[].oom_adj)).
       type: int
     matched:
-      description: Processes it matched, not counting skipped ones.
+      description: Processes it matched, not counting excluded ones.
       type: int
     won:
       description: Processes whose value comes from this rule (the last matching rule wins).
@@ -620,7 +622,7 @@ class OomScoreAdj(object):
         self.can_lower = None
         self._result = {
             "changed": False, "changes": [], "unchanged": 0, "matched": 0, "denied": [], "vanished": [],
-            "reused": [], "skipped": [], "rules": [], "can_lower_adj": None,
+            "reused": [], "excluded": [], "rules": [], "can_lower_adj": None,
         }
 
     @property
@@ -767,15 +769,15 @@ class OomScoreAdj(object):
         for proc in procs:
             by_name.setdefault(proc.name, []).append(proc)
         winners = {}
-        skipped = {}
+        excluded = {}
         for rule in self.rules:
             for proc in rule.matcher.select(self._candidates(rule, procs, by_name), children):
                 if proc.pid in never:
-                    skipped[proc.pid] = {"pid": proc.pid, "name": proc.name, "reason": never[proc.pid]}
+                    excluded[proc.pid] = {"pid": proc.pid, "name": proc.name, "reason": never[proc.pid]}
                     continue
                 rule.matched += 1
                 winners[proc.pid] = (proc, rule)
-        self._result["skipped"] = [skipped[pid] for pid in sorted(skipped)]
+        self._result["excluded"] = [excluded[pid] for pid in sorted(excluded)]
         self._result["matched"] = len(winners)
         self._check_no_match()
         planned = []
@@ -838,9 +840,13 @@ class OomScoreAdj(object):
                            reason=reason, predicted=predicted)
 
     def predict(self, planned):
-        """Check mode: nothing is written; lowering without CAP_SYS_RESOURCE is reported as a likely denial."""
+        """Check mode: nothing is written; lowering below 0 without CAP_SYS_RESOURCE is a likely denial.
+
+        The floor (oom_score_adj_min) is not in /proc. It is 0 unless a CAP_SYS_RESOURCE writer set it
+        (systemd's OOMScoreAdjust= does, for the processes it starts), so below 0 is the best prediction.
+        """
         for item in planned:
-            if self.can_lower is False and item.lowers:
+            if self.can_lower is False and item.lowers and item.target < 0:
                 reason = ("predicted: " + denial_reason(item.before, item.target, False) + "; the kernel refuses it "
                           "if %d is below the process's floor, which /proc does not show" % item.target)
                 self._result["denied"].append(self._denied_entry(item, item.before, reason, True))

@@ -317,7 +317,7 @@ def test_the_module_never_touches_its_own_process_chain():
     result, failed = adjust({"rules": [{"pid": pid, "value": 10} for pid in chain], "on_no_match": "ignore"})
     assert not failed
     assert result["changes"] == [] and result["matched"] == 0
-    assert sorted(s["pid"] for s in result["skipped"]) == sorted(chain)
+    assert sorted(s["pid"] for s in result["excluded"]) == sorted(chain)
     assert [adj_of(pid) for pid in chain] == before
 
 

@@ -184,7 +184,7 @@ def test_a_second_identical_call_changes_nothing(host):
 def test_pid_1_and_kernel_threads_are_never_touched(host):
     result, failed = fake(host, rules=[{"user": "root", "value": 100}, {"pid": 1, "value": 100}])
     assert not failed
-    skipped = dict((s["pid"], s["reason"]) for s in result["skipped"])
+    skipped = dict((s["pid"], s["reason"]) for s in result["excluded"])
     assert "PID 1" in skipped[1]
     assert "kernel thread" in skipped[2] and "kernel thread" in skipped[3]
     assert 1 not in [c["pid"] for c in result["changes"]]
@@ -196,7 +196,7 @@ def test_excluded_processes_are_skipped_with_their_subtree(host):
     result, failed = fake(host, user="root", value=100, exclude=[{"unit": "batch.service"}, {"name": "sshd"}])
     assert not failed
     assert sorted(c["pid"] for c in result["changes"]) == [400]
-    reasons = dict((s["pid"], s["reason"]) for s in result["skipped"])
+    reasons = dict((s["pid"], s["reason"]) for s in result["excluded"])
     assert reasons[300].startswith("excluded by exclude[0] (unit=batch.service)")
     assert reasons[100].startswith("excluded by exclude[1]")
 
@@ -217,16 +217,25 @@ def test_cmdline_and_exe_free_rules_do_not_read_cmdline(host):
 
 def test_check_mode_reports_changes_and_writes_nothing(host):
     before = host.digest()
-    result, failed = fake(host, rules=[{"name": "postgres", "value": 100}, {"pid": 300, "value": 0}], _check=True,
+    result, failed = fake(host, rules=[{"name": "postgres", "value": 100}, {"pid": 300, "value": -5}], _check=True,
                           _diff=True)
     assert not failed
     assert result["changed"]
     assert [(c["pid"], c["before"], c["after"]) for c in result["changes"]] == [(200, 0, 100), (201, 0, 100)]
-    # 500 -> 0 lowers a value and the fake host has no CAP_SYS_RESOURCE: a predicted, not a certain, denial.
-    assert [(d["pid"], d["requested"], d["predicted"]) for d in result["denied"]] == [(300, 0, True)]
+    # 500 -> -5 goes below 0 and the fake host has no CAP_SYS_RESOURCE: a predicted, not a certain, denial.
+    assert [(d["pid"], d["requested"], d["predicted"]) for d in result["denied"]] == [(300, -5, True)]
     assert result["denied"][0]["reason"].startswith("predicted:")
     assert "CAP_SYS_RESOURCE" in result["denied"][0]["reason"]
     assert result["diff"] == {"before": "200 postgres: 0\n201 postgres: 0\n", "after": "200 postgres: 100\n201 postgres: 100\n"}
+    assert host.digest() == before
+
+
+def test_check_mode_predicts_that_lowering_to_zero_or_above_works(host):
+    before = host.digest()
+    result, failed = fake(host, pid=300, value=0, _check=True)
+    assert not failed and result["changed"]
+    assert [(c["pid"], c["before"], c["after"]) for c in result["changes"]] == [(300, 500, 0)]
+    assert result["denied"] == []
     assert host.digest() == before
 
 
@@ -376,5 +385,5 @@ def test_a_process_without_a_readable_start_time_is_not_written(host):
     result, failed = fake(host, pid=700, value=300)
     assert not failed
     assert result["changes"] == []
-    assert [(s["pid"], "start time" in s["reason"]) for s in result["skipped"]] == [(700, True)]
+    assert [(s["pid"], "start time" in s["reason"]) for s in result["excluded"]] == [(700, True)]
     assert read_adj(host.root, 700) == 0
