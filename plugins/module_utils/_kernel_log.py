@@ -786,7 +786,8 @@ def collect(source="auto", path=None, since=None, limit=None, run_command=None, 
     Returns {events, source_used, source_path, oom_kill_counter}. `since` is epoch seconds or None, `limit`
     an int or None. An explicit source that cannot be read raises KernelLogError; in `auto` mode a source
     that fails is reported through `warn(msg)` and the next one is tried (journal, dmesg, then the first
-    existing file of `log_files`); a source that is merely absent is skipped silently.
+    existing file of `log_files`); a source that is merely absent is skipped silently, and when none can be
+    read the result has no events, `source_used` None and a warning saying the history is unknown.
     """
     warn = warn or (lambda msg: None)
     result = {"events": [], "source_used": None, "source_path": None, "oom_kill_counter": oom_kill_counter(proc_path)}
@@ -851,4 +852,8 @@ def _auto(run_command, which, warn, since, proc_path, log_files):
             warn("source=auto: skipping %s: %s" % (candidate, exc))
             reasons.append(str(exc))
     reasons.append("none of %s is readable" % ", ".join(log_files))
-    raise KernelLogError("no kernel log could be read (%s)" % "; ".join(reasons))
+    # A container without CAP_SYSLOG and without a journal is a normal host to audit: report that the kill
+    # history is unknown (source_used null) instead of failing, and let the kernel's counter speak.
+    warn("source=auto: no kernel log could be read (%s); the OOM kill history of this host is unknown"
+         % "; ".join(reasons))
+    return [], None, None

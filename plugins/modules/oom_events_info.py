@@ -229,7 +229,10 @@ events:
         Memory cgroup out of memory: Killed process 9751 (python3) total-vm:79276kB, anon-rss:68736kB,
         file-rss:6736kB, shmem-rss:0kB, UID:0 pgtables:192kB oom_score_adj:345
 source_used:
-  description: The source that was read.
+  description:
+    - The source that was read.
+    - V(null) when O(source=auto) found no readable kernel log (a container without CAP_SYSLOG and without a
+      journal, for example); there is then a warning, RV(events) is empty and the kill history is unknown.
   returned: always
   type: str
   choices: [journal, dmesg, file]
