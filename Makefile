@@ -125,9 +125,10 @@ lock: ## re-resolve requirements/controller-*.txt from the .in files
 	@hack/lock-requirements 2.21 $(PYTHON_2_21) $(BUILD)
 	@hack/lock-requirements 2.19 $(PYTHON_2_19) $(BUILD)
 
-clean: ## remove the build tree and any fleet containers (keeps the images)
-	@podman ps --all --quiet --filter name=^oomguard- 2>/dev/null | xargs -r podman rm --force --time 0 >/dev/null
+# Fleet containers are not touched here: another run may own them (hack/run-molecule removes leftovers).
+clean: ## remove the build tree (keeps the images)
 	@rm -rf $(BUILD) tests/output
 
-distclean: clean ## also remove the fleet images
-	@podman images --quiet --filter reference='localhost/oomguard-*' 2>/dev/null | sort -u | xargs -r podman rmi --force >/dev/null
+distclean: clean ## also remove the fleet images (those no container uses)
+	@podman images --format '{{.Repository}}:{{.Tag}}' --filter reference='localhost/oomguard-*' 2>/dev/null \
+		| xargs -r podman rmi >/dev/null || echo "distclean: some fleet images are in use and were kept"
