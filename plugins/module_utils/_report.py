@@ -174,6 +174,8 @@ def normalize_compliance(raw):
         "can_lower_adj": clean_bool(raw.get("can_lower_adj")),
         "state": clean_text(raw.get("state"), 100),
         "records": records,
+        # Unit assignments the role could not apply because the host has no systemd.
+        "skipped_units": _text_list(raw.get("skipped_units")),
     }
 
 
@@ -421,6 +423,8 @@ def _host_detail(host):
             parts.append("%d not running" % counts["not_running"])
     if host["events"]:
         parts.append(_plural(len(host["events"]), "recent OOM kill"))
+    elif host["events_source"] is None:
+        parts.append("kill history unknown")
     if host["kill_order"]:
         victim = host["kill_order"][0]
         share = victim["memory_share_percent"]
@@ -512,7 +516,7 @@ def render_junit(report):
             err.text = message
             counts["tests"] += 1
             counts["errors"] += 1
-        elif not host["compliance"]["records"]:
+        elif not host["compliance"]["records"] and not host["compliance"]["skipped_units"]:
             case = ET.SubElement(suite, "testcase", classname=host["name"], name="assignments", time="0")
             ET.SubElement(case, "skipped", message="no OOM protection assignments on this host")
             counts["tests"] += 1
@@ -531,6 +535,11 @@ def render_junit(report):
                 else:
                     out = ET.SubElement(case, "system-out")
                     out.text = _record_details(rec)
+            for unit in host["compliance"]["skipped_units"]:
+                case = ET.SubElement(suite, "testcase", classname=host["name"], name="unit:%s" % unit, time="0")
+                ET.SubElement(case, "skipped", message="not applied: %s has no systemd" % host["name"])
+                counts["tests"] += 1
+                counts["skipped"] += 1
         if host["errors"] and host["status"] not in ("unreachable", "failed"):
             err = ET.SubElement(suite, "system-err")
             err.text = "\n".join(host["errors"])
@@ -782,7 +791,7 @@ def render_html(report):
             '<td class="num">%d</td>' % host["assignments"]["not_running"],
             "<td>%s</td>" % ("<code>%s</code> (%s)" % (esc(victim["name"]), esc(victim["pid"])) if victim
                              else esc(None)),
-            '<td class="num">%d</td>' % len(host["events"]),
+            '<td class="num">%s</td>' % (len(host["events"]) if host["events"] or host["events_source"] else esc(None)),
             "<td>%s</td>" % esc("; ".join(host["errors"])) if host["errors"] else "<td></td>",
         ]))
     out.append(_table(["host", "status", "#ok", "#not ok", "#not running", "next victim", "#recent kills",
@@ -809,12 +818,18 @@ def render_html(report):
             out.append("<h3>Protection status</h3>")
             out.append('<p class="meta">%s</p>' % facts)
             out.append(_records_table(comp["records"]))
+            if comp["skipped_units"]:
+                out.append('<p class="meta">Not applied, because this host has no systemd: %s</p>' % ", ".join(
+                    "<code>%s</code>" % esc(unit) for unit in comp["skipped_units"]))
         out.append("<h3>Next victims</h3>")
         out.append(_victims_table(host["kill_order"]))
         out.append("<h3>Recent OOM kills%s</h3>" % (
             " (from %s)" % esc(host["events_source"]) if host["events_source"] else ""))
-        out.append(_table(_KILL_HEADERS, _kill_rows([(ev, host["name"]) for ev in host["events"]]),
-                          "No OOM kills found."))
+        if host["events"] or host["events_source"] is not None:
+            out.append(_table(_KILL_HEADERS, _kill_rows([(ev, host["name"]) for ev in host["events"]]),
+                              "No OOM kills found."))
+        else:
+            out.append('<p class="empty">Unknown: no kernel log could be read on this host.</p>')
         out.append(_settings(host))
         out.append("</section>")
     out.append("</body></html>")

@@ -201,6 +201,33 @@ def test_events_are_newest_first(fleet):
     assert [e["name"] for e in db2["events"]] == ["new", "old", "undated"]
 
 
+def test_a_host_whose_kernel_log_could_not_be_read_has_an_unknown_history_not_an_empty_one(fleet):
+    web1 = [h for h in fleet["hosts"] if h["name"] == "web1"][0]
+    assert "events_source" not in web1  # oom_events_info said source_used: null
+    report = report_of(fleet)
+    line = [line for line in _report.summary_lines(report) if " web1 " in line][0]
+    assert "kill history unknown" in line
+    page = _report.render_html(report)
+    section = page[page.index(">web1 <"):]
+    assert "Unknown: no kernel log could be read on this host." in section.split("</section>", 1)[0]
+    db1 = page[page.index(">db1 <"):].split("</section>", 1)[0]
+    assert "No OOM kills found." in db1
+
+
+def test_unit_assignments_skipped_on_a_host_without_systemd_are_skipped_test_cases():
+    comp = compliance(record("name=batchd", "ok", 500, "expendable", kind="process"))
+    comp["systemd"] = False
+    comp["skipped_units"] = ["oomguard-batch.service"]
+    report = _report.build_report([{"name": "plain1", "compliance": comp}], generated_at=NOW)
+    jsonschema.Draft202012Validator(json.load(open(SCHEMA_PATH))).validate(json.loads(_report.render_json(report)))
+    assert report["hosts"][0]["status"] == "compliant"
+    _root, cases = junit_cases(_report.render_junit(report))
+    assert cases == {("plain1", "process:name=batchd"): ("pass", None),
+                     ("plain1", "unit:oomguard-batch.service"): ("skipped", None)}
+    assert "Not applied, because this host has no systemd: <code>oomguard-batch.service</code>" in \
+        _report.render_html(report)
+
+
 # --- JUnit -----------------------------------------------------------------------------------------------
 
 
