@@ -416,7 +416,8 @@ def _host_detail(host):
     if counts["total"]:
         bad = ["%d %s" % (counts[s], s) for s in FAILING_STATUSES if counts[s]]
         if bad:
-            parts.append("%s of %s not ok" % (", ".join(bad), _plural(counts["total"], "assignment")))
+            parts.append("%d of %s not ok (%s)" % (sum(counts[s] for s in FAILING_STATUSES),
+                                                   _plural(counts["total"], "assignment"), ", ".join(bad)))
         else:
             parts.append("%d of %s ok" % (counts["ok"], _plural(counts["total"], "assignment")))
         if counts["not_running"]:
@@ -784,7 +785,7 @@ def render_html(report):
     for host in hosts:
         victim = host["kill_order"][0] if host["kill_order"] else None
         rows.append("<tr>%s</tr>" % "".join([
-            '<td><a href="#%s">%s</a></td>' % (anchors[host["name"]], esc(host["name"])),
+            '<td class="time"><a href="#%s">%s</a></td>' % (anchors[host["name"]], esc(host["name"])),
             "<td>%s</td>" % _badge(host["status"], HOST_STATUS_LABELS[host["status"]]),
             '<td class="num">%d</td>' % host["assignments"]["ok"],
             '<td class="num">%d</td>' % sum(host["assignments"][s] for s in FAILING_STATUSES),
@@ -799,8 +800,13 @@ def render_html(report):
     fleet_kills = [(ev, host["name"]) for host in hosts for ev in host["events"]]
     fleet_kills.sort(key=lambda item: _event_sort_key(item[0]), reverse=True)
     out.append("<h3>Recent OOM kills in the fleet</h3>")
-    out.append(_table(["host"] + _KILL_HEADERS, _kill_rows(fleet_kills[:50], anchors),
-                      "No OOM kills were found in the kernel logs."))
+    unknown = [h for h in hosts if h["events_source"] is None and not h["events"]]
+    empty = "No OOM kills were found in the kernel logs%s." % (" that could be read" if unknown else "")
+    out.append(_table(["host"] + _KILL_HEADERS, _kill_rows(fleet_kills[:50], anchors), empty))
+    if unknown:
+        links = ", ".join('<a href="#%s">%s</a>' % (anchors[h["name"]], esc(h["name"])) for h in unknown)
+        out.append('<p class="meta">Kill history unknown (no kernel log could be read, or the host was not '
+                   'audited) on %s.</p>' % links)
     if len(fleet_kills) > 50:
         out.append('<p class="meta">%d more in the host sections below.</p>' % (len(fleet_kills) - 50))
     for host in hosts:

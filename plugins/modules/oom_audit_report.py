@@ -200,7 +200,7 @@ summary:
   sample:
     - "oomguard audit: 3 hosts: 1 unreachable, 1 drifting, 1 compliant; 2 recent OOM kills"
     - "UNREACHABLE    web9  Failed to connect to the host via ssh"
-    - "DRIFTING       db2   1 drift of 2 assignments not ok; 2 recent OOM kills; next victim java (pid 812, 41.0% of memory)"
+    - "DRIFTING       db2   1 of 2 assignments not ok (1 drift); 2 recent OOM kills; next victim java (pid 812, 41.0% of memory)"
     - "COMPLIANT      db1   2 of 2 assignments ok; next victim postgres (pid 733, 12.5% of memory)"
 """
 

@@ -212,6 +212,8 @@ def test_a_host_whose_kernel_log_could_not_be_read_has_an_unknown_history_not_an
     assert "Unknown: no kernel log could be read on this host." in section.split("</section>", 1)[0]
     db1 = page[page.index(">db1 <"):].split("</section>", 1)[0]
     assert "No OOM kills found." in db1
+    fleet_part = page[:page.index('<section class="host"')]
+    assert "Kill history unknown" in fleet_part and ">web1</a>" in fleet_part.split("Kill history unknown", 1)[1]
 
 
 def test_unit_assignments_skipped_on_a_host_without_systemd_are_skipped_test_cases():
@@ -337,7 +339,7 @@ def test_summary_lines_name_the_fleet_then_the_worst_hosts(fleet):
                         "1 compliant; 2 recent OOM kills")
     assert lines[1].split()[:2] == ["UNREACHABLE", "gone"]
     assert lines[2].split()[:3] == ["AUDIT", "FAILED", "ghost"]
-    assert lines[3].split()[:2] == ["DRIFTING", "db2"] and "1 drift, 1 denied of 3 assignments not ok" in lines[3]
+    assert lines[3].split()[:2] == ["DRIFTING", "db2"] and "2 of 3 assignments not ok (1 drift, 1 denied)" in lines[3]
     assert lines[4] == "... and 3 more hosts: see the reports"
 
 
