@@ -209,27 +209,30 @@ def run_playbook(fleet, workdir, playbook, extra, check=False):
 
 
 def measure(fleet, workdir, counts, rounds):
-    role = os.path.join(BENCH_DIR, "fleet_role.yml")
-    naive = os.path.join(BENCH_DIR, "fleet_naive.yml")
+    """Per unit count, rounds of (reset, first, rerun, audit) for each contender; the contenders alternate
+    within a round and swap places every round, so a busy stretch of the machine hits both alike."""
+    contenders = (
+        ("role", os.path.join(BENCH_DIR, "fleet_role.yml"), "oomguard.fleet.audit", False),
+        ("naive", os.path.join(BENCH_DIR, "fleet_naive.yml"), os.path.join(BENCH_DIR, "fleet_naive.yml"), True),
+    )
     results = []
     for count in counts:
         extra = os.path.join(workdir, "units-%d.json" % count)
         with open(extra, "w") as handle:
             json.dump(dict(unit_vars(count), oom_audit_report_dir=os.path.join(workdir, "reports")), handle)
-        for name, playbook, audit, audit_check in (
-                ("role", role, "oomguard.fleet.audit", False),
-                ("naive", naive, naive, True)):
-            runs = {"first": [], "rerun": [], "audit": []}
-            for _round in range(rounds):
+        runs = dict((name, {"first": [], "rerun": [], "audit": []}) for name, _p, _a, _c in contenders)
+        for round_no in range(rounds):
+            for name, playbook, audit, audit_check in contenders[::1 if round_no % 2 == 0 else -1]:
                 fleet.reset()
-                runs["first"].append(run_playbook(fleet, workdir, playbook, extra))
-                runs["rerun"].append(run_playbook(fleet, workdir, playbook, extra))
-                runs["audit"].append(run_playbook(fleet, workdir, audit, extra, check=audit_check))
-                if any(runs["rerun"][-1]["changed"].values()):
-                    raise RuntimeError("%s is not idempotent at %d units: %r" % (name, count, runs["rerun"][-1]))
-                if not any(runs["first"][-1]["changed"].values()):
+                runs[name]["first"].append(run_playbook(fleet, workdir, playbook, extra))
+                runs[name]["rerun"].append(run_playbook(fleet, workdir, playbook, extra))
+                runs[name]["audit"].append(run_playbook(fleet, workdir, audit, extra, check=audit_check))
+                if any(runs[name]["rerun"][-1]["changed"].values()):
+                    raise RuntimeError("%s is not idempotent at %d units: %r" % (name, count, runs[name]["rerun"][-1]))
+                if not any(runs[name]["first"][-1]["changed"].values()):
                     raise RuntimeError("%s's first converge changed nothing at %d units" % (name, count))
-            results.append({"units": count, "contender": name, "runs": runs})
+        for name, _p, _a, _c in contenders:
+            results.append({"units": count, "contender": name, "runs": runs[name]})
             print_row(results[-1])
     return results
 

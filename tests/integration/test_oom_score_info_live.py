@@ -12,6 +12,7 @@ not have: positive adj values around the rounding edges and known, large footpri
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -139,9 +140,10 @@ def test_psutil_agrees_on_resident_memory_and_names(spawned):
 def _same_name(row, ps_name):
     name = row["name"]
     if row["kernel_thread"] and name.startswith("kworker/"):
-        # A kworker's name carries the workqueue it is serving at that instant ("kworker/0:0-events"); the
-        # kernel rewrites it all the time, so only the worker's own part is a stable name.
-        return ps_name.split("-", 1)[0] == name.split("-", 1)[0]
+        # A kworker's name carries its state and the workqueue it is serving at that instant
+        # ("kworker/0:0-events" idle, "kworker/1:2+events" busy); the kernel rewrites it all the time, so only
+        # the worker's own part is a stable name.
+        return re.split(r"[+-]", ps_name, maxsplit=1)[0] == re.split(r"[+-]", name, maxsplit=1)[0]
     # psutil completes a comm truncated at 15 bytes from the command line; the kernel's name is its prefix.
     return ps_name == name or (len(name.encode()) == 15 and ps_name.startswith(name))
 
