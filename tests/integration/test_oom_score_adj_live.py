@@ -16,6 +16,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -80,13 +81,16 @@ class Children(object):
             def preexec():
                 os.setgid(uid)
                 os.setuid(uid)
-        proc = subprocess.Popen(argv, preexec_fn=preexec, close_fds=True)
+        # Its own process group, so that stop_all() also ends the grandchildren of a shell child.
+        proc = subprocess.Popen(argv, preexec_fn=preexec, close_fds=True, start_new_session=True)
         self.procs.append(proc)
         wait_for_exec(proc.pid, argv)
         return proc
 
     def stop_all(self):
         for proc in self.procs:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(OSError):
                 proc.kill()
             proc.wait()
