@@ -55,7 +55,7 @@ def test_fact_has_the_documented_shape():
 
 def test_unit_is_ok_when_declared_and_every_process_match_the_policy():
     record, _unused = single(plan_for(units={"web.service": "expendable"}),
-                       info({"web.service": unit_info(500, [(10, 500), (11, 500)])}))
+                             info({"web.service": unit_info(500, [(10, 500), (11, 500)])}))
     assert record["status"] == "ok" and record["reasons"] == []
     assert record["processes"] == [{"pid": 10, "name": "p10", "oom_score_adj": 500},
                                    {"pid": 11, "name": "p11", "oom_score_adj": 500}]
@@ -63,14 +63,14 @@ def test_unit_is_ok_when_declared_and_every_process_match_the_policy():
 
 def test_one_process_with_another_live_value_is_drift():
     record, _unused = single(plan_for(units={"web.service": "expendable"}),
-                       info({"web.service": unit_info(500, [(10, 500), (11, 100)])}))
+                             info({"web.service": unit_info(500, [(10, 500), (11, 100)])}))
     assert record["status"] == "drift"
     assert record["reasons"] == ["pid 11 (p11) has oom_score_adj 100, policy 500"]
 
 
 def test_edited_dropin_value_is_drift_naming_the_file():
     record, _unused = single(plan_for(units={"web.service": "expendable"}),
-                       info({"web.service": unit_info(200, [(10, 500)])}))
+                             info({"web.service": unit_info(200, [(10, 500)])}))
     assert record["status"] == "drift"
     assert "OOMScoreAdjust=200" in record["reasons"][0] and "60-oomguard.conf" in record["reasons"][0]
 
@@ -91,7 +91,7 @@ def test_negative_tier_without_cap_sys_resource_is_denied_never_ok():
 
 def test_negative_tier_with_cap_sys_resource_is_plain_drift():
     record, _unused = single(plan_for(units={"db.service": "essential"}),
-                       info({"db.service": unit_info(-500, [(20, 0)])}, can_lower_adj=True))
+                             info({"db.service": unit_info(-500, [(20, 0)])}, can_lower_adj=True))
     assert record["status"] == "drift"
 
 
@@ -99,20 +99,20 @@ def test_pid_the_adj_module_reported_denied_is_denied():
     adj = {"denied": [{"pid": 20, "name": "p20", "rule": {"index": 0, "description": "unit=db.service"},
                        "before": 200, "requested": 100, "reason": "floor"}]}
     record, _unused = single(plan_for(units={"db.service": "batch"}),
-                       info({"db.service": unit_info(300, [(20, 200)])}, can_lower_adj=False), adj=adj)
+                             info({"db.service": unit_info(300, [(20, 200)])}, can_lower_adj=False), adj=adj)
     assert record["status"] == "denied"
 
 
 def test_fixable_drift_outranks_denied():
     record, _unused = single(plan_for(units={"db.service": "essential"}),
-                       info({"db.service": unit_info(None, [(20, 0)])}))
+                             info({"db.service": unit_info(None, [(20, 0)])}))
     assert record["status"] == "drift"
     assert len(record["reasons"]) == 2
 
 
 def test_unit_not_loaded_is_missing():
     record, _unused = single(plan_for(units={"ghost.service": "standard"}),
-                       info({"ghost.service": unit_info(None, [], load_state="not-found")}))
+                             info({"ghost.service": unit_info(None, [], load_state="not-found")}))
     assert record["status"] == "missing"
     assert "not-found" in record["reasons"][0]
 
@@ -174,7 +174,7 @@ def test_process_record_whose_processes_already_had_the_value_is_ok():
 def test_process_record_in_check_mode_shows_the_live_value_as_drift():
     plan = plan_for(processes=[{"name": "batchd", "tier": "batch"}])
     record, _unused = single(plan, info({}), adj=adj_result(changes=[change(7, 0, 0, 300)], rules=[(0, 1)]),
-                       systemd=False, check_mode=True)
+                             systemd=False, check_mode=True)
     assert record["status"] == "drift"
     assert record["processes"] == [{"pid": 7, "name": "batchd", "oom_score_adj": 0}]
 
