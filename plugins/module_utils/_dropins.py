@@ -20,6 +20,7 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import (
     OOM_POLICIES,
     OOM_POLICY_TYPES,
     OOM_SCORE_ADJUST_TYPES,
+    SECTION_OF_TYPE,
     is_template,
     unit_name_error,
     unit_type,
@@ -34,7 +35,6 @@ FINGERPRINT_PREFIX = "# oomguard-owner: "
 # Unit files are small; a "drop-in" larger than this is not one of ours and is not read whole.
 _READ_LIMIT = 65536
 
-_SECTION_OF_TYPE = {"service": "Service", "socket": "Socket", "mount": "Mount", "swap": "Swap", "scope": "Scope"}
 
 
 class DropInError(Exception):
@@ -116,7 +116,7 @@ def render(unit, owner_tag=DEFAULT_OWNER_TAG, header=()):
     if unit.get("tier"):
         described += ", tier %s" % unit["tier"]
     lines.append(described)
-    lines.append("[%s]" % _SECTION_OF_TYPE[unit_type(name)])
+    lines.append("[%s]" % SECTION_OF_TYPE[unit_type(name)])
     if unit.get("oom_score_adj") is not None:
         lines.append("OOMScoreAdjust=%d" % unit["oom_score_adj"])
     if unit.get("oom_policy") is not None:

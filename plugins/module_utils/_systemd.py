@@ -24,7 +24,7 @@ OOM_POLICY_TYPES = ("service", "scope")
 OOM_POLICIES = ("continue", "stop", "kill")
 UNIT_NAME_MAX = 255
 
-_SECTION_OF_TYPE = {"service": "Service", "socket": "Socket", "mount": "Mount", "swap": "Swap", "scope": "Scope"}
+SECTION_OF_TYPE = {"service": "Service", "socket": "Socket", "mount": "Mount", "swap": "Swap", "scope": "Scope"}
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9:_.\\-]+$")
 _INSTANCE_RE = re.compile(r"^[A-Za-z0-9:_.\\@-]*$")
 
@@ -135,7 +135,7 @@ def read_declared(paths, utype="service"):
     Returns a dict: oom_score_adjust (int|None), oom_score_adjust_set (bool), oom_score_adjust_source
     (path|None), oom_policy (str|None), oom_policy_source, ignored (list of messages), unreadable (paths).
     """
-    section = _SECTION_OF_TYPE.get(utype, "Service")
+    section = SECTION_OF_TYPE.get(utype, "Service")
     result = {
         "oom_score_adjust": None, "oom_score_adjust_set": False, "oom_score_adjust_source": None,
         "oom_policy": None, "oom_policy_source": None, "ignored": [], "unreadable": [],
