@@ -36,7 +36,6 @@ FINGERPRINT_PREFIX = "# oomguard-owner: "
 _READ_LIMIT = 65536
 
 
-
 class DropInError(Exception):
     """Input or on-disk state that makes the whole call impossible; nothing has been written."""
 
