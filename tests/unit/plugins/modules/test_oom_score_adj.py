@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _writer
+from ansible_collections.oomguard.fleet.plugins.module_utils import _adj_task, _writer
 from ansible_collections.oomguard.fleet.plugins.modules import oom_score_adj
 
 from modrun import run_module
@@ -259,13 +259,13 @@ def test_on_no_match(host, mode, failed_expected, warned):
 
 def test_only_pid_rules_read_only_those_processes(host, monkeypatch):
     seen = []
-    original = oom_score_adj.scan
+    original = _adj_task.scan
 
     def spy(proc_path, want=frozenset(), pids=None):
         seen.append(pids)
         return original(proc_path, want, pids)
 
-    monkeypatch.setattr(oom_score_adj, "scan", spy)
+    monkeypatch.setattr(_adj_task, "scan", spy)
     result, failed = fake(host, rules=[{"pid": 400, "value": 5}, {"pid": 100, "value": 6}])
     assert not failed
     assert seen == [[100, 400]]
@@ -281,7 +281,7 @@ class Kernel(object):
         self.calls = []
         self.deny = set(deny)
         self.fail = set(fail)
-        monkeypatch.setattr(oom_score_adj, "write_adj", self)
+        monkeypatch.setattr(_adj_task, "write_adj", self)
 
     def __call__(self, proc_path, pid, starttime, value, can_lower=None, dry_run=False):
         self.calls.append((pid, value))
@@ -353,7 +353,7 @@ def test_a_failing_rollback_is_reported_as_a_change(host, monkeypatch):
             return _writer.WriteResult(pid, _writer.FAILED, before=value, message="still broken")
         return _writer.write_adj(proc_path, pid, starttime, value, can_lower, dry_run)
 
-    monkeypatch.setattr(oom_score_adj, "write_adj", writer)
+    monkeypatch.setattr(_adj_task, "write_adj", writer)
     result, failed = fake(host, rules=[{"pid": 100, "value": 400}, {"pid": 400, "value": 200}])
     assert failed
     assert result["changed"] is True
@@ -365,7 +365,7 @@ def test_an_unexpected_os_error_is_a_failure_not_a_traceback(host, monkeypatch):
     def writer(*args, **kwargs):
         raise OSError(5, os.strerror(5))
 
-    monkeypatch.setattr(oom_score_adj, "write_adj", writer)
+    monkeypatch.setattr(_adj_task, "write_adj", writer)
     result, failed = fake(host, pid=400, value=3)
     assert failed
     assert "pid 400 (app)" in result["msg"] and os.strerror(5) in result["msg"]

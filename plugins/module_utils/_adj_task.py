@@ -1,0 +1,487 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The work of one oom_score_adj call: compile rules, match them in one /proc snapshot, write or predict.
+
+Shared by the oom_score_adj and oom_protection_apply modules. `module` is an AnsibleModule or anything with
+the same params, check_mode, _diff, warn() and fail_json()."""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.oomguard.fleet.plugins.module_utils._procfs import (
+    Vanished,
+    can_lower_adj,
+    read_bytes,
+    read_process,
+    scan,
+    select_cgroup_path,
+)
+from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import (
+    SELECTOR_KEYS,
+    Matcher,
+    SelectorError,
+    children_map,
+    describe,
+    fields_needed,
+)
+from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import unit_of_cgroup
+from ansible_collections.oomguard.fleet.plugins.module_utils._writer import (
+    CHANGED,
+    DENIED,
+    REUSED,
+    UNCHANGED,
+    VANISHED,
+    denial_reason,
+    write_adj,
+)
+
+SCORE_ADJ_MIN = -1000
+SCORE_ADJ_MAX = 1000
+OOM_ADJ_MIN = -17
+OOM_ADJ_MAX = 15
+LIST_IN_MESSAGE = 10
+
+
+def legacy_to_score_adj(oom_adj):
+    """The kernel's oom_adj -> oom_score_adj conversion (fs/proc/base.c): 15 -> 1000, else x*1000/17 toward zero."""
+    if oom_adj == OOM_ADJ_MAX:
+        return SCORE_ADJ_MAX
+    magnitude = abs(oom_adj) * SCORE_ADJ_MAX // -OOM_ADJ_MIN
+    return -magnitude if oom_adj < 0 else magnitude
+
+
+class Rule(object):
+    """One rule of the policy: what it selects, the value it asks for and what it ended up doing."""
+
+    def __init__(self, index, label, spec, value, matcher):
+        self.index = index
+        self.label = label
+        self.spec = spec
+        self.value = value
+        self.matcher = matcher
+        self.description = describe(spec)
+        self.matched = 0
+        self.won = 0
+
+    def ref(self):
+        return {"index": self.index, "description": self.description}
+
+
+class Planned(object):
+    """A write the plan calls for: which process (with its start time, its identity) and the value."""
+
+    __slots__ = ("proc", "rule", "before", "target", "unit")
+
+    def __init__(self, proc, rule, target):
+        self.proc = proc
+        self.rule = rule
+        self.before = proc.oom_score_adj
+        self.target = target
+        self.unit = None
+
+    @property
+    def lowers(self):
+        # An unknown current value may be a lowering: it goes with the writes that can be refused.
+        return self.before is None or self.target < self.before
+
+
+class OomScoreAdj(object):
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.proc_path = self.params["proc_path"]
+        self.rules = []
+        self.excludes = []
+        self.can_lower = None
+        self._result = {
+            "changed": False, "changes": [], "unchanged": 0, "matched": 0, "denied": [], "vanished": [],
+            "reused": [], "excluded": [], "rules": [], "can_lower_adj": None,
+        }
+
+    @property
+    def result(self):
+        return self._result
+
+    def _fail(self, msg, **extra):
+        result = dict(self._result)
+        result.update(extra)
+        self.module.fail_json(msg=msg, **result)
+
+    # -- input -------------------------------------------------------------------------------------------
+
+    def _value_of(self, spec, where, errors):
+        """The oom_score_adj a rule asks for, or None after adding its problems to `errors`."""
+        prefix = where + "." if where else ""
+        value, legacy = spec.get("value"), spec.get("oom_adj")
+        if value is not None and legacy is not None:
+            errors.append("%s sets both value and oom_adj; give exactly one" % (where or "the task"))
+            return None
+        if value is None and legacy is None:
+            errors.append("%s needs value (-1000..1000) or oom_adj (-17..15)" % (where or "the task"))
+            return None
+        if legacy is not None:
+            if not OOM_ADJ_MIN <= legacy <= OOM_ADJ_MAX:
+                errors.append("%soom_adj must be between %d and %d on the legacy oom_adj scale (got %d); use value "
+                              "for the -1000..1000 oom_score_adj scale" % (prefix, OOM_ADJ_MIN, OOM_ADJ_MAX, legacy))
+                return None
+            value = legacy_to_score_adj(legacy)
+            self.module.warn(
+                "%soom_adj %d is on the deprecated legacy scale (-17..15); it was converted the way the kernel converts "
+                "it, to oom_score_adj %d (x*1000/17 truncated toward zero; 15 -> 1000, -17 -> -1000), and that is "
+                "what is written. Give value on the -1000..1000 scale instead." % (prefix, legacy, value))
+            source = "%soom_adj %d (oom_score_adj -1000)" % (prefix, legacy)
+        else:
+            if not SCORE_ADJ_MIN <= value <= SCORE_ADJ_MAX:
+                errors.append("%svalue must be between %d and %d (got %d)" % (prefix, SCORE_ADJ_MIN, SCORE_ADJ_MAX, value))
+                return None
+            source = "%svalue -1000" % prefix
+        if value == SCORE_ADJ_MIN and not self.params["allow_oom_disable"]:
+            errors.append("%s makes processes unkillable by the OOM killer (a leak in one then takes the whole host "
+                          "down); set allow_oom_disable=true to allow it" % source)
+            return None
+        return value
+
+    def _matcher(self, spec, label, errors):
+        try:
+            return Matcher(spec, label)
+        except SelectorError as exc:
+            errors.append(str(exc))
+            return None
+
+    def _compile(self):
+        """Validate every option and compile the rules; fail naming each problem before anything is read."""
+        errors = []
+        params = self.params
+        if params["rules"] is not None:
+            if params["include_descendants"]:
+                errors.append("include_descendants belongs to the single-rule form; with rules, set it inside a rule")
+            specs = [(index, "rules[%d]" % index, spec) for index, spec in enumerate(params["rules"])]
+            if not specs:
+                errors.append("rules is empty; give at least one rule")
+        else:
+            spec = dict((key, params[key]) for key in SELECTOR_KEYS + ("include_descendants", "value", "oom_adj"))
+            if all(spec[key] is None for key in SELECTOR_KEYS):
+                errors.append("no selector given: set one of %s, or use rules" % ", ".join(SELECTOR_KEYS))
+                specs = []
+            else:
+                specs = [(0, "", spec)]
+        for index, label, spec in specs:
+            value = self._value_of(spec, label, errors)
+            matcher = self._matcher(spec, label or "options", errors)
+            if value is not None and matcher is not None:
+                self.rules.append(Rule(index, label, spec, value, matcher))
+        for index, spec in enumerate(params["exclude"]):
+            matcher = self._matcher(spec, "exclude[%d]" % index, errors)
+            if matcher is not None:
+                self.excludes.append(matcher)
+        if errors:
+            self._fail("invalid oom_score_adj request, nothing was read or written: " + "; ".join(errors))
+
+    # -- plan --------------------------------------------------------------------------------------------
+
+    def _protected(self):
+        """PID 1, this process and the chain of processes running it: {pid: reason}."""
+        protected = {1: "PID 1 (init) is never touched"}
+        own = os.getpid()
+        chain = [own, os.getppid()]
+        pid = chain[-1]
+        # Walk up from the parent; the first ancestor whose parent is init is a daemon (sshd's listener, a
+        # terminal server) that merely started this connection, and stays selectable.
+        while pid > 1:
+            try:
+                proc = read_process(self.proc_path, pid)
+                parent = read_process(self.proc_path, proc.ppid) if proc is not None and (proc.ppid or 0) > 1 else None
+            except (OSError, Vanished):
+                break
+            if parent is None or parent.ppid is None or parent.ppid in (0, 1):
+                break
+            pid = proc.ppid
+            chain.append(pid)
+        for pid in chain:
+            protected.setdefault(pid, "this module's own process or one of the processes running it")
+        return protected
+
+    def _scan(self):
+        specs = [rule.spec for rule in self.rules] + [matcher.rule for matcher in self.excludes]
+        want = fields_needed(specs)
+        pids = None
+        if all(not spec.get("include_descendants") and spec.get("pid") is not None and
+               all(spec.get(key) is None for key in SELECTOR_KEYS if key != "pid") for spec in specs):
+            # Only pid selectors: read just those processes instead of the whole table.
+            pids = sorted(set(spec["pid"] for spec in specs))
+        try:
+            procs, warnings = scan(self.proc_path, want, pids)
+        except OSError as exc:
+            self._fail("cannot read the process table under %s: %s; nothing was written" % (self.proc_path, exc.strerror))
+        notes = list(warnings)
+        for proc in procs:
+            notes.extend("pid %d (%s): %s" % (proc.pid, proc.name, error) for error in proc.errors)
+        if notes:
+            more = " (and %d more)" % (len(notes) - LIST_IN_MESSAGE) if len(notes) > LIST_IN_MESSAGE else ""
+            self.module.warn("some process fields could not be read, so rules needing them cannot match those "
+                             "processes: %s%s" % ("; ".join(notes[:LIST_IN_MESSAGE]), more))
+        return procs
+
+    def plan(self):
+        """Match every rule against one snapshot; the last matching rule wins. Returns the list of writes."""
+        procs = self._scan()
+        children = None
+        if any(rule.matcher.descendants for rule in self.rules) or any(m.descendants for m in self.excludes):
+            children = children_map(procs)
+        never = self._protected()
+        for proc in procs:
+            if proc.kthread and proc.pid not in never:
+                never[proc.pid] = "kernel threads are never touched"
+            elif proc.starttime is None:
+                # Without a start time a recycled pid could not be told from the process that was matched.
+                never.setdefault(proc.pid, "its identity (start time in /proc/PID/stat) cannot be read")
+        for index, matcher in enumerate(self.excludes):
+            for proc in matcher.select(procs, children):
+                never.setdefault(proc.pid, "excluded by exclude[%d] (%s)" % (index, describe(matcher.rule)))
+        by_name = {}
+        for proc in procs:
+            by_name.setdefault(proc.name, []).append(proc)
+        winners = {}
+        excluded = {}
+        for rule in self.rules:
+            for proc in rule.matcher.select(self._candidates(rule, procs, by_name), children):
+                if proc.pid in never:
+                    excluded[proc.pid] = {"pid": proc.pid, "name": proc.name, "reason": never[proc.pid]}
+                    continue
+                rule.matched += 1
+                winners[proc.pid] = (proc, rule)
+        self._result["excluded"] = [excluded[pid] for pid in sorted(excluded)]
+        self._result["matched"] = len(winners)
+        self._check_no_match()
+        planned = []
+        for pid in sorted(winners):
+            proc, rule = winners[pid]
+            rule.won += 1
+            if proc.oom_score_adj == rule.value:
+                self._result["unchanged"] += 1
+            else:
+                planned.append(Planned(proc, rule, rule.value))
+        self._result["rules"] = [
+            {"index": rule.index, "description": rule.description, "value": rule.value, "matched": rule.matched,
+             "won": rule.won}
+            for rule in self.rules
+        ]
+        self._fill_units(planned)
+        return planned
+
+    @staticmethod
+    def _candidates(rule, procs, by_name):
+        """The processes a rule can match. A policy is often many name rules: look those up, do not scan."""
+        wanted = rule.matcher.name
+        if wanted is None or rule.matcher.descendants:
+            return procs
+        # comm holds at most 15 bytes, and a longer name matches on those (the matcher has the last word).
+        return by_name.get(wanted.encode("utf-8")[:15].decode("utf-8", "backslashreplace"), [])
+
+    def _check_no_match(self):
+        mode = self.params["on_no_match"]
+        if mode == "ignore":
+            return
+        empty = ["%s (%s)" % (rule.label or "the rule", rule.description) for rule in self.rules if not rule.matched]
+        if not empty:
+            return
+        msg = "no process that may be changed matched %s" % ", ".join(empty)
+        if mode == "fail":
+            self._fail(msg + "; nothing was written (on_no_match=fail)")
+        self.module.warn(msg)
+
+    def _fill_units(self, planned):
+        for item in planned:
+            cgroup = item.proc.cgroup
+            if cgroup is None:
+                # Only the processes that are reported pay for reading their cgroup.
+                try:
+                    cgroup = select_cgroup_path(read_bytes("%s/%d/cgroup" % (self.proc_path, item.proc.pid)))
+                except OSError:
+                    cgroup = None
+            item.unit = unit_of_cgroup(cgroup)
+
+    # -- act ---------------------------------------------------------------------------------------------
+
+    def _entry(self, item, **fields):
+        entry = {"pid": item.proc.pid, "name": item.proc.name}
+        entry.update(fields)
+        return entry
+
+    def _denied_entry(self, item, before, reason, predicted):
+        return self._entry(item, unit=item.unit, rule=item.rule.ref(), before=before, requested=item.target,
+                           reason=reason, predicted=predicted)
+
+    def predict(self, planned):
+        """Check mode: nothing is written; lowering below 0 without CAP_SYS_RESOURCE is a likely denial.
+
+        The floor (oom_score_adj_min) is not in /proc. It is 0 unless a CAP_SYS_RESOURCE writer set it
+        (systemd's OOMScoreAdjust= does, for the processes it starts), so below 0 is the best prediction.
+        """
+        for item in planned:
+            if self.can_lower is False and item.lowers and item.target < 0:
+                reason = ("predicted: " + denial_reason(item.before, item.target, False) + "; the kernel refuses it "
+                          "if %d is below the process's floor, which /proc does not show" % item.target)
+                self._result["denied"].append(self._denied_entry(item, item.before, reason, True))
+            else:
+                self._result["changes"].append(self._entry(item, unit=item.unit, rule=item.rule.ref(),
+                                                           before=item.before, after=item.target))
+        if self._result["denied"]:
+            self.module.warn("check mode: %s" % self._describe_denials(self._result["denied"]))
+        self._result["changed"] = bool(self._result["changes"])
+
+    def _write(self, item, value):
+        try:
+            return write_adj(self.proc_path, item.proc.pid, item.proc.starttime, value, self.can_lower)
+        except (OSError, ValueError, IndexError) as exc:
+            return _Failure(item.proc.pid, "cannot write oom_score_adj: %s" % (getattr(exc, "strerror", None) or exc))
+
+    def apply(self, planned):
+        """Write lowering values first (the only ones the kernel may refuse), then raises; undo all on failure."""
+        fail_on_denied = self.params["on_denied"] == "fail"
+        done = []
+        failures = []
+        denied = []
+        for phase in ([item for item in planned if item.lowers], [item for item in planned if not item.lowers]):
+            if failures:
+                break
+            for item in phase:
+                res = self._write(item, item.target)
+                if res.status == CHANGED:
+                    done.append((item, res))
+                elif res.status == UNCHANGED:
+                    # Another write changed it already (processes sharing memory are kept equal by the kernel).
+                    self._result["unchanged"] += 1
+                elif res.status == VANISHED:
+                    self._result["vanished"].append(self._entry(item, rule=item.rule.ref()))
+                elif res.status == REUSED:
+                    self._result["reused"].append(self._entry(item, rule=item.rule.ref(), reason=res.message))
+                elif res.status == DENIED:
+                    entry = self._denied_entry(item, res.before, res.message, False)
+                    denied.append(entry)
+                    if fail_on_denied:
+                        failures.append(entry)
+                else:
+                    failures.append(self._entry(item, unit=item.unit, rule=item.rule.ref(), before=res.before,
+                                                requested=item.target, reason=res.message))
+        self._result["denied"] = denied
+        if failures:
+            self._roll_back(done, failures, denied)
+        for item, res in sorted(done, key=lambda pair: pair[0].proc.pid):
+            self._result["changes"].append(self._entry(item, unit=item.unit, rule=item.rule.ref(), before=res.before,
+                                                       after=res.after))
+        self._result["changed"] = bool(done)
+        if denied:
+            self.module.warn(self._describe_denials(denied))
+
+    def _roll_back(self, done, failures, denied):
+        rolled_back = []
+        stuck = []
+        for item, res in reversed(done):
+            undo = self._write(item, res.before)
+            if undo.status in (CHANGED, UNCHANGED, VANISHED):
+                rolled_back.append(self._entry(item, value=res.before))
+            else:
+                stuck.append((item, res, undo.message))
+        refused = [entry for entry in failures if entry in denied]
+        other = [entry for entry in failures if entry not in denied]
+        parts = []
+        if refused:
+            parts.append(self._describe_denials(refused))
+        if other:
+            parts.append("writing failed for %s" % "; ".join(
+                "pid %d (%s), requested %d, current %s: %s" % (e["pid"], e["name"], e["requested"], e["before"], e["reason"])
+                for e in other[:LIST_IN_MESSAGE]))
+        if stuck:
+            self._result["changes"] = [
+                self._entry(item, unit=item.unit, rule=item.rule.ref(), before=res.before, after=res.after)
+                for item, res, dummy in sorted(stuck, key=lambda entry: entry[0].proc.pid)
+            ]
+            self._fail("%s. Rolling back the %d write(s) this call had made failed for %s; those processes keep the new value"
+                       % (". ".join(parts), len(done), "; ".join(
+                           "pid %d (%s), %s instead of %d: %s" % (item.proc.pid, item.proc.name, res.after, res.before, why)
+                           for item, res, why in stuck)),
+                       changed=True, rolled_back=rolled_back)
+        msg = ("%s. Nothing was changed: the %d write(s) this call had already made were rolled back"
+               % (". ".join(parts), len(done)))
+        if refused:
+            msg += " (on_denied=fail; on_denied=warn keeps the writes that work)"
+        self._fail(msg, changed=False, rolled_back=rolled_back)
+
+    def _describe_denials(self, entries):
+        shown = "; ".join(
+            "pid %d (%s): requested %d, current %s: %s" % (e["pid"], e["name"], e["requested"], e["before"], e["reason"])
+            for e in entries[:LIST_IN_MESSAGE])
+        more = " (and %d more)" % (len(entries) - LIST_IN_MESSAGE) if len(entries) > LIST_IN_MESSAGE else ""
+        return "the kernel %s oom_score_adj for %d process(es): %s%s" % (
+            "would probably refuse" if entries[0].get("predicted") else "refused", len(entries), shown, more)
+
+    def execute(self):
+        self._compile()
+        self.can_lower = can_lower_adj(self.proc_path)
+        self._result["can_lower_adj"] = self.can_lower
+        planned = self.plan()
+        if self.module.check_mode:
+            self.predict(planned)
+        else:
+            self.apply(planned)
+        if self.module._diff:
+            changes = self._result["changes"]
+            self._result["diff"] = {
+                "before": "".join("%d %s: %s\n" % (c["pid"], c["name"], c["before"]) for c in changes),
+                "after": "".join("%d %s: %s\n" % (c["pid"], c["name"], c["after"]) for c in changes),
+            }
+        return self._result
+
+
+class _Failure(object):
+    """A write that raised instead of returning a classified result."""
+
+    def __init__(self, pid, message):
+        self.pid = pid
+        self.status = "failed"
+        self.before = None
+        self.after = None
+        self.message = message
+
+
+def _selector_spec():
+    return dict(
+        pid=dict(type="int"),
+        name=dict(type="str"),
+        name_pattern=dict(type="str"),
+        cmdline_pattern=dict(type="str"),
+        exe=dict(type="path"),
+        user=dict(type="str"),
+        unit=dict(type="str"),
+        cgroup=dict(type="str"),
+        include_descendants=dict(type="bool", default=False),
+    )
+
+
+def rule_spec():
+    """The options of one rule (oom_score_adj's rules[] elements)."""
+    spec = _selector_spec()
+    spec.update(value=dict(type="int"), oom_adj=dict(type="int"))
+    return spec
+
+
+def argument_spec():
+    spec = _selector_spec()
+    spec.update(
+        value=dict(type="int"),
+        oom_adj=dict(type="int"),
+        rules=dict(type="list", elements="dict", options=rule_spec()),
+        exclude=dict(type="list", elements="dict", options=_selector_spec(), default=[]),
+        allow_oom_disable=dict(type="bool", default=False),
+        on_denied=dict(type="str", choices=["fail", "warn"], default="fail"),
+        on_no_match=dict(type="str", choices=["ignore", "warn", "fail"], default="warn"),
+        proc_path=dict(type="path", default="/proc"),
+    )
+    return spec
+
+
+MUTUALLY_EXCLUSIVE = [("value", "oom_adj")] + [("rules", key) for key in SELECTOR_KEYS + ("value", "oom_adj")]
+REQUIRED_ONE_OF = [("rules", "value", "oom_adj")]

@@ -1,0 +1,312 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The work of one oom_score_info call: scan, filter, rank, describe the host and the units.
+
+Shared by the oom_score_info and oom_protection_apply modules."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ansible_collections.oomguard.fleet.plugins.module_utils import _procfs, _scoring
+from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import (
+    SelectorError, cgroup_matches, name_matches, resolve_uid, unit_matches,
+)
+from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import (
+    read_declared, show_units, split_paths, systemd_running, unit_name_error, unit_of_cgroup, unit_type,
+)
+
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(i?B)?\s*$", re.I)
+_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+WATCHERS = {"earlyoom": "earlyoom_running", "systemd-oomd": "systemd_oomd_running"}
+
+
+def parse_size(text):
+    """'512M', '2GiB', '1048576' -> bytes (powers of 1024, as cgroup limits are written)."""
+    match = _SIZE_RE.match(str(text))
+    if not match:
+        return None
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
+
+
+class OOMScoreInfo(object):
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.proc_path = self.params["proc_path"].rstrip("/") or "/"
+        self._result = {"changed": False}
+        self._validate()
+
+    @property
+    def result(self):
+        return self._result
+
+    def _fail(self, msg):
+        self.module.fail_json(msg=msg, **self._result)
+
+    def _validate(self):
+        params = self.params
+        if params["top"] < 0:
+            self._fail("top must be 0 or more, got %d" % params["top"])
+        self.name_res = []
+        for key, target in (("name_patterns", "name_res"), ("cmdline_patterns", "cmdline_res")):
+            compiled = []
+            for pattern in params[key] or []:
+                try:
+                    compiled.append(re.compile(pattern))
+                except re.error as exc:
+                    self._fail("%s: %r is not a valid regular expression: %s" % (key, pattern, exc))
+            setattr(self, target, compiled)
+        self.uids = None
+        if params["users"]:
+            try:
+                self.uids = set(resolve_uid(user) for user in params["users"])
+            except SelectorError as exc:
+                self._fail("users: %s" % exc)
+        for unit in params["units"] or []:
+            problem = unit_name_error(unit)
+            if problem:
+                self._fail("units: %r is not a valid systemd unit name: %s" % (unit, problem))
+        for path in params["cgroups"] or []:
+            if not path.startswith("/"):
+                self._fail("cgroups: %r must be an absolute cgroup path or glob (starting with '/')" % path)
+        self.limit_bytes = None
+        if params["cgroup_limit"] is not None:
+            self.limit_bytes = parse_size(params["cgroup_limit"])
+            if not self.limit_bytes:
+                self._fail("cgroup_limit: %r is not a size; use bytes or a number with K, M, G or T (e.g. 512M)"
+                           % params["cgroup_limit"])
+        if not os.path.isdir(self.proc_path):
+            self._fail("proc_path: %s is not a directory" % self.proc_path)
+
+    # Filtering ---------------------------------------------------------------------------------------
+    def _cheap_filter(self, proc):
+        params = self.params
+        if proc.kthread and not params["include_kernel_threads"]:
+            return False
+        if params["pids"] and proc.pid not in params["pids"]:
+            return False
+        if params["names"] and not any(name_matches(name, proc.name) for name in params["names"]):
+            return False
+        if self.name_res and not any(rx.search(proc.name or "") for rx in self.name_res):
+            return False
+        if self.uids is not None and proc.uid not in self.uids:
+            return False
+        if params["min_score"] is not None and (proc.oom_score or 0) < params["min_score"]:
+            return False
+        return True
+
+    def _detail_filter(self, proc):
+        params = self.params
+        if self.cmdline_res and not any(rx.search(" ".join(proc.cmdline or [])) for rx in self.cmdline_res):
+            return False
+        if params["units"] and not any(unit_matches(unit, unit_of_cgroup(proc.cgroup)) for unit in params["units"]):
+            return False
+        if params["cgroups"] and not any(cgroup_matches(path, proc.cgroup) for path in params["cgroups"]):
+            return False
+        return True
+
+    def _detail_fields(self, for_output):
+        want = set()
+        if self.cmdline_res or for_output:
+            want.add("cmdline")
+        if self.params["units"] or self.params["cgroups"] or for_output:
+            want.add("cgroup")
+        return want
+
+    # Main --------------------------------------------------------------------------------------------
+    def execute(self):
+        params = self.params
+        try:
+            host = _procfs.read_host(self.proc_path)
+            procs, warnings = _procfs.scan(self.proc_path)
+        except OSError as exc:
+            self._fail("reading %s failed: %s" % (self.proc_path, exc))
+        if not host["total_pages"]:
+            self._fail("cannot read MemTotal from %s/meminfo: no memory size to score against" % self.proc_path)
+        scale = _scoring.scale_for_release(host["kernel_release"])
+        page_size = host["page_size"]
+
+        candidates = [proc for proc in procs if self._cheap_filter(proc)]
+        want_output = params["return_processes"]
+        detail = self._detail_fields(want_output)
+        if detail:
+            candidates = [proc for proc in candidates if _procfs.read_details(self.proc_path, proc, detail)]
+        selected = [proc for proc in candidates if self._detail_filter(proc)]
+
+        if self.limit_bytes is not None:
+            total_pages = max(self.limit_bytes // page_size, 1)
+            ranked = _scoring.kill_order(selected, total_pages, page_size, scale, host["kernel_release"])
+            scope = "the %s cgroup limit" % params["cgroup_limit"]
+        else:
+            total_pages = host["total_pages"]
+            ranked = _scoring.kill_order(procs, total_pages, page_size, scale, host["kernel_release"])
+            scope = "RAM+swap"
+        rank_of = {}
+        for position, (proc, badness) in enumerate(ranked, 1):
+            rank_of[proc.pid] = (position, badness)
+
+        selected_pids = set(proc.pid for proc in selected)
+        order = [(position, proc, badness) for position, (proc, badness) in enumerate(ranked, 1)
+                 if proc.pid in selected_pids]
+        top = order[:params["top"]]
+        need_detail = [proc for _pos, proc, _b in top if proc.cgroup is None and "cgroup" not in detail]
+        for proc in need_detail:
+            _procfs.read_details(self.proc_path, proc, ("cgroup",))
+
+        self._result["kill_order"] = [
+            {
+                "rank": position, "pid": proc.pid, "name": proc.name, "unit": unit_of_cgroup(proc.cgroup),
+                "badness": badness,
+                "share_percent": round(_scoring.share_percent(_scoring.memory_pages(proc, page_size), total_pages), 2),
+                "oom_score": proc.oom_score, "oom_score_adj": proc.oom_score_adj,
+                "reason": _scoring.kill_reason(position, proc, badness, total_pages, page_size, scope),
+            }
+            for position, proc, badness in top
+        ]
+        if want_output:
+            ordered = [proc for _pos, proc, _b in order]
+            ordered += sorted((proc for proc in selected if proc.pid not in rank_of), key=lambda proc: proc.pid)
+            self._result["processes"] = [self._row(proc, rank_of.get(proc.pid), host, scale) for proc in ordered]
+
+        host_out = {
+            "kernel_release": host["kernel_release"],
+            "score_scale": scale,
+            "mem_total_kb": host["mem_total_kb"],
+            "swap_total_kb": host["swap_total_kb"],
+            "total_pages": host["total_pages"],
+            "page_size": page_size,
+            "can_lower_adj": host["can_lower_adj"],
+            "systemd_running": systemd_running(),
+            "cgroup_version": host["cgroup_version"],
+            "sysctls": host["sysctls"],
+            "oom_kill_count": host["oom_kill_count"],
+            "process_count": len(procs),
+            "cgroup_limit_bytes": self.limit_bytes,
+        }
+        names = set(proc.name for proc in procs)
+        for watcher, key in WATCHERS.items():
+            host_out[key] = watcher in names
+        self._result["host"] = host_out
+
+        if params["units"]:
+            self._result["units"] = self._units(procs, host_out["systemd_running"])
+
+        self._warn_partial(procs, warnings)
+        return self._result
+
+    def _row(self, proc, ranked, host, scale):
+        badness = ranked[1] if ranked else None
+        if self.limit_bytes is None:
+            global_badness = badness
+        else:
+            global_badness = _scoring.badness_pages(proc, host["total_pages"], host["page_size"],
+                                                    release=host["kernel_release"])
+        reason = _scoring.unkillable_reason(proc)
+        return {
+            "pid": proc.pid,
+            "ppid": proc.ppid,
+            "name": proc.name,
+            "cmdline": proc.cmdline,
+            "state": proc.state,
+            "uid": proc.uid,
+            "user": _procfs.user_name(proc.uid),
+            "unit": unit_of_cgroup(proc.cgroup),
+            "cgroup": proc.cgroup,
+            "oom_score": proc.oom_score,
+            "oom_score_adj": proc.oom_score_adj,
+            "rss_anon_kb": proc.rss_anon_kb,
+            "rss_file_kb": proc.rss_file_kb,
+            "rss_shmem_kb": proc.rss_shmem_kb,
+            "swap_kb": proc.swap_kb,
+            "pgtables_kb": proc.pgtables_kb,
+            "badness": badness,
+            "predicted_oom_score": _scoring.predicted_oom_score(global_badness, host["total_pages"], scale),
+            "killable": reason is None,
+            "unkillable_reason": reason,
+            "rank": ranked[0] if ranked else None,
+            "kernel_thread": bool(proc.kthread),
+        }
+
+    def _units(self, procs, running):
+        units = self.params["units"]
+        for proc in procs:
+            if proc.cgroup is None and not proc.kthread:
+                _procfs.read_details(self.proc_path, proc, ("cgroup",))
+        shown = {}
+        if running:
+            try:
+                shown = show_units(self._run, units)
+            except RuntimeError as exc:
+                self._fail("reading unit settings with systemctl failed: %s" % exc)
+        else:
+            self.module.warn("systemd is not running on this host: unit settings cannot be read; "
+                             "processes are matched to units by their cgroup only")
+        out = {}
+        for unit in units:
+            props = shown.get(unit, {})
+            paths = []
+            if props.get("FragmentPath"):
+                paths.append(props["FragmentPath"])
+            paths.extend(split_paths(props.get("DropInPaths")))
+            declared = read_declared(paths, unit_type(unit))
+            members = [proc for proc in procs if unit_matches(unit, unit_of_cgroup(proc.cgroup))]
+            out[unit] = {
+                "declared_oom_score_adj": declared["oom_score_adjust"],
+                "declared_set": declared["oom_score_adjust_set"],
+                "declared_source": declared["oom_score_adjust_source"],
+                "declared_oom_policy": declared["oom_policy"],
+                "systemctl_oom_score_adj": _int_or_none(props.get("OOMScoreAdjust")),
+                "oom_policy": props.get("OOMPolicy") or None,
+                "main_pid": _int_or_none(props.get("MainPID")),
+                "load_state": props.get("LoadState"),
+                "active_state": props.get("ActiveState"),
+                "processes": [
+                    {"pid": proc.pid, "name": proc.name, "oom_score_adj": proc.oom_score_adj}
+                    for proc in sorted(members, key=lambda proc: proc.pid)
+                ],
+                "ignored": declared["ignored"],
+            }
+            for path in declared["unreadable"]:
+                self.module.warn("%s: cannot read %s; its settings are not counted" % (unit, path))
+        return out
+
+    def _run(self, argv):
+        return self.module.run_command(argv, environ_update={"LANG": "C", "LC_ALL": "C"})
+
+    def _warn_partial(self, procs, warnings):
+        notes = list(warnings)
+        for proc in procs:
+            for error in proc.errors:
+                notes.append("pid %d (%s): %s" % (proc.pid, proc.name, error))
+        if notes:
+            shown = "; ".join(notes[:5])
+            more = " (and %d more)" % (len(notes) - 5) if len(notes) > 5 else ""
+            self.module.warn("some process fields could not be read, results for them are partial: %s%s" % (shown, more))
+
+
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def argument_spec():
+    return dict(
+        pids=dict(type="list", elements="int"),
+        names=dict(type="list", elements="str"),
+        name_patterns=dict(type="list", elements="str"),
+        cmdline_patterns=dict(type="list", elements="str"),
+        users=dict(type="list", elements="str"),
+        units=dict(type="list", elements="str"),
+        cgroups=dict(type="list", elements="str"),
+        min_score=dict(type="int"),
+        top=dict(type="int", default=10),
+        include_kernel_threads=dict(type="bool", default=False),
+        return_processes=dict(type="bool", default=True),
+        cgroup_limit=dict(type="str"),
+        proc_path=dict(type="path", default="/proc"),
+    )
