@@ -95,6 +95,7 @@ class OomScoreAdj(object):
         self.rules = []
         self.excludes = []
         self.can_lower = None
+        self._prepared = False
         self._result = {
             "changed": False, "changes": [], "unchanged": 0, "matched": 0, "denied": [], "vanished": [],
             "reused": [], "excluded": [], "rules": [], "can_lower_adj": None,
@@ -418,8 +419,14 @@ class OomScoreAdj(object):
         return "the kernel %s oom_score_adj for %d process(es): %s%s" % (
             "would probably refuse" if entries[0].get("predicted") else "refused", len(entries), shown, more)
 
+    def prepare(self):
+        """Validate and compile every rule; fails before anything is read or written."""
+        if not self._prepared:
+            self._compile()
+            self._prepared = True
+
     def execute(self):
-        self._compile()
+        self.prepare()
         self.can_lower = can_lower_adj(self.proc_path)
         self._result["can_lower_adj"] = self.can_lower
         planned = self.plan()

@@ -16,15 +16,21 @@ class DropIns:
     def __init__(self, module):
         self.module = module
         self._result = {"changed": False, "written": [], "removed": [], "unchanged": [], "units_changed": []}
+        self._actions = []
 
     def execute(self):
+        self.plan()
+        self.apply()
+
+    def plan(self):
+        """Read the disk and decide every write and removal; fails on bad input before anything is written."""
         params = self.module.params
         units = [
             {key: value for key, value in unit.items() if value is not None}
             for unit in params["units"]
         ]
         try:
-            actions, warnings = _dropins.plan(
+            self._actions, warnings = _dropins.plan(
                 units,
                 root=params["root"],
                 state=params["state"],
@@ -40,12 +46,15 @@ class DropIns:
             self.module.fail_json(msg=f"Cannot read the drop-ins under {params['root']}: {exc}", **self._result)
         for warning in warnings:
             self.module.warn(warning)
-        self._result.update(_dropins.summarize(actions))
+        self._result.update(_dropins.summarize(self._actions))
         if self.module._diff:
-            self._result["diff"] = _dropins.diffs(actions)
+            self._result["diff"] = _dropins.diffs(self._actions)
+
+    def apply(self):
+        """Write what plan() decided, unless in check mode."""
         if self._result["changed"] and not self.module.check_mode:
             try:
-                _dropins.apply(actions, move=self._move)
+                _dropins.apply(self._actions, move=self._move)
             except OSError as exc:
                 self.module.fail_json(msg=f"Writing the OOM drop-ins failed: {exc}", **self._result)
 

@@ -32,9 +32,11 @@ def parse_size(text):
 
 
 class OOMScoreInfo(object):
-    def __init__(self, module):
+    def __init__(self, module, systemd=None):
+        """`systemd`: whether systemd runs as PID 1, when the caller already knows; None detects it."""
         self.module = module
         self.params = module.params
+        self.systemd = systemd
         self.proc_path = self.params["proc_path"].rstrip("/") or "/"
         self._result = {"changed": False}
         self._validate()
@@ -179,7 +181,7 @@ class OOMScoreInfo(object):
             "total_pages": host["total_pages"],
             "page_size": page_size,
             "can_lower_adj": host["can_lower_adj"],
-            "systemd_running": systemd_running(),
+            "systemd_running": systemd_running() if self.systemd is None else self.systemd,
             "cgroup_version": host["cgroup_version"],
             "sysctls": host["sysctls"],
             "oom_kill_count": host["oom_kill_count"],

@@ -1,0 +1,65 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A caller-owned sysctl.d file: written whole (atomically, mode 0644) or removed; check and diff aware."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+class SysctlFileError(Exception):
+    pass
+
+
+class SysctlFile(object):
+    """Plans on construction (reads the file, validates the path); apply() writes unless in check mode."""
+
+    def __init__(self, path, content):
+        if not os.path.isabs(path):
+            raise SysctlFileError("%r is not an absolute path" % path)
+        if os.path.isdir(path):
+            raise SysctlFileError("%s is a directory" % path)
+        self.path = path
+        self.content = content if not content or content.endswith("\n") else content + "\n"
+        self.state = "present" if self.content else "absent"
+        try:
+            with open(path, "rb") as handle:
+                self.before = handle.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            self.before = None
+        except OSError as exc:
+            raise SysctlFileError("cannot read %s: %s" % (path, exc.strerror or exc))
+        if self.state == "present" and not os.path.isdir(os.path.dirname(path)):
+            raise SysctlFileError("the directory %s does not exist" % os.path.dirname(path))
+        if self.state == "present":
+            self.changed = self.before != self.content
+        else:
+            self.changed = self.before is not None
+
+    def apply(self, module):
+        result = {"path": self.path, "state": self.state, "changed": self.changed}
+        if not self.changed:
+            return result
+        if module._diff:
+            result["diff"] = [{"before_header": self.path, "after_header": self.path,
+                               "before": self.before or "", "after": self.content}]
+        if module.check_mode:
+            return result
+        try:
+            if self.state == "absent":
+                os.unlink(self.path)
+                return result
+            fd, tmp = tempfile.mkstemp(prefix=".oomguard-", dir=os.path.dirname(self.path))
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(self.content.encode("utf-8"))
+                os.chmod(tmp, 0o644)
+                module.atomic_move(tmp, self.path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        except OSError as exc:
+            raise SysctlFileError("writing %s failed: %s" % (self.path, exc.strerror or exc))
+        return result

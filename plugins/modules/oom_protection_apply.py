@@ -1,0 +1,486 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Converge a host's whole OOM protection in one call: drop-ins, live values, the sysctl file, and the read-back."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: oom_protection_apply
+short_description: Apply a host's whole OOM protection in one call and read back what systemd and the kernel hold
+version_added: 0.1.0
+description:
+  - The one call per host that the M(oomguard.fleet.oom_protection) role makes. It does what
+    M(oomguard.fleet.oom_dropins), M(oomguard.fleet.oom_score_adj) and M(oomguard.fleet.oom_score_info) do, in
+    this order, in a single round trip.
+  - First it validates everything (units, rules, regular expressions, values, the sysctl file path) and plans
+    the drop-ins against the disk. Bad input fails the call before anything is written.
+  - On a host running systemd it writes or removes the role-owned drop-ins (see M(oomguard.fleet.oom_dropins))
+    and applies each unit's O(units[].oom_score_adj) to the unit's running processes. On a host without systemd
+    it skips both, warns, and lists the units in RV(skipped_units).
+  - Then it applies O(rules) to the running processes (see M(oomguard.fleet.oom_score_adj)); these come after the
+    unit values, so a process rule wins over the value of the process's unit.
+  - Then it writes or removes the sysctl file, if O(sysctl_file) is set.
+  - Last it reads back, from the same host in the same call, what systemd declares for every unit and the
+    C(oom_score_adj) the kernel holds for each of their processes (RV(units), RV(host)). When a drop-in changed,
+    systemd only sees it after C(systemctl daemon-reload), so RV(units) then still shows systemd's view before
+    the change; RV(reload_needed) says so, and a read-back with M(oomguard.fleet.oom_score_info) after the reload
+    shows the new view.
+  - An idempotent run therefore costs one round trip per host, whatever the number of units and rules.
+  - The module does not run C(systemctl daemon-reload), restart units or load the sysctls; do that when
+    RV(reload_needed) or RV(sysctl.changed) is true.
+author:
+  - oomguard contributors (@oomguard)
+attributes:
+  check_mode:
+    support: full
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    details: Plans every part, writes nothing, and reads back the host as it is.
+  diff_mode:
+    support: full
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    details: One before/after entry per drop-in and for the sysctl file, and one for the running processes.
+  platform:
+    support: full
+    description: Target OS/families that can be operated against.
+    platforms: posix
+    details: Linux; the drop-ins and the unit read-back need systemd as PID 1.
+options:
+  units:
+    description:
+      - The units to protect, one entry per unit, as in M(oomguard.fleet.oom_dropins).
+      - With O(state=present) each listed unit gets a drop-in, and its running processes get
+        O(units[].oom_score_adj) now.
+      - With O(state=absent) only C(name) is used; the owned drop-ins are removed and no live value is written.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description:
+          - The unit name, for example V(postgresql.service) or V(getty@.service) (all instances).
+        type: str
+        required: true
+      oom_score_adj:
+        description:
+          - The value for C(OOMScoreAdjust=) and for the unit's running processes, -1000..1000.
+          - V(-1000) needs O(allow_oom_disable=true).
+        type: int
+      oom_policy:
+        description:
+          - The value for C(OOMPolicy=); only service and scope units have it.
+        type: str
+        choices:
+          continue: The OOM kill is logged and the unit keeps running.
+          stop: The unit is stopped cleanly after an OOM kill.
+          kill: The kernel kills all of the unit's processes together.
+      tier:
+        description:
+          - A label written into the drop-in's comment.
+        type: str
+  state:
+    description:
+      - V(present) writes the drop-ins of O(units); V(absent) removes the owned drop-ins (all of them with
+        O(exclusive=true)) and writes no unit values.
+      - O(rules) are applied in both states.
+    type: str
+    choices: [present, absent]
+    default: present
+  exclusive:
+    description:
+      - When true, the owned drop-ins under O(root) end up being exactly those of O(units); see
+        M(oomguard.fleet.oom_dropins).
+    type: bool
+    default: true
+  file_name:
+    description:
+      - The drop-in file name inside each C(<unit>.d/) directory. It must end in C(.conf).
+    type: str
+    default: 60-oomguard.conf
+  owner_tag:
+    description:
+      - The fingerprint written into every drop-in; only files with it are changed or removed.
+    type: str
+    default: oomguard.fleet.oom_protection
+  header:
+    description:
+      - Comment lines written at the top of every drop-in.
+    type: list
+    elements: str
+    default: []
+  root:
+    description:
+      - The directory holding the unit drop-in directories.
+    type: path
+    default: /etc/systemd/system
+  rules:
+    description:
+      - Process rules, as O(oomguard.fleet.oom_score_adj#module:rules) of M(oomguard.fleet.oom_score_adj), applied
+        after the unit values (the last matching rule wins).
+      - In the RV(adjust) result the unit values come first, so O(rules[n]) has the index RV(rule_offset) + n.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      pid:
+        description: A process ID.
+        type: int
+      name:
+        description: The process name (C(comm), 15 bytes at most).
+        type: str
+      name_pattern:
+        description: A Python regular expression searched in the process name.
+        type: str
+      cmdline_pattern:
+        description: A Python regular expression searched in the command line (arguments joined by spaces).
+        type: str
+      exe:
+        description: The absolute path of the executable.
+        type: path
+      user:
+        description: A user name or numeric UID (the real UID).
+        type: str
+      unit:
+        description: A systemd unit; matches the processes in its cgroup.
+        type: str
+      cgroup:
+        description: A cgroup path or glob, as systemd shows it.
+        type: str
+      include_descendants:
+        description: Also match every descendant of a matched process.
+        type: bool
+        default: false
+      value:
+        description: The oom_score_adj to set, -1000..1000.
+        type: int
+      oom_adj:
+        description: The value on the deprecated legacy scale, -17..15, converted the way the kernel does.
+        type: int
+  allow_oom_disable:
+    description:
+      - Allow V(-1000) in O(units) and O(rules).
+    type: bool
+    default: false
+  on_denied:
+    description:
+      - What to do when the kernel refuses a live value (lowering it without CAP_SYS_RESOURCE).
+      - V(warn) keeps the writes that work and lists the refusals in RV(adjust.denied).
+      - V(fail) fails the call and rolls back the live values it wrote; drop-ins already written stay.
+    type: str
+    choices: [fail, warn]
+    default: warn
+  on_no_match:
+    description:
+      - What to do when a unit value or a rule matches no running process.
+    type: str
+    choices: [ignore, warn, fail]
+    default: ignore
+  sysctl_file:
+    description:
+      - A sysctl.d file owned by the caller, for example C(/etc/sysctl.d/60-oomguard.conf).
+      - Written with O(sysctl_content) (mode C(0644)), or removed when O(sysctl_content) is empty or
+        O(state=absent). Not touched when unset.
+    type: path
+  sysctl_content:
+    description:
+      - The whole content of O(sysctl_file).
+    type: str
+    default: ""
+  proc_path:
+    description:
+      - Where procfs is mounted (for tests).
+    type: path
+    default: /proc
+  systemd_marker:
+    description:
+      - The directory that exists only when systemd runs as PID 1 (for tests).
+    type: path
+    default: /run/systemd/system
+notes:
+  - The live values are written the way M(oomguard.fleet.oom_score_adj) writes them - PID 1, kernel threads and
+    the module's own processes are never touched, each write re-checks the process's identity and is read back.
+seealso:
+  - module: oomguard.fleet.oom_dropins
+  - module: oomguard.fleet.oom_score_adj
+  - module: oomguard.fleet.oom_score_info
+  - role: oomguard.fleet.oom_protection
+"""
+
+EXAMPLES = r"""
+- name: Protect the database and ssh, deprioritise the batch jobs, in one call
+  oomguard.fleet.oom_protection_apply:
+    units:
+      - name: postgresql.service
+        oom_score_adj: -500
+      - name: ssh.service
+        oom_score_adj: -900
+    rules:
+      - name_pattern: ^batch-
+        value: 500
+    header:
+      - Ansible managed
+  register: protection
+
+- name: Reload systemd when a drop-in changed
+  ansible.builtin.systemd_service:
+    daemon_reload: true
+  when: protection.reload_needed
+
+- name: Read back what systemd declares after the reload
+  oomguard.fleet.oom_score_info:
+    units: [postgresql.service, ssh.service]
+    return_processes: false
+    top: 0
+  when: protection.reload_needed
+"""
+
+RETURN = r"""
+changed:
+  description: Whether a drop-in, a live value or the sysctl file changed (or would, in check mode).
+  returned: always
+  type: bool
+  sample: true
+systemd:
+  description: Whether systemd runs as PID 1 on the host. Without it the drop-ins and unit values are skipped.
+  returned: always
+  type: bool
+  sample: true
+skipped_units:
+  description: The units of O(units) that were skipped because systemd does not run on the host.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+reload_needed:
+  description: Whether a drop-in was written or removed, so that systemd needs C(daemon-reload) to see it.
+  returned: always
+  type: bool
+  sample: false
+dropins:
+  description:
+    - The drop-in part, as M(oomguard.fleet.oom_dropins) returns it (C(changed), C(written), C(removed),
+      C(unchanged), C(units_changed)). V(null) on a host without systemd.
+  returned: always
+  type: dict
+  sample:
+    changed: false
+    written: []
+    removed: []
+    unchanged: [/etc/systemd/system/postgresql.service.d/60-oomguard.conf]
+    units_changed: []
+adjust:
+  description:
+    - The live-value part, as M(oomguard.fleet.oom_score_adj) returns it (C(changes), C(unchanged), C(matched),
+      C(denied), C(excluded), C(rules), C(can_lower_adj), ...). The unit values are its first rules, then
+      O(rules). V(null) when there was nothing to apply.
+  returned: always
+  type: dict
+  sample:
+    changed: false
+    changes: []
+    unchanged: 3
+    denied: []
+    rules: [{index: 0, description: unit=postgresql.service, value: -500, matched: 3, won: 3}]
+rule_offset:
+  description: The index of O(rules[0]) among RV(adjust.rules); the unit values come before it.
+  returned: always
+  type: int
+  sample: 1
+sysctl:
+  description: The sysctl file part. V(null) when O(sysctl_file) is not set.
+  returned: always
+  type: dict
+  contains:
+    path:
+      description: The file.
+      type: str
+    state:
+      description: V(present) or V(absent).
+      type: str
+    changed:
+      description: Whether it was written or removed (or would be).
+      type: bool
+  sample: {path: /etc/sysctl.d/60-oomguard.conf, state: absent, changed: false}
+units:
+  description:
+    - What systemd declares for each unit of O(units) and the live value of each of its processes, read at the
+      end of the call, in the form of M(oomguard.fleet.oom_score_info)'s RV(oomguard.fleet.oom_score_info#module:units).
+    - Empty without systemd or with O(state=absent).
+  returned: always
+  type: dict
+  sample:
+    postgresql.service:
+      declared_oom_score_adj: -500
+      declared_set: true
+      declared_source: /etc/systemd/system/postgresql.service.d/60-oomguard.conf
+      declared_oom_policy: null
+      systemctl_oom_score_adj: -500
+      oom_policy: stop
+      main_pid: 812
+      load_state: loaded
+      active_state: active
+      processes: [{pid: 812, name: postgres, oom_score_adj: -500}]
+      ignored: []
+host:
+  description:
+    - The host's OOM settings, as M(oomguard.fleet.oom_score_info)'s RV(oomguard.fleet.oom_score_info#module:host)
+      (C(can_lower_adj), C(sysctls), C(kernel_release), ...), read at the end of the call.
+  returned: always
+  type: dict
+  sample: {can_lower_adj: true, systemd_running: true, sysctls: {vm.panic_on_oom: 0}}
+diff:
+  description: One before/after entry per drop-in written or removed, one for the sysctl file, one for the processes.
+  returned: when diff mode is on and something changes
+  type: list
+  elements: dict
+  sample:
+    - before_header: /etc/systemd/system/postgresql.service.d/60-oomguard.conf
+      after_header: /etc/systemd/system/postgresql.service.d/60-oomguard.conf
+      before: ""
+      after: "# oomguard-owner: oomguard.fleet.oom_protection\n[Service]\nOOMScoreAdjust=-500\n"
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.oomguard.fleet.plugins.module_utils import _adj_task, _dropins_task, _info_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._part import Part, PartFailed
+from ansible_collections.oomguard.fleet.plugins.module_utils._sysctl_file import SysctlFile, SysctlFileError
+from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import systemd_running
+
+DROPIN_KEYS = ("units", "state", "exclusive", "file_name", "owner_tag", "header", "root", "allow_oom_disable")
+
+
+def _without_none(options):
+    """Suboptions as the caller gave them: AnsibleModule fills the unset ones with None."""
+    return dict((key, value) for key, value in options.items() if value is not None)
+
+
+class ProtectionApply(object):
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.result = {
+            "changed": False, "systemd": False, "skipped_units": [], "reload_needed": False, "dropins": None,
+            "adjust": None, "rule_offset": 0, "sysctl": None, "units": {}, "host": {},
+        }
+
+    def _fail(self, msg, **extra):
+        result = dict(self.result)
+        result.update(extra)
+        result["changed"] = any((result[part] or {}).get("changed") for part in ("dropins", "adjust", "sysctl"))
+        self.module.fail_json(msg=msg, **result)
+
+    def _adjuster(self, rules, quiet=False):
+        return _adj_task.OomScoreAdj(Part(self.module, _adj_task.argument_spec(), {
+            "rules": rules, "allow_oom_disable": self.params["allow_oom_disable"],
+            "on_denied": self.params["on_denied"], "on_no_match": self.params["on_no_match"],
+            "proc_path": self.params["proc_path"],
+        }, "rules", quiet=quiet))
+
+    def plan(self):
+        """Validate every part and plan the drop-ins and the sysctl file; nothing is written here."""
+        params = self.params
+        present = params["state"] == "present"
+        systemd = systemd_running(params["systemd_marker"])
+        self.result["systemd"] = systemd
+        names = [unit["name"] for unit in params["units"]]
+        rules = [_without_none(rule) for rule in params["rules"]]
+        if rules:
+            # Alone first, so that every message names the rule as the caller wrote it (rules[n]).
+            self._adjuster(rules, quiet=True).prepare()
+        self.dropins = None
+        unit_rules = []
+        if systemd:
+            given = dict((key, params[key]) for key in DROPIN_KEYS)
+            given["units"] = [_without_none(unit) for unit in params["units"]]
+            self.dropins = _dropins_task.DropIns(Part(self.module, _dropins_task.argument_spec(), given, "units"))
+            self.dropins.plan()
+            if present:
+                unit_rules = [{"unit": unit["name"], "value": unit["oom_score_adj"]}
+                              for unit in params["units"] if unit.get("oom_score_adj") is not None]
+        elif names and present:
+            self.result["skipped_units"] = names
+        self.result["rule_offset"] = len(unit_rules)
+        self.adjuster = None
+        if unit_rules or rules:
+            self.adjuster = self._adjuster(unit_rules + rules)
+            self.adjuster.prepare()
+        self.sysctl = None
+        if params["sysctl_file"]:
+            try:
+                self.sysctl = SysctlFile(params["sysctl_file"], params["sysctl_content"] if present else "")
+            except SysctlFileError as exc:
+                raise PartFailed("sysctl_file: %s" % exc)
+        self.reader = _info_task.OOMScoreInfo(Part(self.module, _info_task.argument_spec(), {
+            "units": (names or None) if systemd and present else None, "return_processes": False, "top": 0,
+            "proc_path": params["proc_path"],
+        }, "read-back"), systemd=systemd)
+
+    def execute(self):
+        try:
+            self.plan()
+        except PartFailed as exc:
+            self._fail("%s; nothing was written" % exc.msg)
+        if self.result["skipped_units"]:
+            self.module.warn("systemd is not running on this host (%s is missing): skipped the drop-ins and the "
+                             "unit values of %s" % (self.params["systemd_marker"], ", ".join(self.result["skipped_units"])))
+        diffs = []
+        part = "dropins"
+        try:
+            if self.dropins is not None:
+                self.dropins.apply()
+                self.result["dropins"] = self.dropins.result
+                self.result["reload_needed"] = bool(self.dropins.result["units_changed"])
+                diffs.extend(self.dropins.result.pop("diff", []))
+            part = "adjust"
+            if self.adjuster is not None:
+                self.result["adjust"] = self.adjuster.execute()
+                processes = self.result["adjust"].pop("diff", None)
+                if processes and (processes["before"] or processes["after"]):
+                    diffs.append(dict(processes, before_header="oom_score_adj of running processes",
+                                      after_header="oom_score_adj of running processes"))
+            part = "sysctl"
+            if self.sysctl is not None:
+                try:
+                    self.result["sysctl"] = self.sysctl.apply(self.module)
+                except SysctlFileError as exc:
+                    raise PartFailed("sysctl_file: %s" % exc, {"path": self.sysctl.path, "changed": False})
+                diffs.extend(self.result["sysctl"].pop("diff", []))
+            part = "read-back"
+            found = self.reader.execute()
+        except PartFailed as exc:
+            extra = {part: exc.result} if part in ("dropins", "adjust", "sysctl") else {}
+            self._fail(exc.msg, **extra)
+        self.result["units"] = found.get("units") or {}
+        self.result["host"] = found["host"]
+        self.result["changed"] = any((self.result[key] or {}).get("changed") for key in ("dropins", "adjust", "sysctl"))
+        if self.module._diff and diffs:
+            self.result["diff"] = diffs
+        return self.result
+
+
+def build_module():
+    rule = _adj_task.rule_spec()
+    spec = dict((key, value) for key, value in _dropins_task.argument_spec().items())
+    spec.update(
+        exclusive=dict(type="bool", default=True),
+        rules=dict(type="list", elements="dict", options=rule, default=[]),
+        on_denied=dict(type="str", choices=["fail", "warn"], default="warn"),
+        on_no_match=dict(type="str", choices=["ignore", "warn", "fail"], default="ignore"),
+        sysctl_file=dict(type="path"),
+        sysctl_content=dict(type="str", default=""),
+        proc_path=dict(type="path", default="/proc"),
+        systemd_marker=dict(type="path", default="/run/systemd/system"),
+    )
+    return AnsibleModule(argument_spec=spec, supports_check_mode=True)
+
+
+def main():
+    module = build_module()
+    module.exit_json(**ProtectionApply(module).execute())
+
+
+if __name__ == "__main__":
+    main()
