@@ -97,6 +97,9 @@ else
 endif
 
 lint: venvs link ## ansible-lint (profile production), shellcheck, changelog up to date
+	@# ansible-lint installs a copy of this collection into ANSIBLE_HOME once and then keeps using it; drop the
+	@# copy so that it always checks the working tree (a module added since would be "unknown" otherwise).
+	@rm -rf $(BUILD)/ansible-home/collections/ansible_collections/oomguard
 	@$(ANSIBLE_ENV) ansible-lint --offline $(if $(CI),--nocolor)
 	@shellcheck --external-sources .ci/run $$(grep -rlE '^#!/usr/bin/env bash' hack)
 	@$(ANSIBLE_ENV) hack/check-changelog $(VERSION) $(BUILD)
@@ -115,7 +118,9 @@ fleet-cleanup: venvs images ## proves that a failed or interrupted molecule run 
 	@source $(BUILD)/images.env && $(MOLECULE_ENV) hack/test-fleet-cleanup $(TOOLS_VENV)
 
 changelog: venvs link ## fold changelogs/fragments into the galaxy.yml version's release, regenerate CHANGELOG.md
-	@$(ANSIBLE_ENV) antsibull-changelog release --version $(VERSION)
+	@# --update-existing adds new fragments and new plugins to an existing release; its date stays.
+	@date=$$(sed -n '/^  $(VERSION):$$/,/^  [^ ]/s/^    release_date: .\([0-9-]*\).*/\1/p' changelogs/changelog.yaml); \
+	$(ANSIBLE_ENV) antsibull-changelog release --version $(VERSION) --update-existing --reload-plugins $${date:+--date $$date}
 	@$(ANSIBLE_ENV) antsibull-changelog generate
 
 build: venvs ## the collection tarball, in .build/dist
