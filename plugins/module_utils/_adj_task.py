@@ -88,14 +88,17 @@ class Planned(object):
 
 
 class OomScoreAdj(object):
-    def __init__(self, module):
+    def __init__(self, module, labels=None):
+        """`labels`: how messages name each of params["rules"] (default rules[0], rules[1], ...)."""
         self.module = module
+        self.labels = labels
         self.params = module.params
         self.proc_path = self.params["proc_path"]
         self.rules = []
         self.excludes = []
         self.can_lower = None
         self._prepared = False
+        self._planned = None
         self._result = {
             "changed": False, "changes": [], "unchanged": 0, "matched": 0, "denied": [], "vanished": [],
             "reused": [], "excluded": [], "rules": [], "can_lower_adj": None,
@@ -158,7 +161,8 @@ class OomScoreAdj(object):
         if params["rules"] is not None:
             if params["include_descendants"]:
                 errors.append("include_descendants belongs to the single-rule form; with rules, set it inside a rule")
-            specs = [(index, "rules[%d]" % index, spec) for index, spec in enumerate(params["rules"])]
+            specs = [(index, self.labels[index] if self.labels else "rules[%d]" % index, spec)
+                     for index, spec in enumerate(params["rules"])]
             if not specs:
                 errors.append("rules is empty; give at least one rule")
         else:
@@ -425,11 +429,17 @@ class OomScoreAdj(object):
             self._compile()
             self._prepared = True
 
-    def execute(self):
+    def match(self):
+        """Compile, scan and match (fails on on_no_match=fail here); nothing is written yet."""
         self.prepare()
         self.can_lower = can_lower_adj(self.proc_path)
         self._result["can_lower_adj"] = self.can_lower
-        planned = self.plan()
+        self._planned = self.plan()
+
+    def execute(self):
+        if self._planned is None:
+            self.match()
+        planned = self._planned
         if self.module.check_mode:
             self.predict(planned)
         else:

@@ -188,14 +188,7 @@ def plan(units, root=DEFAULT_ROOT, state="present", exclusive=False, file_name=D
         raise DropInError("owner_tag must be a non-empty single line, got %r" % (owner_tag,))
     if not os.path.isdir(root):
         raise DropInError("the drop-in root %s does not exist (is systemd installed on this host?)" % root)
-    seen = set()
-    for unit in units:
-        reason = unit_error(unit, allow_oom_disable) if state == "present" else _name_only_error(unit)
-        if reason:
-            raise DropInError(reason)
-        if unit["name"] in seen:
-            raise DropInError("unit %s is listed twice" % unit["name"])
-        seen.add(unit["name"])
+    check_units(units, state, allow_oom_disable)
 
     actions = []
     warnings = []
@@ -227,6 +220,18 @@ def plan(units, root=DEFAULT_ROOT, state="present", exclusive=False, file_name=D
                 continue
             actions.append(Action("remove", name, path, text, None))
     return actions, warnings
+
+
+def check_units(units, state="present", allow_oom_disable=False):
+    """Raise DropInError for the first unit entry that cannot be written (present) or named (absent)."""
+    seen = set()
+    for unit in units:
+        reason = unit_error(unit, allow_oom_disable) if state == "present" else _name_only_error(unit)
+        if reason:
+            raise DropInError(reason)
+        if unit["name"] in seen:
+            raise DropInError("unit %s is listed twice" % unit["name"])
+        seen.add(unit["name"])
 
 
 def _name_only_error(unit):

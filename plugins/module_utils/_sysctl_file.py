@@ -9,6 +9,9 @@ import os
 import tempfile
 
 
+MODE = 0o644
+
+
 class SysctlFileError(Exception):
     pass
 
@@ -24,9 +27,11 @@ class SysctlFile(object):
         self.path = path
         self.content = content if not content or content.endswith("\n") else content + "\n"
         self.state = "present" if self.content else "absent"
+        self.mode = None
         try:
             with open(path, "rb") as handle:
                 self.before = handle.read().decode("utf-8", "replace")
+                self.mode = os.fstat(handle.fileno()).st_mode & 0o7777
         except FileNotFoundError:
             self.before = None
         except OSError as exc:
@@ -34,7 +39,7 @@ class SysctlFile(object):
         if self.state == "present" and not os.path.isdir(os.path.dirname(path)):
             raise SysctlFileError("the directory %s does not exist" % os.path.dirname(path))
         if self.state == "present":
-            self.changed = self.before != self.content
+            self.changed = self.before != self.content or self.mode != MODE
         else:
             self.changed = self.before is not None
 
@@ -51,12 +56,17 @@ class SysctlFile(object):
             if self.state == "absent":
                 os.unlink(self.path)
                 return result
+            if self.before == self.content:
+                os.chmod(self.path, MODE)
+                return result
             fd, tmp = tempfile.mkstemp(prefix=".oomguard-", dir=os.path.dirname(self.path))
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(self.content.encode("utf-8"))
                 os.chmod(tmp, 0o644)
                 module.atomic_move(tmp, self.path)
+                # atomic_move keeps an existing file's mode, and gives a new one 0666 minus the umask.
+                os.chmod(self.path, MODE)
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)

@@ -15,14 +15,18 @@ description:
   - The one call per host that the M(oomguard.fleet.oom_protection) role makes. It does what
     M(oomguard.fleet.oom_dropins), M(oomguard.fleet.oom_score_adj) and M(oomguard.fleet.oom_score_info) do, in
     this order, in a single round trip.
-  - First it validates everything (units, rules, regular expressions, values, the sysctl file path) and plans
-    the drop-ins against the disk. Bad input fails the call before anything is written.
-  - On a host running systemd it writes or removes the role-owned drop-ins (see M(oomguard.fleet.oom_dropins))
-    and applies each unit's O(units[].oom_score_adj) to the unit's running processes. On a host without systemd
-    it skips both, warns, and lists the units in RV(skipped_units).
-  - Then it applies O(rules) to the running processes (see M(oomguard.fleet.oom_score_adj)); these come after the
-    unit values, so a process rule wins over the value of the process's unit.
-  - Then it writes or removes the sysctl file, if O(sysctl_file) is set.
+  - First it validates everything (units, rules, regular expressions, values, the sysctl file path), plans the
+    drop-ins against the disk and matches the rules against one snapshot of the processes. Bad input (and
+    O(on_no_match=fail) without a match) fails the call before anything is written. Unit names are validated
+    on hosts without systemd too, so an inventory does not pass on some hosts and fail on others.
+  - Then it applies the live values (see M(oomguard.fleet.oom_score_adj)). On a host running systemd each unit's
+    O(units[].oom_score_adj) goes to the unit's running processes (templates before instances, so an
+    instance's own value wins, as its drop-in does in systemd's merge); then O(rules), so a process rule wins
+    over the value of the process's unit. On a host without systemd the unit values are skipped with a warning
+    and listed in RV(skipped_units).
+  - Then, on a host running systemd, it writes or removes the role-owned drop-ins (see
+    M(oomguard.fleet.oom_dropins)), and last the sysctl file, if O(sysctl_file) is set. Because the live values
+    come first, a refusal with O(on_denied=fail) rolls them back before any file is written.
   - Last it reads back, from the same host in the same call, what systemd declares for every unit and the
     C(oom_score_adj) the kernel holds for each of their processes (RV(units), RV(host)). When a drop-in changed,
     systemd only sees it after C(systemctl daemon-reload), so RV(units) then still shows systemd's view before
@@ -166,8 +170,8 @@ options:
   on_denied:
     description:
       - What to do when the kernel refuses a live value (lowering it without CAP_SYS_RESOURCE).
-      - V(warn) keeps the writes that work and lists the refusals in RV(adjust.denied).
-      - V(fail) fails the call and rolls back the live values it wrote; drop-ins already written stay.
+      - V(warn) keeps the writes that work and lists the refusals in C(denied) of RV(adjust).
+      - V(fail) fails the call, rolls back the live values it wrote and writes no file, so the call changes nothing.
     type: str
     choices: [fail, warn]
     default: warn
@@ -205,7 +209,6 @@ seealso:
   - module: oomguard.fleet.oom_dropins
   - module: oomguard.fleet.oom_score_adj
   - module: oomguard.fleet.oom_score_info
-  - role: oomguard.fleet.oom_protection
 """
 
 EXAMPLES = r"""
@@ -284,7 +287,7 @@ adjust:
     denied: []
     rules: [{index: 0, description: unit=postgresql.service, value: -500, matched: 3, won: 3}]
 rule_offset:
-  description: The index of O(rules[0]) among RV(adjust.rules); the unit values come before it.
+  description: The index of O(rules[0]) among the C(rules) of RV(adjust); the unit values come before it.
   returned: always
   type: int
   sample: 1
@@ -344,10 +347,10 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _adj_task, _dropins_task, _info_task
+from ansible_collections.oomguard.fleet.plugins.module_utils import _adj_task, _dropins, _dropins_task, _info_task
 from ansible_collections.oomguard.fleet.plugins.module_utils._part import Part, PartFailed
 from ansible_collections.oomguard.fleet.plugins.module_utils._sysctl_file import SysctlFile, SysctlFileError
-from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import systemd_running
+from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import is_template, systemd_running
 
 DROPIN_KEYS = ("units", "state", "exclusive", "file_name", "owner_tag", "header", "root", "allow_oom_disable")
 
@@ -372,75 +375,80 @@ class ProtectionApply(object):
         result["changed"] = any((result[part] or {}).get("changed") for part in ("dropins", "adjust", "sysctl"))
         self.module.fail_json(msg=msg, **result)
 
-    def _adjuster(self, rules, quiet=False):
-        return _adj_task.OomScoreAdj(Part(self.module, _adj_task.argument_spec(), {
-            "rules": rules, "allow_oom_disable": self.params["allow_oom_disable"],
-            "on_denied": self.params["on_denied"], "on_no_match": self.params["on_no_match"],
-            "proc_path": self.params["proc_path"],
-        }, "rules", quiet=quiet))
-
     def plan(self):
-        """Validate every part and plan the drop-ins and the sysctl file; nothing is written here."""
+        """Validate every part, match the rules and plan the files; nothing is written here."""
         params = self.params
         present = params["state"] == "present"
         systemd = systemd_running(params["systemd_marker"])
         self.result["systemd"] = systemd
-        names = [unit["name"] for unit in params["units"]]
-        rules = [_without_none(rule) for rule in params["rules"]]
-        if rules:
-            # Alone first, so that every message names the rule as the caller wrote it (rules[n]).
-            self._adjuster(rules, quiet=True).prepare()
+        units = [_without_none(unit) for unit in params["units"]]
+        names = [unit["name"] for unit in units]
+        try:
+            # Also on a host without systemd: the same inventory must not pass there and fail elsewhere.
+            _dropins.check_units(units, params["state"], params["allow_oom_disable"])
+        except _dropins.DropInError as exc:
+            raise PartFailed("Cannot manage the OOM drop-ins: %s" % exc)
+        # Built first: it checks proc_path.
+        self.reader = _info_task.OOMScoreInfo(Part(self.module, _info_task.argument_spec(), {
+            "units": (names or None) if systemd and present else None, "return_processes": False, "top": 0,
+            "proc_path": params["proc_path"],
+        }, "read-back"), systemd=systemd)
         self.dropins = None
         unit_rules = []
         if systemd:
             given = dict((key, params[key]) for key in DROPIN_KEYS)
-            given["units"] = [_without_none(unit) for unit in params["units"]]
+            given["units"] = units
             self.dropins = _dropins_task.DropIns(Part(self.module, _dropins_task.argument_spec(), given, "units"))
             self.dropins.plan()
             if present:
-                unit_rules = [{"unit": unit["name"], "value": unit["oom_score_adj"]}
-                              for unit in params["units"] if unit.get("oom_score_adj") is not None]
+                # Templates first: the last matching rule wins, and an instance's own value must beat its
+                # template's, as its drop-in does in systemd's merge.
+                ordered = sorted(enumerate(units), key=lambda pair: not is_template(pair[1]["name"]))
+                unit_rules = [("units[%d] (%s)" % (index, unit["name"]), {"unit": unit["name"], "value": unit["oom_score_adj"]})
+                              for index, unit in ordered if unit.get("oom_score_adj") is not None]
         elif names and present:
             self.result["skipped_units"] = names
         self.result["rule_offset"] = len(unit_rules)
+        rules = unit_rules + [("rules[%d]" % index, _without_none(rule)) for index, rule in enumerate(params["rules"])]
         self.adjuster = None
-        if unit_rules or rules:
-            self.adjuster = self._adjuster(unit_rules + rules)
-            self.adjuster.prepare()
+        if rules:
+            self.adjuster = _adj_task.OomScoreAdj(Part(self.module, _adj_task.argument_spec(), {
+                "rules": [rule for _label, rule in rules], "allow_oom_disable": params["allow_oom_disable"],
+                "on_denied": params["on_denied"], "on_no_match": params["on_no_match"], "proc_path": params["proc_path"],
+            }, "rules"), labels=[label for label, _rule in rules])
+            # Compile, scan and match now: a bad rule or on_no_match=fail stops the call before any write.
+            self.adjuster.match()
         self.sysctl = None
         if params["sysctl_file"]:
             try:
                 self.sysctl = SysctlFile(params["sysctl_file"], params["sysctl_content"] if present else "")
             except SysctlFileError as exc:
                 raise PartFailed("sysctl_file: %s" % exc)
-        self.reader = _info_task.OOMScoreInfo(Part(self.module, _info_task.argument_spec(), {
-            "units": (names or None) if systemd and present else None, "return_processes": False, "top": 0,
-            "proc_path": params["proc_path"],
-        }, "read-back"), systemd=systemd)
 
     def execute(self):
         try:
             self.plan()
         except PartFailed as exc:
-            self._fail("%s; nothing was written" % exc.msg)
+            self._fail(exc.msg if "nothing was" in exc.msg.lower() else "%s; nothing was written" % exc.msg)
         if self.result["skipped_units"]:
             self.module.warn("systemd is not running on this host (%s is missing): skipped the drop-ins and the "
                              "unit values of %s" % (self.params["systemd_marker"], ", ".join(self.result["skipped_units"])))
         diffs = []
-        part = "dropins"
+        part = "adjust"
         try:
-            if self.dropins is not None:
-                self.dropins.apply()
-                self.result["dropins"] = self.dropins.result
-                self.result["reload_needed"] = bool(self.dropins.result["units_changed"])
-                diffs.extend(self.dropins.result.pop("diff", []))
-            part = "adjust"
+            # Live values first: a refusal with on_denied=fail rolls them back before any file is written.
             if self.adjuster is not None:
                 self.result["adjust"] = self.adjuster.execute()
                 processes = self.result["adjust"].pop("diff", None)
                 if processes and (processes["before"] or processes["after"]):
                     diffs.append(dict(processes, before_header="oom_score_adj of running processes",
                                       after_header="oom_score_adj of running processes"))
+            part = "dropins"
+            if self.dropins is not None:
+                self.dropins.apply()
+                self.result["dropins"] = self.dropins.result
+                self.result["reload_needed"] = bool(self.dropins.result["units_changed"])
+                diffs.extend(self.dropins.result.pop("diff", []))
             part = "sysctl"
             if self.sysctl is not None:
                 try:
@@ -451,8 +459,11 @@ class ProtectionApply(object):
             part = "read-back"
             found = self.reader.execute()
         except PartFailed as exc:
-            extra = {part: exc.result} if part in ("dropins", "adjust", "sysctl") else {}
-            self._fail(exc.msg, **extra)
+            done = [name for name in ("adjust", "dropins", "sysctl") if (self.result[name] or {}).get("changed")]
+            msg = exc.msg
+            if done and part != "adjust":
+                msg += " (what this call had already changed stays: %s)" % ", ".join(done)
+            self._fail(msg, **({part: exc.result} if part in ("dropins", "adjust", "sysctl") else {}))
         self.result["units"] = found.get("units") or {}
         self.result["host"] = found["host"]
         self.result["changed"] = any((self.result[key] or {}).get("changed") for key in ("dropins", "adjust", "sysctl"))

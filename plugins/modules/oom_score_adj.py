@@ -533,12 +533,11 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._adj_task import (  # noqa: F401  (legacy_to_score_adj stays importable here)
+from ansible_collections.oomguard.fleet.plugins.module_utils._adj_task import (
     MUTUALLY_EXCLUSIVE,
     REQUIRED_ONE_OF,
     OomScoreAdj,
     argument_spec,
-    legacy_to_score_adj,
 )
 
 

@@ -33,7 +33,7 @@ def read_adj(root, pid):
     (15, 1000),
 ])
 def test_legacy_oom_adj_converts_like_the_kernel(legacy, expected):
-    assert oom_score_adj.legacy_to_score_adj(legacy) == expected
+    assert _adj_task.legacy_to_score_adj(legacy) == expected
 
 
 # -- bad input: a clear message naming the option, and nothing written -------------------------------------
