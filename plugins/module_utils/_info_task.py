@@ -12,7 +12,7 @@ import re
 
 from ansible_collections.oomguard.fleet.plugins.module_utils import _procfs, _scoring
 from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import (
-    SelectorError, cgroup_matches, name_matches, resolve_uid, unit_matches,
+    SelectorError, in_cgroup, name_matches, resolve_uid, unit_matches,
 )
 from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import (
     read_declared, show_units, split_paths, systemd_running, unit_name_error, unit_of_cgroup, unit_type,
@@ -106,7 +106,7 @@ class OOMScoreInfo(object):
             return False
         if params["units"] and not any(unit_matches(unit, unit_of_cgroup(proc.cgroup)) for unit in params["units"]):
             return False
-        if params["cgroups"] and not any(cgroup_matches(path, proc.cgroup) for path in params["cgroups"]):
+        if params["cgroups"] and not any(in_cgroup(path, proc) for path in params["cgroups"]):
             return False
         return True
 

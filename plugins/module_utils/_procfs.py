@@ -41,7 +41,7 @@ class Process(object):
     __slots__ = (
         "pid", "ppid", "name", "state", "flags", "starttime", "uid", "kthread", "has_mm", "rss_anon_kb",
         "rss_file_kb", "rss_shmem_kb", "swap_kb", "pgtables_kb", "cap_eff", "oom_score", "oom_score_adj",
-        "cmdline", "cgroup", "exe", "errors",
+        "cmdline", "cgroup", "cgroup_paths", "exe", "errors",
     )
 
     def __init__(self, **fields):
@@ -178,7 +178,9 @@ def _read_expensive(proc, proc_path, want):
     if "cgroup" in want:
         try:
             root = manager_root(proc_path)
-            proc.cgroup = relative_cgroup(select_cgroup_path(read_bytes(base + "cgroup")), root)
+            data = read_bytes(base + "cgroup")
+            proc.cgroup = relative_cgroup(select_cgroup_path(data), root)
+            proc.cgroup_paths = all_cgroup_paths(data)
         except OSError as exc:
             _note(proc, "cgroup", exc)
     if "exe" in want:
@@ -224,6 +226,16 @@ def select_cgroup_path(data):
         if hid == "0" and controllers == "":
             unified = path
     return unified if unified is not None else first
+
+
+def all_cgroup_paths(data):
+    """Every distinct path of /proc/PID/cgroup, in file order: each v1 hierarchy's (memory, cpu, ...) and v2's."""
+    paths = []
+    for line in data.decode("utf-8", "backslashreplace").splitlines():
+        path = line.split(":", 2)[-1]
+        if path and path not in paths:
+            paths.append(path)
+    return tuple(paths)
 
 
 _MANAGER_ROOTS = {}

@@ -116,7 +116,7 @@ class Matcher(object):
             return False
         if self.unit is not None and not unit_matches(self.unit, unit_of_cgroup(proc.cgroup)):
             return False
-        if self.cgroup is not None and not cgroup_matches(self.cgroup, proc.cgroup):
+        if self.cgroup is not None and not in_cgroup(self.cgroup, proc):
             return False
         return True
 
@@ -171,6 +171,14 @@ def unit_matches(wanted, unit):
         prefix, _at, suffix = wanted.partition("@")
         return unit.startswith(prefix + "@") and unit.endswith(suffix[suffix.index("."):])
     return unit == wanted
+
+
+def in_cgroup(wanted, proc):
+    """Whether a process is in a cgroup: its path as systemd shows it, or its path in any hierarchy
+    (a v1 controller such as memory has a tree of its own on v1 and hybrid hosts)."""
+    if cgroup_matches(wanted, proc.cgroup):
+        return True
+    return any(cgroup_matches(wanted, path) for path in getattr(proc, "cgroup_paths", None) or ())
 
 
 def cgroup_matches(wanted, path):

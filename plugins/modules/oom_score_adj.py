@@ -157,6 +157,9 @@ options:
         description:
           - Processes in this cgroup or below it (an absolute cgroup path such as V(/system.slice/foo.service)),
             or whose cgroup matches this shell glob (for example V(/system.slice/docker-*.scope)).
+          - A process's cgroup is its path as systemd shows it, or its path in any other hierarchy listed in
+            C(/proc/PID/cgroup); on a cgroup v1 or hybrid host a memory cgroup's path (as C(4:memory:/batch/jobs)
+            lists it) matches too.
         type: str
       include_descendants:
         description:

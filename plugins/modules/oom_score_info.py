@@ -77,6 +77,10 @@ options:
       - Only return processes in these cgroups.
       - An absolute path matches that cgroup and everything below it; a glob such as C(/system.slice/*.service)
         is matched with fnmatch.
+      - A process's cgroup is its path as systemd shows it, or its path in any other hierarchy listed in
+        C(/proc/PID/cgroup). On a cgroup v1 or hybrid host the path of a memory cgroup (as C(4:memory:/batch/jobs)
+        lists it) matches too, so O(cgroups) and O(cgroup_limit) together predict the kill order inside that
+        memory cgroup.
     type: list
     elements: str
   min_score:

@@ -236,10 +236,13 @@ def assign_tiers(started, pusher):
 def predict(cgroup):
     """The kill order oom_score_info predicts for the cgroup's members at its limit (pids, first first)."""
     members = sorted(cgroup.pids())
+    # Selected by the memory cgroup's path as /proc/PID/cgroup lists it (the v1 memory hierarchy on a v1 or
+    # hybrid host, the unified one on v2), as a user would, not by the pids the test knows.
     result = run_module_ok("oom_score_info", {
-        "pids": members, "cgroup_limit": str(cgroup.limit_bytes), "top": len(members),
+        "cgroups": [cgroup.kernel_path], "cgroup_limit": str(cgroup.limit_bytes), "top": len(members) + 1,
         "return_processes": False})
     assert result["host"]["cgroup_limit_bytes"] == cgroup.limit_bytes
+    assert sorted(entry["pid"] for entry in result["kill_order"]) == members, (result["kill_order"], members)
     return result["kill_order"]
 
 

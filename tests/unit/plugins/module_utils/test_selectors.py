@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._procfs import Process
+from ansible_collections.oomguard.fleet.plugins.module_utils._procfs import Process, all_cgroup_paths
 from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import Matcher, SelectorError, fields_needed
 
 
@@ -67,3 +67,16 @@ def test_bad_rules_raise_with_the_option_named(rule, words):
 def test_only_the_fields_a_rule_needs_are_read():
     assert fields_needed([{"name": "x"}, {"pid": 1}]) == set()
     assert fields_needed([{"unit": "a.service"}, {"cmdline_pattern": "x"}, {"exe": "/x"}]) == {"cgroup", "cmdline", "exe"}
+
+
+def test_cgroup_rule_matches_the_path_in_any_hierarchy():
+    """A v1 memory cgroup (hybrid host) is a tree of its own: its path selects, the systemd path still does."""
+    data = b"12:memory:/jobs/nightly\n1:name=systemd:/system.slice/cron.service\n0::/\n"
+    assert all_cgroup_paths(data) == ("/jobs/nightly", "/system.slice/cron.service", "/")
+    job = Process(pid=7, name="etl", cgroup="/system.slice/cron.service", cgroup_paths=all_cgroup_paths(data))
+    other = Process(pid=8, name="cron", cgroup="/system.slice/cron.service",
+                    cgroup_paths=all_cgroup_paths(data.replace(b"/jobs/nightly", b"/")))
+    assert [p.pid for p in Matcher({"cgroup": "/jobs/nightly"}).select([job, other])] == [7]
+    assert [p.pid for p in Matcher({"cgroup": "/jobs/*"}).select([job, other])] == [7]
+    assert [p.pid for p in Matcher({"cgroup": "/system.slice/cron.service"}).select([job, other])] == [7, 8]
+    assert [p.pid for p in Matcher({"cgroup": "/jobs/weekly"}).select([job, other])] == []

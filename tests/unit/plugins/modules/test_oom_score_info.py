@@ -141,6 +141,24 @@ def test_small_cgroup_limit_lets_size_win_over_adj(host):
     assert pids(result["kill_order"]) == [300, 301]
 
 
+def test_cgroups_matches_a_v1_memory_cgroup_on_a_hybrid_host(host):
+    """On v1/hybrid hosts a memory cgroup has its own tree; its path selects the processes, and with
+    cgroup_limit they are ranked against that limit (the kill order inside the memory cgroup)."""
+    hybrid = "12:memory:/jobs/nightly\n3:cpu,cpuacct:/system.slice/cron.service\n1:name=systemd:/system.slice/cron.service\n0::/\n"
+    host.add(500, name=b"etl", rss_anon_kb=300 * MIB, cgroup_text=hybrid)
+    host.add(501, name=b"etl", rss_anon_kb=100 * MIB, oom_score_adj=100, cgroup_text=hybrid)
+    host.add(502, name=b"cron", rss_anon_kb=1 * MIB, cgroup_text=hybrid.replace("/jobs/nightly", "/"))
+    result = info(host, cgroups=["/jobs/nightly"], cgroup_limit="1G")
+    assert pids(result["kill_order"]) == [500, 501]
+    assert sorted(pids(result["processes"])) == [500, 501]
+    # The unit is still the one systemd shows (name=systemd), and the unit filter still finds all three.
+    assert {row["unit"] for row in result["processes"]} == {"cron.service"}
+    assert sorted(pids(info(host, units=["cron.service"])["processes"])) == [500, 501, 502]
+    # A path in no hierarchy matches nothing; a glob works on the memory tree too.
+    assert info(host, cgroups=["/jobs/weekly"])["processes"] == []
+    assert sorted(pids(info(host, cgroups=["/jobs/*"])["processes"])) == [500, 501]
+
+
 def test_host_facts_are_returned(host):
     result = info(host, top=0, return_processes=False)
     facts = result["host"]
