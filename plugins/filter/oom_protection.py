@@ -13,11 +13,12 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import SELECTOR_KEYS, describe
+from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import SELECTOR_KEYS, describe, unit_matches
 from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import (
     OOM_POLICIES,
     OOM_POLICY_TYPES,
     OOM_SCORE_ADJUST_TYPES,
+    is_template,
     unit_name_error,
     unit_type,
 )
@@ -311,6 +312,21 @@ def _unit_record(unit, info_unit, can_lower_adj, denied):
     return record
 
 
+def _own_processes(name, plan_units, units_info):
+    """The unit's facts, where a template's processes leave out those of instances assigned on their own:
+    an instance's own value wins over its template's (its drop-in sorts later), so they are judged there."""
+    facts = units_info.get(name)
+    if not facts or not is_template(name):
+        return facts
+    elsewhere = set()
+    for unit in plan_units:
+        if unit["name"] != name and unit_matches(name, unit["name"]):
+            elsewhere.update(proc.get("pid") for proc in (units_info.get(unit["name"]) or {}).get("processes") or [])
+    if not elsewhere:
+        return facts
+    return dict(facts, processes=[proc for proc in facts.get("processes") or [] if proc.get("pid") not in elsewhere])
+
+
 def _process_record(entry, found, can_lower_adj, denied):
     record = {
         "kind": "process", "target": entry["target"], "tier": entry["tier"],
@@ -372,7 +388,8 @@ def oom_protection_compliance(plan, info=None, adj=None, systemd=True, state="pr
     if state == "present":
         if systemd:
             units_info = info.get("units") or {}
-            records.extend(_unit_record(unit, units_info.get(unit["name"]), can_lower_adj, denied)
+            records.extend(_unit_record(unit, _own_processes(unit["name"], plan["units"], units_info), can_lower_adj,
+                                        denied)
                            for unit in plan["units"])
         found = _found_by_rule(adj, rule_offset, len(plan["processes"]), check_mode)
         records.extend(_process_record(entry, found[index], can_lower_adj, denied)

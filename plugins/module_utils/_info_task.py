@@ -15,7 +15,7 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import (
     SelectorError, in_cgroup, name_matches, resolve_uid, unit_matches,
 )
 from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import (
-    read_declared, show_units, split_paths, systemd_running, unit_name_error, unit_of_cgroup, unit_type,
+    is_template, read_declared, show_units, split_paths, systemd_running, unit_name_error, unit_of_cgroup, unit_type,
 )
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(i?B)?\s*$", re.I)
@@ -262,9 +262,10 @@ class OOMScoreInfo(object):
                 "declared_oom_policy": declared["oom_policy"],
                 "systemctl_oom_score_adj": _int_or_none(props.get("OOMScoreAdjust")),
                 "oom_policy": props.get("OOMPolicy") or None,
-                "main_pid": _int_or_none(props.get("MainPID")),
+                # A template has no state or main process of its own (its instances have).
+                "main_pid": None if is_template(unit) else _int_or_none(props.get("MainPID")),
                 "load_state": props.get("LoadState"),
-                "active_state": props.get("ActiveState"),
+                "active_state": None if is_template(unit) else props.get("ActiveState"),
                 "processes": [
                     {"pid": proc.pid, "name": proc.name, "oom_score_adj": proc.oom_score_adj}
                     for proc in sorted(members, key=lambda proc: proc.pid)

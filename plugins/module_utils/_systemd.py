@@ -104,15 +104,31 @@ def parse_show(text):
     return blocks
 
 
+# systemctl cannot show a template (foo@.service is "neither a valid invocation ID nor unit name"), but it
+# loads any instance of it on demand: an instance with this name, which has no drop-ins of its own, shows
+# what the template's fragment and drop-ins give every instance.
+TEMPLATE_PROBE_INSTANCE = "oomguard-template-probe"
+
+
+def shown_name(unit):
+    """The name to ask systemctl about: a template's probe instance, otherwise the unit itself."""
+    if is_template(unit):
+        prefix, _at, suffix = unit.partition("@")
+        return "%s@%s%s" % (prefix, TEMPLATE_PROBE_INSTANCE, suffix)
+    return unit
+
+
 def show_units(run_command, units, systemctl="systemctl"):
     """One `systemctl show` for many units. `run_command(argv) -> (rc, stdout, stderr)`.
 
-    Returns {unit: properties}; raises RuntimeError with systemctl's message when it fails.
+    Returns {unit: properties}; raises RuntimeError with systemctl's message when it fails. A template is
+    shown through an instance without drop-ins of its own (TEMPLATE_PROBE_INSTANCE): its values are the
+    template's, its ActiveState and MainPID say nothing about the running instances.
     """
     units = list(units)
     if not units:
         return {}
-    argv = [systemctl, "show", "--no-pager", "-p", ",".join(SHOW_PROPERTIES), "--"] + units
+    argv = [systemctl, "show", "--no-pager", "-p", ",".join(SHOW_PROPERTIES), "--"] + [shown_name(u) for u in units]
     rc, out, err = run_command(argv)
     if rc != 0:
         raise RuntimeError("systemctl show failed (rc=%s): %s" % (rc, (err or out).strip()))

@@ -379,6 +379,10 @@ units:
     - Per requested unit, what systemd declares and what the kernel applies.
     - V(declared_set) is false when no unit file or drop-in assigns C(OOMScoreAdjust=), whatever
       V(systemctl_oom_score_adj) says.
+    - For a template such as V(foo@.service), systemctl cannot show the template itself, so its settings are
+      those systemd gives an instance without drop-ins of its own (an instance named
+      V(oomguard-template-probe), loaded on demand and never started); C(processes) are those of every running
+      instance, and C(main_pid) and C(active_state) are null.
   returned: when O(units) is given
   type: dict
   sample:

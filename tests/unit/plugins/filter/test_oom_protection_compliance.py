@@ -235,3 +235,23 @@ def test_reset_rules_use_what_systemd_applies_now():
 
 def test_reset_rules_of_a_skipped_task_are_empty():
     assert oom_protection_reset_rules({"skipped": True, "changed": False}) == []
+
+
+def test_a_template_is_judged_without_the_processes_of_instances_assigned_on_their_own():
+    """job@.service (500) covers every instance; job@b.service has its own tier (300), which wins. The
+    template's record must not call b's processes drift, and b's record must judge them by 300."""
+    plan = plan_for(units={"job@.service": "expendable", "job@b.service": "batch"})
+    fact = oom_protection_compliance(plan, info=info({
+        # What oom_score_info reports: a template's processes are those of all its instances.
+        "job@.service": unit_info(500, [(10, 500), (20, 300)]),
+        "job@b.service": unit_info(300, [(20, 300)]),
+    }))
+    records = dict((record["target"], record) for record in fact["records"])
+    assert records["job@.service"]["status"] == "ok", records["job@.service"]["reasons"]
+    assert [proc["pid"] for proc in records["job@.service"]["processes"]] == [10]
+    assert records["job@b.service"]["status"] == "ok"
+    # Without its own assignment the instance is the template's: a process at 300 is then drift.
+    alone = oom_protection_compliance(plan_for(units={"job@.service": "expendable"}), info=info({
+        "job@.service": unit_info(500, [(10, 500), (20, 300)])}))
+    (record,) = alone["records"]
+    assert record["status"] == "drift" and "pid 20" in " ".join(record["reasons"])

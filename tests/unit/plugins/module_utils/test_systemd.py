@@ -125,3 +125,18 @@ def test_comments_and_continuations_are_understood(tmp_path):
 def test_unreadable_unit_file_is_reported_not_fatal(tmp_path):
     declared = _systemd.read_declared([str(tmp_path / "missing.conf")])
     assert declared["unreadable"] == [str(tmp_path / "missing.conf")]
+
+
+def test_show_units_shows_a_template_through_an_instance_without_drop_ins():
+    """systemctl refuses `show foo@.service`; an instance loaded on demand shows the template's values."""
+    seen = []
+
+    def run(argv):
+        seen.append(argv)
+        return 0, "Id=job@oomguard-template-probe.service\nOOMScoreAdjust=500\n\nId=web.service\nOOMScoreAdjust=0\n", ""
+
+    shown = _systemd.show_units(run, ["job@.service", "web.service"])
+    assert seen[0][-2:] == ["job@oomguard-template-probe.service", "web.service"]
+    assert shown["job@.service"]["OOMScoreAdjust"] == "500"
+    assert shown["web.service"]["OOMScoreAdjust"] == "0"
+    assert _systemd.shown_name("job@b.service") == "job@b.service"
