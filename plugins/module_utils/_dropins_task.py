@@ -8,6 +8,7 @@ Shared by the oom_dropins and oom_protection_apply modules."""
 from __future__ import annotations
 
 from ansible_collections.oomguard.fleet.plugins.module_utils import _dropins
+from ansible_collections.oomguard.fleet.plugins.module_utils._part import atomic_move
 
 
 class DropIns:
@@ -59,7 +60,7 @@ class DropIns:
                 self.module.fail_json(msg=f"Writing the OOM drop-ins failed: {exc}", **self._result)
 
     def _move(self, src, dest):
-        self.module.atomic_move(src, dest)
+        atomic_move(self.module, src, dest)
 
     @property
     def result(self):

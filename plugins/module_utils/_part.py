@@ -45,3 +45,14 @@ class Part(object):
 
     def atomic_move(self, *args, **kwargs):
         return self._module.atomic_move(*args, **kwargs)
+
+
+def atomic_move(module, src, dest):
+    """module.atomic_move(), with its failures as OSError: ansible-core raises a plain Exception from some of
+    its paths (a replace that fails), which callers that handle OSError would turn into a traceback."""
+    try:
+        module.atomic_move(src, dest)
+    except OSError:
+        raise
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        raise OSError("cannot move %s to %s: %s" % (src, dest, exc))

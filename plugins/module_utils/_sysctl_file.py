@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import tempfile
 
+from ansible_collections.oomguard.fleet.plugins.module_utils._part import atomic_move
+
 
 MODE = 0o644
 
@@ -64,7 +66,7 @@ class SysctlFile(object):
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(self.content.encode("utf-8"))
                 os.chmod(tmp, 0o644)
-                module.atomic_move(tmp, self.path)
+                atomic_move(module, tmp, self.path)
                 # atomic_move keeps an existing file's mode, and gives a new one 0666 minus the umask.
                 os.chmod(self.path, MODE)
             finally:

@@ -308,3 +308,16 @@ def test_part_forwards_run_command_and_atomic_move(tmp_path):
     part.atomic_move(str(src), str(tmp_path / "dest"))
     assert module.moves == [(str(src), str(tmp_path / "dest"))]
     assert (tmp_path / "dest").read_text() == "x"
+
+
+def test_a_failing_move_is_a_clear_error_not_a_traceback(path):
+    """ansible-core's atomic_move raises a plain Exception from some of its paths; it must come out as a
+    SysctlFileError naming the file, and the temporary file must not stay behind."""
+    class Refusing(Module):
+        def atomic_move(self, src, dest):
+            raise Exception("Could not replace %r with %r." % (dest, src))  # pylint: disable=broad-exception-raised
+
+    planned = SysctlFile(str(path), CONTENT)
+    with pytest.raises(SysctlFileError, match="writing .*60-oomguard.conf failed: cannot move .*Could not replace"):
+        planned.apply(Refusing())
+    assert files(path.parent) == []

@@ -85,3 +85,15 @@ def test_absent_exclusive_removes_everything_owned(capsys, root):
     result = run(capsys, {"root": str(root), "state": "absent", "exclusive": True})
     assert result["units_changed"] == ["a.service"]
     assert list(root.iterdir()) == []
+
+
+def test_a_failing_move_fails_the_module_with_a_message_not_a_traceback(capsys, root, monkeypatch):
+    """ansible-core's atomic_move raises a plain Exception from some of its paths (a replace that fails)."""
+    def refuse(self, src, dest, *args, **kwargs):
+        raise Exception("Could not replace %r with %r." % (dest, src))  # pylint: disable=broad-exception-raised
+
+    monkeypatch.setattr(oom_dropins.AnsibleModule, "atomic_move", refuse)
+    result = run(capsys, {"root": str(root), "units": [{"name": "a.service", "oom_score_adj": 5}]})
+    assert result["failed"] is True
+    assert result["msg"].startswith("Writing the OOM drop-ins failed: cannot move"), result["msg"]
+    assert "Could not replace" in result["msg"] and "Traceback" not in json.dumps(result)
