@@ -99,6 +99,7 @@ class OomScoreAdj(object):
         self.can_lower = None
         self._prepared = False
         self._planned = None
+        self.snapshot = None
         self._result = {
             "changed": False, "changes": [], "unchanged": 0, "matched": 0, "denied": [], "vanished": [],
             "reused": [], "excluded": [], "rules": [], "can_lower_adj": None,
@@ -220,6 +221,8 @@ class OomScoreAdj(object):
             procs, warnings = scan(self.proc_path, want, pids)
         except OSError as exc:
             self._fail("cannot read the process table under %s: %s; nothing was written" % (self.proc_path, exc.strerror))
+        # A whole table is a snapshot others may reuse; _write() keeps its values as read back after each write.
+        self.snapshot = procs if pids is None else None
         notes = list(warnings)
         for proc in procs:
             notes.extend("pid %d (%s): %s" % (proc.pid, proc.name, error) for error in proc.errors)
@@ -339,9 +342,12 @@ class OomScoreAdj(object):
 
     def _write(self, item, value):
         try:
-            return write_adj(self.proc_path, item.proc.pid, item.proc.starttime, value, self.can_lower)
+            res = write_adj(self.proc_path, item.proc.pid, item.proc.starttime, value, self.can_lower)
         except (OSError, ValueError, IndexError) as exc:
             return _Failure(item.proc.pid, "cannot write oom_score_adj: %s" % (getattr(exc, "strerror", None) or exc))
+        if res.after is not None:
+            item.proc.oom_score_adj = res.after
+        return res
 
     def apply(self, planned):
         """Write lowering values first (the only ones the kernel may refuse), then raises; undo all on failure."""

@@ -119,11 +119,16 @@ class OOMScoreInfo(object):
         return want
 
     # Main --------------------------------------------------------------------------------------------
-    def execute(self):
+    def execute(self, procs=None):
+        """`procs`: a whole process table the caller has just read (oom_protection_apply passes the one its
+        writes were made against, with the values read back after them), instead of scanning /proc again."""
         params = self.params
+        reused = procs is not None
+        warnings = []
         try:
             host = _procfs.read_host(self.proc_path)
-            procs, warnings = _procfs.scan(self.proc_path)
+            if not reused:
+                procs, warnings = _procfs.scan(self.proc_path)
         except OSError as exc:
             self._fail("reading %s failed: %s" % (self.proc_path, exc))
         if not host["total_pages"]:
@@ -135,17 +140,21 @@ class OOMScoreInfo(object):
         want_output = params["return_processes"]
         detail = self._detail_fields(want_output)
         if detail:
-            candidates = [proc for proc in candidates if _procfs.read_details(self.proc_path, proc, detail)]
+            # Only what is not read yet (a reused table may have cgroups already).
+            candidates = [proc for proc in candidates
+                          if _procfs.read_details(self.proc_path, proc, [f for f in detail if getattr(proc, f) is None])]
         selected = [proc for proc in candidates if self._detail_filter(proc)]
 
         if self.limit_bytes is not None:
             total_pages = max(self.limit_bytes // page_size, 1)
-            ranked = _scoring.kill_order(selected, total_pages, page_size, scale, host["kernel_release"])
-            scope = "the %s cgroup limit" % params["cgroup_limit"]
+            ranking, scope = selected, "the %s cgroup limit" % params["cgroup_limit"]
         else:
             total_pages = host["total_pages"]
-            ranked = _scoring.kill_order(procs, total_pages, page_size, scale, host["kernel_release"])
-            scope = "RAM+swap"
+            ranking, scope = procs, "RAM+swap"
+        ranked = []
+        if want_output or params["top"]:
+            # A read-back of units and host facts (no rows, top 0) does not need the kill order.
+            ranked = _scoring.kill_order(ranking, total_pages, page_size, scale, host["kernel_release"])
         rank_of = {}
         for position, (proc, badness) in enumerate(ranked, 1):
             rank_of[proc.pid] = (position, badness)
@@ -196,7 +205,8 @@ class OOMScoreInfo(object):
         if params["units"]:
             self._result["units"] = self._units(procs, host_out["systemd_running"])
 
-        self._warn_partial(procs, warnings)
+        if not reused:  # the caller that read the table has warned about it
+            self._warn_partial(procs, warnings)
         return self._result
 
     def _row(self, proc, ranked, host, scale):

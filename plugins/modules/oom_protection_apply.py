@@ -457,7 +457,8 @@ class ProtectionApply(object):
                     raise PartFailed("sysctl_file: %s" % exc, {"path": self.sysctl.path, "changed": False})
                 diffs.extend(self.result["sysctl"].pop("diff", []))
             part = "read-back"
-            found = self.reader.execute()
+            # One scan per call: the table the live values were matched and written against, as read back.
+            found = self.reader.execute(procs=self.adjuster.snapshot if self.adjuster is not None else None)
         except PartFailed as exc:
             done = [name for name in ("adjust", "dropins", "sysctl") if (self.result[name] or {}).get("changed")]
             msg = exc.msg

@@ -605,6 +605,26 @@ def test_units_read_back_shows_the_values_written_in_the_same_call(host):
     assert result["host"]["sysctls"]["vm.panic_on_oom"] == 0
 
 
+def test_one_scan_of_proc_serves_the_writes_and_the_read_back(host, monkeypatch):
+    """The read-back reuses the table the writes were made against, with the values read back after them."""
+    calls = []
+    original = _adj_task.scan
+
+    def counting(proc_path, want=frozenset(), pids=None):
+        calls.append(pids)
+        return original(proc_path, want, pids)
+
+    monkeypatch.setattr(_adj_task, "scan", counting)
+    monkeypatch.setattr(_info_task._procfs, "scan", counting)
+    result = ok(host.run())
+    assert calls == [None]
+    assert result["units"]["ssh.service"]["processes"] == [{"pid": 100, "name": "sshd", "oom_score_adj": -900}]
+    # Without rules there is no table to reuse: the read-back scans on its own, once.
+    calls[:] = []
+    ok(host.run(units=[{"name": "ssh.service", "oom_policy": "continue"}], rules=[]))
+    assert calls == [None]
+
+
 def test_a_failing_systemctl_in_the_read_back_fails_but_reports_what_was_written(tmp_path, monkeypatch):
     Systemctl(monkeypatch, error="systemctl show failed (rc=1): Failed to connect to bus")
     host = Host(tmp_path)
