@@ -22,7 +22,7 @@ class PartFailed(Exception):
 
 
 class Part(object):
-    def __init__(self, module, spec, params, label, quiet=False):
+    def __init__(self, module, spec, params, label):
         validated = ArgumentSpecValidator(spec).validate(params)
         if validated.error_messages:
             raise PartFailed("%s: %s" % (label, "; ".join(validated.error_messages)))
@@ -31,11 +31,9 @@ class Part(object):
         self._diff = module._diff
         self.label = label
         self._module = module
-        self._quiet = quiet
 
     def warn(self, warning):
-        if not self._quiet:
-            self._module.warn(warning)
+        self._module.warn(warning)
 
     def fail_json(self, msg, **result):
         raise PartFailed(msg, result)

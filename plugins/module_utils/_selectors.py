@@ -178,7 +178,7 @@ def in_cgroup(wanted, proc):
     (a v1 controller such as memory has a tree of its own on v1 and hybrid hosts)."""
     if cgroup_matches(wanted, proc.cgroup):
         return True
-    return any(cgroup_matches(wanted, path) for path in getattr(proc, "cgroup_paths", None) or ())
+    return any(cgroup_matches(wanted, path) for path in proc.cgroup_paths or ())
 
 
 def cgroup_matches(wanted, path):

@@ -272,18 +272,15 @@ def test_part_failed_without_a_result_has_an_empty_one():
     assert PartFailed("x").result == {}
 
 
-def test_part_forwards_warnings_unless_quiet():
+def test_part_forwards_warnings():
     module = Module()
     Part(module, _dropins_task.argument_spec(), {}, "units").warn("loud")
-    Part(module, _dropins_task.argument_spec(), {}, "units", quiet=True).warn("quiet")
     assert module.warnings == ["loud"]
 
 
-def test_a_quiet_part_suppresses_the_warnings_of_a_task():
+def test_a_part_forwards_the_warnings_of_a_task():
     module = Module()
     rules = {"rules": [{"pid": 1, "oom_adj": 5}]}
-    _adj_task.OomScoreAdj(Part(module, _adj_task.argument_spec(), rules, "rules", quiet=True)).prepare()
-    assert module.warnings == []
     _adj_task.OomScoreAdj(Part(module, _adj_task.argument_spec(), rules, "rules")).prepare()
     assert len(module.warnings) == 1 and "rules[0].oom_adj 5" in module.warnings[0]
 
