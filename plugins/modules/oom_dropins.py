@@ -27,6 +27,8 @@ description:
     applies it to them now.
 author:
   - oomguard contributors (@oomguard)
+extends_documentation_fragment:
+  - oomguard.fleet.dropin_files
 attributes:
   check_mode:
     support: full
@@ -89,31 +91,6 @@ options:
       - A C(.d) directory left empty by a removal is removed too.
     type: bool
     default: false
-  file_name:
-    description:
-      - The file name of the drop-in inside each C(<unit>.d/) directory. It must end in C(.conf).
-      - systemd applies drop-ins in lexicographic order of file names and the last assignment wins, so a
-        later file (for example C(99-local.conf)) still overrides this one.
-    type: str
-    default: 60-oomguard.conf
-  owner_tag:
-    description:
-      - The fingerprint written into every file, as a line C(# oomguard-owner) followed by the tag. Only files with
-        exactly this line are changed or removed.
-    type: str
-    default: oomguard.fleet.oom_protection
-  header:
-    description:
-      - Comment lines written at the top of every file (for example the role's C(ansible_managed) text).
-        Each line is prefixed with C(# ).
-    type: list
-    elements: str
-    default: []
-  root:
-    description:
-      - The directory holding the unit drop-in directories. It must exist.
-    type: path
-    default: /etc/systemd/system
   allow_oom_disable:
     description:
       - Allow V(-1000), which exempts the unit's processes from the OOM killer. A leak in such a process can

@@ -37,6 +37,8 @@ description:
     RV(reload_needed) or RV(sysctl.changed) is true.
 author:
   - oomguard contributors (@oomguard)
+extends_documentation_fragment:
+  - oomguard.fleet.dropin_files
 attributes:
   check_mode:
     support: full
@@ -98,27 +100,6 @@ options:
         M(oomguard.fleet.oom_dropins).
     type: bool
     default: true
-  file_name:
-    description:
-      - The drop-in file name inside each C(<unit>.d/) directory. It must end in C(.conf).
-    type: str
-    default: 60-oomguard.conf
-  owner_tag:
-    description:
-      - The fingerprint written into every drop-in; only files with it are changed or removed.
-    type: str
-    default: oomguard.fleet.oom_protection
-  header:
-    description:
-      - Comment lines written at the top of every drop-in.
-    type: list
-    elements: str
-    default: []
-  root:
-    description:
-      - The directory holding the unit drop-in directories.
-    type: path
-    default: /etc/systemd/system
   rules:
     description:
       - Process rules, as O(oomguard.fleet.oom_score_adj#module:rules) of M(oomguard.fleet.oom_score_adj), applied
