@@ -12,11 +12,12 @@ Standard library only. It runs on the controller, but stays Python 3.8 compatibl
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import re
 import xml.etree.ElementTree as ET
+
+from ansible_collections.oomguard.fleet.plugins.module_utils import _headroom
 
 SCHEMA_VERSION = 1
 GENERATOR = "oomguard.fleet.oom_audit_report"
@@ -285,6 +286,73 @@ def normalize_event(raw):
     return out
 
 
+def _clean_number(value):
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return value if math.isfinite(value) else None
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+_HEADROOM_INT_FIELDS = ("mem_total_kb", "mem_available_kb", "swap_total_kb", "swap_free_kb", "committed_kb",
+                        "commit_limit_kb", "overcommit_memory", "oom_kill_count")
+
+
+def normalize_headroom(raw):
+    """Headroom as _headroom.read_headroom gathers it, cleaned; None when the host sent none."""
+    if not isinstance(raw, dict):
+        return None
+    out = dict((field, clean_int(raw.get(field))) for field in _HEADROOM_INT_FIELDS)
+    pressure = raw.get("pressure")
+    out["pressure"] = None
+    if isinstance(pressure, dict):
+        out["pressure"] = {}
+        for kind in ("some", "full"):
+            values = pressure.get(kind) if isinstance(pressure.get(kind), dict) else {}
+            out["pressure"][kind] = {
+                "avg10": _clean_number(values.get("avg10")), "avg60": _clean_number(values.get("avg60")),
+                "avg300": _clean_number(values.get("avg300")), "total": clean_int(values.get("total")),
+            }
+    return out
+
+
+def assess_risk(headroom, thresholds=None, previous_oom_kill_count=None):
+    """The `at risk` judgement of one host. Bad thresholds raise ValueError (one line)."""
+    merged = _headroom.merge_thresholds(thresholds)
+    if headroom is None:
+        return {"at_risk": False, "figures": None, "findings": [], "thresholds": merged}
+    findings = _headroom.evaluate(headroom, merged, previous_oom_kill_count)
+    return {
+        "at_risk": _headroom.at_risk(findings),
+        "figures": _headroom.figures(headroom, previous_oom_kill_count),
+        "findings": findings,
+        "thresholds": merged,
+    }
+
+
+def normalize_leak(raw):
+    """One process holding a negative oom_score_adj nothing assigns (see _leaks)."""
+    source = raw.get("source") if isinstance(raw.get("source"), dict) else None
+    return {
+        "pid": clean_int(raw.get("pid")),
+        "name": clean_text(raw.get("name"), 1024),
+        "unit": clean_text(raw.get("unit"), 1024),
+        "oom_score_adj": clean_int(raw.get("oom_score_adj")),
+        "memory_kb": clean_int(raw.get("memory_kb")),
+        "source": None if source is None else {
+            "pid": clean_int(source.get("pid")),
+            "name": clean_text(source.get("name"), 1024),
+            "unit": clean_text(source.get("unit"), 1024),
+            "oom_score_adj": clean_int(source.get("oom_score_adj")),
+        },
+        "reason": clean_text(raw.get("reason"), 1024),
+    }
+
+
 def _event_sort_key(event):
     # ISO-8601 times sort as text; events without a time go last.
     return (event["time"] is not None, event["time"] or "")
@@ -318,7 +386,14 @@ def normalize_host(raw):
     reachable = True if reachable is None else reachable
     errors = _text_list(data.get("errors"))
     compliance = normalize_compliance(data.get("compliance")) if reachable else None
-    host = _clean_mapping(data.get("host")) if reachable else None
+    raw_host = data.get("host") if isinstance(data.get("host"), dict) else None
+    host = _clean_mapping(dict((k, v) for k, v in raw_host.items() if k != "headroom")) if reachable and raw_host \
+        else None
+    headroom = None
+    if reachable:
+        headroom = normalize_headroom(data.get("headroom") if data.get("headroom") is not None
+                                      else (raw_host or {}).get("headroom"))
+    risk = assess_risk(headroom, data.get("thresholds"), clean_int(data.get("previous_oom_kill_count")))
     total_kb = _host_total_kb(host)
     kill_order = []
     for rank, entry in enumerate(data.get("kill_order") or [], 1):
@@ -338,24 +413,47 @@ def normalize_host(raw):
         "kill_order": kill_order,
         "events_source": clean_text(data.get("events_source"), 100),
         "events": events,
+        "headroom": headroom,
+        "risk": risk,
+        "leaks": [normalize_leak(leak) for leak in data.get("leaks") or [] if isinstance(leak, dict)]
+        if reachable else [],
     }
 
 
 def host_sort_key(host):
-    """Worst first: status, then failing assignments, then recent kills, then name."""
+    """Worst first: status, then at risk, then failing assignments, leaks, recent kills, then name."""
     failing = sum(host["assignments"][s] for s in FAILING_STATUSES)
-    return (HOST_STATUSES.index(host["status"]), -failing, -len(host["events"]), host["name"])
+    return (HOST_STATUSES.index(host["status"]), not host["risk"]["at_risk"], -failing, -len(host["leaks"]),
+            -len(host["events"]), host["name"])
 
 
-def build_report(hosts, targets=None, generated_at=None, events_since=None):
+def previous_kill_counts(previous):
+    """{host name: oom_kill_count} from an earlier report (its JSON as data), for the counter's growth."""
+    counts = {}
+    hosts = previous.get("hosts") if isinstance(previous, dict) else None
+    for host in hosts if isinstance(hosts, list) else []:
+        if isinstance(host, dict) and isinstance(host.get("headroom"), dict):
+            count = clean_int(host["headroom"].get("oom_kill_count"))
+            if count is not None:
+                counts[clean_text(host.get("name"), 255)] = count
+    return counts
+
+
+def build_report(hosts, targets=None, generated_at=None, events_since=None, previous=None):
     """The whole report as plain data (what oom-audit.json holds).
 
     hosts: what each host gathered (dicts with name, reachable, errors, compliance, host, kill_order,
-    events, events_source). targets: every host the audit aimed at; a target without an entry in
-    `hosts` produced no data at all and is reported as failed.
+    events, events_source, headroom, thresholds, leaks). targets: every host the audit aimed at; a target
+    without an entry in `hosts` produced no data at all and is reported as failed. previous: an earlier
+    report (parsed oom-audit.json), whose kill counters give each host's kills since then.
+    Bad thresholds raise ValueError.
     """
     by_name = {}
+    before = previous_kill_counts(previous)
     for raw in hosts or []:
+        name = clean_text(raw.get("name"), 255) if isinstance(raw, dict) else None
+        if name in before and isinstance(raw, dict):
+            raw = dict(raw, previous_oom_kill_count=before[name])
         host = normalize_host(raw)
         by_name[host["name"]] = host
     for target in targets or []:
@@ -370,9 +468,11 @@ def build_report(hosts, targets=None, generated_at=None, events_since=None):
     by_status = {status: 0 for status in HOST_STATUSES}
     assignments = {status: 0 for status in RECORD_STATUSES}
     assignments["total"] = 0
-    kills = 0
+    kills = at_risk = leaks = 0
     for host in ordered:
         by_status[host["status"]] += 1
+        at_risk += int(host["risk"]["at_risk"])
+        leaks += len(host["leaks"])
         for key, value in host["assignments"].items():
             assignments[key] += value
         kills += len(host["events"])
@@ -386,6 +486,8 @@ def build_report(hosts, targets=None, generated_at=None, events_since=None):
             "by_status": by_status,
             "assignments": assignments,
             "recent_kills": kills,
+            "at_risk": at_risk,
+            "leaks": leaks,
         },
         "hosts": ordered,
     }
@@ -413,6 +515,8 @@ def _host_detail(host):
         detail = "; ".join(host["errors"]) or host["status"]
         return detail.splitlines()[0] if detail else detail
     parts = []
+    if host["risk"]["at_risk"]:
+        parts.append("AT RISK: " + ", ".join(f["text"] for f in host["risk"]["findings"] if f["level"] == "at_risk"))
     if counts["total"]:
         bad = ["%d %s" % (counts[s], s) for s in FAILING_STATUSES if counts[s]]
         if bad:
@@ -422,6 +526,8 @@ def _host_detail(host):
             parts.append("%d of %s ok" % (counts["ok"], _plural(counts["total"], "assignment")))
         if counts["not_running"]:
             parts.append("%d not running" % counts["not_running"])
+    if host["leaks"]:
+        parts.append(_plural(len(host["leaks"]), "protection leak"))
     if host["events"]:
         parts.append(_plural(len(host["events"]), "recent OOM kill"))
     elif host["events_source"] is None:
@@ -441,9 +547,9 @@ def summary_lines(report, limit=10):
     summary = report["summary"]
     counts = summary["by_status"]
     head = ", ".join("%d %s" % (counts[s], HOST_STATUS_LABELS[s]) for s in HOST_STATUSES if counts[s])
-    lines = ["oomguard audit: %s%s; %s" % (
-        _plural(summary["hosts"], "host"), ": " + head if head else "",
-        _plural(summary["recent_kills"], "recent OOM kill"))]
+    lines = ["oomguard audit: %s%s; %s at risk; %s; %s" % (
+        _plural(summary["hosts"], "host"), ": " + head if head else "", summary["at_risk"],
+        _plural(summary["leaks"], "protection leak"), _plural(summary["recent_kills"], "recent OOM kill"))]
     hosts = report["hosts"]
     width = max([len(h["name"]) for h in hosts[:limit]] + [1])
     for host in hosts[:limit]:
@@ -495,6 +601,20 @@ def _record_details(rec):
     return "\n".join(lines)
 
 
+def _headroom_details(host):
+    lines = ["%s: %s" % (name, value) for name, value in sorted((host["risk"]["figures"] or {}).items())]
+    lines.extend("%s: %s" % (f["level"], f["text"]) for f in host["risk"]["findings"])
+    return "\n".join(lines)
+
+
+def leak_text(leak):
+    source = leak["source"]
+    origin = "no protected ancestor is alive" if source is None else "from %s (pid %s, %s, %s)" % (
+        source["name"], source["pid"], source["unit"] or "no unit", source["oom_score_adj"])
+    return "%s (pid %s, %s) holds oom_score_adj %s that nothing assigns: %s" % (
+        leak["name"], leak["pid"], leak["unit"] or "no unit", leak["oom_score_adj"], origin)
+
+
 def render_junit(report):
     timestamp = (report["generated_at"] or "").rstrip("Z") or None
     suites = ET.Element("testsuites", name="oomguard fleet audit")
@@ -541,6 +661,22 @@ def render_junit(report):
                 ET.SubElement(case, "skipped", message="not applied: %s has no systemd" % host["name"])
                 counts["tests"] += 1
                 counts["skipped"] += 1
+        if host["headroom"] is not None:
+            case = ET.SubElement(suite, "testcase", classname=host["name"], name="headroom", time="0")
+            counts["tests"] += 1
+            if host["risk"]["at_risk"]:
+                message = "at risk: " + "; ".join(f["text"] for f in host["risk"]["findings"])
+                fail = ET.SubElement(case, "failure", type="at_risk", message=message)
+                fail.text = _headroom_details(host)
+                counts["failures"] += 1
+            else:
+                ET.SubElement(case, "system-out").text = _headroom_details(host)
+        for leak in host["leaks"]:
+            case = ET.SubElement(suite, "testcase", classname=host["name"],
+                                 name="leak:%s[%s]" % (leak["name"], leak["pid"]), time="0")
+            ET.SubElement(case, "failure", type="leak", message=leak_text(leak))
+            counts["tests"] += 1
+            counts["failures"] += 1
         if host["errors"] and host["status"] not in ("unreachable", "failed"):
             err = ET.SubElement(suite, "system-err")
             err.text = "\n".join(host["errors"])
@@ -574,66 +710,6 @@ def _indent(elem, level=0):
 # HTML
 
 
-def esc(value):
-    """Escape anything for HTML text or a quoted attribute; None shows as an em dash."""
-    if value is None:
-        return "\u2014"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return html.escape(clean_text(value), quote=True)
-
-
-_CSS = """
-:root { --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --muted: #57606a; --line: #d0d7de; --bg: #f6f8fa; }
-* { box-sizing: border-box; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #1f2328;
-       margin: 0 auto; max-width: 1200px; padding: 1.5rem; }
-h1 { font-size: 1.5rem; margin: 0 0 .25rem; }
-h2 { font-size: 1.2rem; margin: 2rem 0 .5rem; border-bottom: 1px solid var(--line); padding-bottom: .25rem; }
-h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
-.meta { color: var(--muted); margin: 0 0 1rem; }
-.cards { display: flex; flex-wrap: wrap; gap: .75rem; margin: 1rem 0; }
-.card { border: 1px solid var(--line); border-radius: 6px; padding: .6rem 1rem; min-width: 9rem; background: var(--bg); }
-.card b { display: block; font-size: 1.6rem; }
-.card.bad b { color: var(--bad); } .card.warn b { color: var(--warn); } .card.ok b { color: var(--ok); }
-table { border-collapse: collapse; width: 100%; margin: .3rem 0 1rem; }
-th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
-th { background: var(--bg); font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.time { white-space: nowrap; }
-code.name { white-space: pre; }
-code.path { font-size: 11px; overflow-wrap: anywhere; }
-code { font: 12px/1.4 ui-monospace, "DejaVu Sans Mono", monospace; white-space: pre-wrap; overflow-wrap: break-word; }
-.badge { display: inline-block; border-radius: 1rem; padding: 0 .55rem; font-size: 12px; font-weight: 600;
-         color: #fff; white-space: nowrap; }
-.s-ok, .s-compliant { background: var(--ok); }
-.s-drift, .s-denied, .s-missing, .s-unknown, .s-drifting { background: var(--bad); }
-.s-unreachable, .s-failed { background: #6e40c9; }
-.s-not_running, .s-no_assignments { background: var(--muted); }
-.bar { display: inline-block; width: 10rem; height: .8rem; background: #eaeef2; border-radius: 3px;
-       vertical-align: middle; overflow: hidden; }
-.bar span { display: block; height: 100%; background: #bc4c00; }
-.host { border: 1px solid var(--line); border-radius: 6px; padding: 0 1rem .5rem; margin: 1rem 0; }
-.host > h2 { border: 0; margin-top: 1rem; }
-.errors { color: var(--bad); }
-.empty { color: var(--muted); font-style: italic; }
-ul.reasons { margin: 0; padding-left: 1.1rem; }
-dl.settings { display: grid; grid-template-columns: max-content auto; gap: .1rem 1rem; margin: .3rem 0 1rem; }
-dl.settings dt { color: var(--muted); } dl.settings dd { margin: 0; }
-"""
-
-
-def _badge(status, label=None):
-    return '<span class="badge s-%s">%s</span>' % (esc(status), esc(label or status.replace("_", " ")))
-
-
-def _bar(percent):
-    if percent is None:
-        return '<span class="empty">unknown</span>'
-    return '<span class="bar" title="%.1f%%"><span style="width:%.1f%%"></span></span> %.1f%%' % (
-        percent, percent, percent)
-
-
 _UTC_TIME_RE = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.\d+)?(?:Z|\+00:?00)$")
 
 
@@ -643,203 +719,10 @@ def display_time(value):
     return "%s %s UTC" % match.groups() if match else value
 
 
-def _adj(value):
-    if value is None:
-        return esc(None)
-    return "%+d" % value if value else "0"
-
-
-def _kb(value):
-    if value is None:
-        return esc(None)
-    if value >= 1048576:
-        return "%.1f GiB" % (value / 1048576.0)
-    if value >= 1024:
-        return "%.1f MiB" % (value / 1024.0)
-    return "%d kB" % value
-
-
-def _table(headers, rows, empty):
-    if not rows:
-        return '<p class="empty">%s</p>' % esc(empty)
-    head = "".join('<th%s>%s</th>' % (' class="num"' if h.startswith("#") else "", esc(h.lstrip("#")))
-                   for h in headers)
-    return "<table><thead><tr>%s</tr></thead><tbody>%s</tbody></table>" % (head, "".join(rows))
-
-
-def _kill_rows(events, with_host=None):
-    rows = []
-    for ev, host in events:
-        rss = None
-        if any(ev[k] is not None for k in ("anon_rss_kb", "file_rss_kb", "shmem_rss_kb")):
-            rss = sum(ev[k] or 0 for k in ("anon_rss_kb", "file_rss_kb", "shmem_rss_kb"))
-        cells = []
-        if with_host:
-            cells.append('<td><a href="#%s">%s</a></td>' % (esc(with_host[host]), esc(host)))
-        trigger = ev["trigger"]["name"] if ev["trigger"] else None
-        cells.extend([
-            '<td class="time">%s</td>' % esc(display_time(ev["time"])),
-            '<td><code class="name">%s</code></td>' % esc(ev["name"]),
-            '<td class="num">%s</td>' % esc(ev["pid"]),
-            '<td class="num">%s</td>' % _adj(ev["oom_score_adj"]),
-            '<td class="num">%s</td>' % _kb(rss),
-            "<td>%s</td>" % esc(ev["unit"]),
-            "<td>%s%s</td>" % (esc(ev["scope"]),
-                               '<br><code class="path">%s</code>' % esc(ev["oom_memcg"]) if ev["oom_memcg"] else ""),
-            "<td>%s</td>" % ('<code class="name">%s</code>' % esc(trigger) if trigger else esc(None)),
-        ])
-        rows.append("<tr>%s</tr>" % "".join(cells))
-    return rows
-
-
-_KILL_HEADERS = ["time", "victim", "#pid", "#adj", "#rss", "unit", "scope", "triggered by"]
-
-
-def _records_table(records):
-    rows = []
-    for rec in records:
-        procs = ", ".join("<code>%s</code> %s: %s" % (esc(p["name"]), esc(p["pid"]), _adj(p["oom_score_adj"]))
-                          for p in rec["processes"]) or '<span class="empty">none</span>'
-        declared = _adj(rec["declared_oom_score_adj"])
-        if rec["declared_set"] is False:
-            declared = '<span class="empty">not set</span>'
-        policy_extra = " / %s" % esc(rec["policy_oom_policy"]) if rec["policy_oom_policy"] else ""
-        declared_extra = " / %s" % esc(rec["declared_oom_policy"]) if rec["declared_oom_policy"] else ""
-        reasons = "".join("<li>%s</li>" % esc(r) for r in rec["reasons"])
-        rows.append("<tr>%s</tr>" % "".join([
-            "<td>%s</td>" % _badge(rec["status"]),
-            "<td>%s</td>" % esc(rec["kind"]),
-            "<td><code>%s</code></td>" % esc(rec["target"]),
-            "<td>%s</td>" % esc(rec["tier"]),
-            '<td class="num">%s%s</td>' % (_adj(rec["policy_oom_score_adj"]), policy_extra),
-            '<td class="num">%s%s</td>' % (declared, declared_extra),
-            "<td>%s</td>" % procs,
-            '<td><ul class="reasons">%s</ul></td>' % reasons if reasons else "<td></td>",
-        ]))
-    return _table(["status", "kind", "target", "tier", "#policy", "#declared", "live processes (pid: adj)",
-                   "reasons"], rows, "No OOM protection assignments on this host.")
-
-
-def _victims_table(kill_order):
-    rows = []
-    for victim in kill_order:
-        rows.append("<tr>%s</tr>" % "".join([
-            '<td class="num">%d</td>' % victim["rank"],
-            '<td><code class="name">%s</code></td>' % esc(victim["name"]),
-            '<td class="num">%s</td>' % esc(victim["pid"]),
-            "<td>%s</td>" % esc(victim["unit"]),
-            '<td class="num">%s</td>' % _adj(victim["oom_score_adj"]),
-            '<td class="num">%s</td>' % esc(victim["oom_score"]),
-            '<td class="num">%s</td>' % _kb(victim["memory_kb"]),
-            "<td>%s</td>" % _bar(victim["memory_share_percent"]),
-        ]))
-    return _table(["#rank", "process", "#pid", "unit", "#adj", "#oom_score", "#memory", "share of memory"],
-                  rows, "No kill order was gathered.")
-
-
-def _settings(host):
-    settings = host["host"] or {}
-    items = []
-    for key, value in settings.items():
-        if isinstance(value, dict):
-            for sub, subvalue in value.items():
-                items.append((sub, subvalue))
-        else:
-            items.append((key, value))
-    if not items:
-        return ""
-    body = "".join("<dt>%s</dt><dd>%s</dd>" % (esc(k), esc(v)) for k, v in items)
-    return '<h3>Host OOM settings</h3><dl class="settings">%s</dl>' % body
-
-
 def render_html(report):
-    hosts = report["hosts"]
-    anchors = {host["name"]: "host-%d" % index for index, host in enumerate(hosts, 1)}
-    counts = report["summary"]["by_status"]
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        # No script, no remote fetch: even text that escaped escaping could not run or phone home.
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>oomguard fleet audit</title>",
-        "<style>%s</style></head><body>" % _CSS,
-        "<h1>oomguard fleet audit</h1>",
-        '<p class="meta">Generated %s by %s, report schema %d%s.</p>' % (
-            esc(report["generated_at"]), esc(report["generator"]), report["schema_version"],
-            "; OOM kills since %s" % esc(report["events_since"]) if report["events_since"] else ""),
-        "<h2>Fleet summary</h2>",
-        '<div class="cards">',
-        '<div class="card">hosts<b>%d</b></div>' % report["summary"]["hosts"],
-        '<div class="card ok">compliant<b>%d</b></div>' % counts["compliant"],
-        '<div class="card %s">drifting<b>%d</b></div>' % ("bad" if counts["drifting"] else "ok", counts["drifting"]),
-        '<div class="card %s">unreachable<b>%d</b></div>' % (
-            "bad" if counts["unreachable"] else "ok", counts["unreachable"]),
-        '<div class="card %s">audit failed<b>%d</b></div>' % ("bad" if counts["failed"] else "ok", counts["failed"]),
-        '<div class="card">no assignments<b>%d</b></div>' % counts["no_assignments"],
-        '<div class="card %s">recent OOM kills<b>%d</b></div>' % (
-            "warn" if report["summary"]["recent_kills"] else "ok", report["summary"]["recent_kills"]),
-        "</div>",
-    ]
-    rows = []
-    for host in hosts:
-        victim = host["kill_order"][0] if host["kill_order"] else None
-        rows.append("<tr>%s</tr>" % "".join([
-            '<td class="time"><a href="#%s">%s</a></td>' % (anchors[host["name"]], esc(host["name"])),
-            "<td>%s</td>" % _badge(host["status"], HOST_STATUS_LABELS[host["status"]]),
-            '<td class="num">%d</td>' % host["assignments"]["ok"],
-            '<td class="num">%d</td>' % sum(host["assignments"][s] for s in FAILING_STATUSES),
-            '<td class="num">%d</td>' % host["assignments"]["not_running"],
-            "<td>%s</td>" % ("<code>%s</code> (%s)" % (esc(victim["name"]), esc(victim["pid"])) if victim
-                             else esc(None)),
-            '<td class="num">%s</td>' % (len(host["events"]) if host["events"] or host["events_source"] else esc(None)),
-            "<td>%s</td>" % esc("; ".join(host["errors"])) if host["errors"] else "<td></td>",
-        ]))
-    out.append(_table(["host", "status", "#ok", "#not ok", "#not running", "next victim", "#recent kills",
-                       "problems"], rows, "No hosts were audited."))
-    fleet_kills = [(ev, host["name"]) for host in hosts for ev in host["events"]]
-    fleet_kills.sort(key=lambda item: _event_sort_key(item[0]), reverse=True)
-    out.append("<h3>Recent OOM kills in the fleet</h3>")
-    unknown = [h for h in hosts if h["events_source"] is None and not h["events"]]
-    empty = "No OOM kills were found in the kernel logs%s." % (" that could be read" if unknown else "")
-    out.append(_table(["host"] + _KILL_HEADERS, _kill_rows(fleet_kills[:50], anchors), empty))
-    if unknown:
-        links = ", ".join('<a href="#%s">%s</a>' % (anchors[h["name"]], esc(h["name"])) for h in unknown)
-        out.append('<p class="meta">Kill history unknown (no kernel log could be read, or the host was not '
-                   'audited) on %s.</p>' % links)
-    if len(fleet_kills) > 50:
-        out.append('<p class="meta">%d more in the host sections below.</p>' % (len(fleet_kills) - 50))
-    for host in hosts:
-        out.append('<section class="host" id="%s">' % anchors[host["name"]])
-        out.append("<h2>%s %s</h2>" % (esc(host["name"]), _badge(host["status"], HOST_STATUS_LABELS[host["status"]])))
-        if host["errors"]:
-            out.append('<ul class="errors">%s</ul>' % "".join("<li>%s</li>" % esc(e) for e in host["errors"]))
-        if host["status"] == "unreachable":
-            out.append('<p class="empty">Nothing could be gathered: the host was unreachable.</p></section>')
-            continue
-        comp = host["compliance"]
-        if comp is not None:
-            facts = "systemd: %s; can lower oom_score_adj (CAP_SYS_RESOURCE): %s; policy state: %s" % (
-                esc(comp["systemd"]), esc(comp["can_lower_adj"]), esc(comp["state"]))
-            out.append("<h3>Protection status</h3>")
-            out.append('<p class="meta">%s</p>' % facts)
-            out.append(_records_table(comp["records"]))
-            if comp["skipped_units"]:
-                out.append('<p class="meta">Not applied, because this host has no systemd: %s</p>' % ", ".join(
-                    "<code>%s</code>" % esc(unit) for unit in comp["skipped_units"]))
-        out.append("<h3>Next victims</h3>")
-        out.append(_victims_table(host["kill_order"]))
-        out.append("<h3>Recent OOM kills%s</h3>" % (
-            " (from %s)" % esc(host["events_source"]) if host["events_source"] else ""))
-        if host["events"] or host["events_source"] is not None:
-            out.append(_table(_KILL_HEADERS, _kill_rows([(ev, host["name"]) for ev in host["events"]]),
-                              "No OOM kills found."))
-        else:
-            out.append('<p class="empty">Unknown: no kernel log could be read on this host.</p>')
-        out.append(_settings(host))
-        out.append("</section>")
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
+    """The static HTML page (module_utils/_report_html.py: a Jinja2 template; Jinja2 is needed)."""
+    from ansible_collections.oomguard.fleet.plugins.module_utils import _report_html
+    return _report_html.render_html(report)
 
 
 RENDERERS = {"json": render_json, "junit": render_junit, "html": render_html}

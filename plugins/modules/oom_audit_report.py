@@ -31,6 +31,8 @@ description:
     run that first found this state.
 author:
   - oomguard contributors (@oomguard)
+requirements:
+  - jinja2 on the Python that runs this module, for the HTML report (it ships with ansible-core)
 attributes:
   check_mode:
     support: full
@@ -87,6 +89,33 @@ options:
       events_source:
         description: The C(source_used) return value of M(oomguard.fleet.oom_events_info).
         type: str
+      headroom:
+        description:
+          - The C(host.headroom) return value of M(oomguard.fleet.oom_score_info) (memory available, swap,
+            commit charge, memory pressure, OOM kill counter). Without it the host's headroom is unknown and
+            never C(at risk).
+        type: dict
+      thresholds:
+        description:
+          - Overrides of the headroom thresholds for this host, by figure (C(memory_used_percent),
+            C(swap_used_percent), C(commit_used_percent), C(psi_some_avg60), C(psi_full_avg60),
+            C(oom_kills_since_previous)); each a mapping with C(warning) and/or C(at_risk), or a number that
+            sets C(at_risk). V(null) switches a level off. The defaults are in C(docs/audit.md).
+          - A figure at or above its C(at_risk) threshold makes the host C(at risk), a finding in every report.
+        type: dict
+        default: {}
+      leaks:
+        description:
+          - The C(leaks) return value of M(oomguard.fleet.oom_protection_leaks) (processes holding a negative
+            oom_score_adj that nothing assigns).
+        type: list
+        elements: dict
+        default: []
+  previous_report:
+    description:
+      - An earlier C(oom-audit.json). Each host's C(oom_kills_since_previous) figure is its OOM kill counter's
+        growth since that report (unknown across a reboot).
+    type: path
   targets:
     description:
       - Every host the audit aimed at. A target without an entry in O(hosts) produced no data (it failed or
@@ -187,18 +216,26 @@ counts:
     recent_kills:
       description: OOM kills found in the kernel logs of all hosts.
       type: int
+    at_risk:
+      description: Hosts with a headroom figure at or above its C(at_risk) threshold.
+      type: int
+    leaks:
+      description: Protection leaks found on all hosts.
+      type: int
   sample:
     hosts: 3
     by_status: {unreachable: 1, failed: 0, drifting: 1, no_assignments: 0, compliant: 1}
     assignments: {ok: 3, drift: 1, denied: 0, missing: 0, not_running: 0, unknown: 0, total: 4}
     recent_kills: 2
+    at_risk: 1
+    leaks: 0
 summary:
   description: A few lines for the console, the fleet first, then hosts worst first.
   returned: always
   type: list
   elements: str
   sample:
-    - "oomguard audit: 3 hosts: 1 unreachable, 1 drifting, 1 compliant; 2 recent OOM kills"
+    - "oomguard audit: 3 hosts: 1 unreachable, 1 drifting, 1 compliant; 0 at risk; 0 protection leaks; 2 recent OOM kills"
     - "UNREACHABLE    web9  Failed to connect to the host via ssh"
     - "DRIFTING       db2   1 of 2 assignments not ok (1 drift); 2 recent OOM kills; next victim java (pid 812, 41.0% of memory)"
     - "COMPLIANT      db1   2 of 2 assignments ok; next victim postgres (pid 733, 12.5% of memory)"
@@ -210,7 +247,7 @@ import os
 import re
 import tempfile
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import (
@@ -220,6 +257,7 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._report import (
     render_all,
     summary_lines,
 )
+from ansible_collections.oomguard.fleet.plugins.module_utils._report_html import HAS_JINJA2
 
 FORMATS = ("json", "junit", "html")
 _JUNIT_TIME_RE = re.compile(r'<testsuites [^>]*\btimestamp="([0-9T:-]+)"')
@@ -252,6 +290,7 @@ class AuditReport(object):
         self.paths = {}
         self.report = None
         self.generated_at = None
+        self.previous = None
 
     def _read(self, path):
         try:
@@ -263,9 +302,24 @@ class AuditReport(object):
             self.module.fail_json(msg="Could not read the existing report %s: %s" % (path, to_native(exc)))
 
     def _render(self, formats, generated_at):
-        report = build_report(self.params["hosts"], targets=self.params["targets"], generated_at=generated_at,
-                              events_since=self.params["events_since"])
+        try:
+            report = build_report(self.params["hosts"], targets=self.params["targets"], generated_at=generated_at,
+                                  events_since=self.params["events_since"], previous=self.previous)
+        except ValueError as exc:
+            self.module.fail_json(msg="Invalid audit input, no report was written: %s" % exc)
         return report, render_all(report, formats)
+
+    def _read_previous(self):
+        path = self.params["previous_report"]
+        if not path:
+            return None
+        text = self._read(path)
+        if text is None:
+            self.module.fail_json(msg="previous_report %s does not exist" % path)
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            self.module.fail_json(msg="previous_report %s is not a JSON audit report: %s" % (path, exc))
 
     def _write(self, dest, fmt, content):
         fd, tmp = tempfile.mkstemp(dir=dest, prefix=".%s." % FILE_NAMES[fmt], suffix=".tmp")
@@ -282,6 +336,9 @@ class AuditReport(object):
         formats = [fmt for fmt in FORMATS if fmt in self.params["formats"]]
         if not formats:
             self.module.fail_json(msg="formats must name at least one of %s" % ", ".join(FORMATS))
+        if "html" in formats and not HAS_JINJA2:
+            self.module.fail_json(msg=missing_required_lib("jinja2", reason="to write the HTML report"))
+        self.previous = self._read_previous()
         if self.params["summary_hosts"] < 0:
             self.module.fail_json(msg="summary_hosts must be 0 or more, got %d" % self.params["summary_hosts"])
         if os.path.exists(dest) and not os.path.isdir(dest):
@@ -340,9 +397,13 @@ def build_module():
                     kill_order=dict(type="list", elements="dict", default=[]),
                     events=dict(type="list", elements="dict", default=[]),
                     events_source=dict(type="str"),
+                    headroom=dict(type="dict"),
+                    thresholds=dict(type="dict", default={}),
+                    leaks=dict(type="list", elements="dict", default=[]),
                 ),
             ),
             targets=dict(type="list", elements="str", default=[]),
+            previous_report=dict(type="path"),
             events_since=dict(type="str"),
             formats=dict(type="list", elements="str", choices=list(FORMATS), default=list(FORMATS)),
             summary_hosts=dict(type="int", default=10),

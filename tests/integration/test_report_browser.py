@@ -67,7 +67,14 @@ def fleet_report():
     hosts = [
         {"name": "db1", "compliance": {"schema": 1, "systemd": True, "can_lower_adj": False, "state": "present",
                                        "records": [record, ok]},
-         "host": host, "kill_order": victims, "events": [kill], "events_source": "journal"},
+         "host": host, "kill_order": victims, "events": [kill], "events_source": "journal",
+         # 93 % of memory used: over the default at_risk threshold of 90 %.
+         "headroom": {"mem_total_kb": 4000000, "mem_available_kb": 280000, "swap_total_kb": 0, "swap_free_kb": 0,
+                      "committed_kb": 3900000, "commit_limit_kb": 2000000, "overcommit_memory": 0,
+                      "oom_kill_count": 1, "pressure": None},
+         "leaks": [{"pid": 4242, "name": HOSTILE, "unit": "session-3.scope", "oom_score_adj": -900, "memory_kb": 5120,
+                    "source": {"pid": 612, "name": "sshd", "unit": "ssh.service", "oom_score_adj": -900},
+                    "reason": "inherited from sshd (pid 612)"}]},
         {"name": "web9", "reachable": False, "errors": ["Failed to connect to the host via ssh: <b>refused</b>"]},
     ]
     return _report.build_report(hosts, targets=["db1", "web9"], generated_at="2026-11-25T21:52:30Z",
@@ -251,6 +258,8 @@ def test_report_renders_without_console_errors_and_hostile_names_show_as_text(re
     assert "&lt;script&gt;x&lt;/script&gt;" in page.dom  # and held in the DOM as escaped text, not markup
     assert "<img src=x onerror=alert(1)>" in page.body_text
     assert "Fleet summary" in page.body_text and "unreachable" in page.body_text
+    assert "at risk" in page.body_text and "memory used 93.0% >= 90.0% (at risk)" in page.body_text
+    assert "Protection leaks" in page.body_text and "sshd (612, ssh.service, -900)" in page.body_text
     assert os.path.getsize(shot) > 10000
     shutil.copy(str(report_file), os.path.join(ARTIFACTS, "oom-audit-report.html"))
 

@@ -336,7 +336,7 @@ def test_unreachable_hosts_appear_in_all_three_reports(fleet):
 def test_summary_lines_name_the_fleet_then_the_worst_hosts(fleet):
     lines = _report.summary_lines(report_of(fleet), limit=3)
     assert lines[0] == ("oomguard audit: 6 hosts: 1 unreachable, 1 audit failed, 2 drifting, 1 no assignments, "
-                        "1 compliant; 2 recent OOM kills")
+                        "1 compliant; 0 at risk; 0 protection leaks; 2 recent OOM kills")
     assert lines[1].split()[:2] == ["UNREACHABLE", "gone"]
     assert lines[2].split()[:3] == ["AUDIT", "FAILED", "ghost"]
     assert lines[3].split()[:2] == ["DRIFTING", "db2"] and "2 of 3 assignments not ok (1 drift, 1 denied)" in lines[3]

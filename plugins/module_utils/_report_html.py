@@ -1,0 +1,292 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils file is private to the oomguard.fleet collection; it may change without notice.
+"""The HTML view of a fleet audit report: one Jinja2 template, rendered with autoescape.
+
+The JSON report (_report.build_report) is the source of truth; this page only shows it. Every value comes
+from hosts and is escaped by the template engine (autoescape, nothing marked safe except the page's own
+CSS), the page carries no script and a Content-Security-Policy that would block one. Jinja2 ships with
+ansible-core on the controller, where this runs; the import is guarded so the module can say so clearly
+on a Python without it.
+"""
+
+from __future__ import annotations
+
+try:
+    import jinja2
+    from markupsafe import Markup  # a dependency of Jinja2
+    HAS_JINJA2 = True
+except ImportError:
+    jinja2 = Markup = None
+    HAS_JINJA2 = False
+
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import (
+    FAILING_STATUSES, HOST_STATUS_LABELS, _event_sort_key, display_time,
+)
+
+_CSS = """:root { --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --muted: #57606a; --line: #d0d7de; --bg: #f6f8fa; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #1f2328;
+       margin: 0 auto; max-width: 1200px; padding: 1.5rem; }
+h1 { font-size: 1.5rem; margin: 0 0 .25rem; }
+h2 { font-size: 1.2rem; margin: 2rem 0 .5rem; border-bottom: 1px solid var(--line); padding-bottom: .25rem; }
+h3 { font-size: 1rem; margin: 1.2rem 0 .4rem; }
+.meta { color: var(--muted); margin: 0 0 1rem; }
+.cards { display: flex; flex-wrap: wrap; gap: .75rem; margin: 1rem 0; }
+.card { border: 1px solid var(--line); border-radius: 6px; padding: .6rem 1rem; min-width: 9rem; background: var(--bg); }
+.card b { display: block; font-size: 1.6rem; }
+.card.bad b { color: var(--bad); } .card.warn b { color: var(--warn); } .card.ok b { color: var(--ok); }
+table { border-collapse: collapse; width: 100%; margin: .3rem 0 1rem; }
+th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background: var(--bg); font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.time { white-space: nowrap; }
+code.name { white-space: pre; }
+code.path { font-size: 11px; overflow-wrap: anywhere; }
+code { font: 12px/1.4 ui-monospace, "DejaVu Sans Mono", monospace; white-space: pre-wrap; overflow-wrap: break-word; }
+.badge { display: inline-block; border-radius: 1rem; padding: 0 .55rem; font-size: 12px; font-weight: 600;
+         color: #fff; white-space: nowrap; }
+.s-ok, .s-compliant { background: var(--ok); }
+.s-drift, .s-denied, .s-missing, .s-unknown, .s-drifting { background: var(--bad); }
+.s-unreachable, .s-failed { background: #6e40c9; }
+.s-not_running, .s-no_assignments { background: var(--muted); }
+.bar { display: inline-block; width: 10rem; height: .8rem; background: #eaeef2; border-radius: 3px;
+       vertical-align: middle; overflow: hidden; }
+.bar span { display: block; height: 100%; background: #bc4c00; }
+.host { border: 1px solid var(--line); border-radius: 6px; padding: 0 1rem .5rem; margin: 1rem 0; }
+.host > h2 { border: 0; margin-top: 1rem; }
+.errors { color: var(--bad); }
+.empty { color: var(--muted); font-style: italic; }
+ul.reasons { margin: 0; padding-left: 1.1rem; }
+dl.settings { display: grid; grid-template-columns: max-content auto; gap: .1rem 1rem; margin: .3rem 0 1rem; }
+dl.settings dt { color: var(--muted); } dl.settings dd { margin: 0; }
+.s-at_risk { background: var(--bad); } .s-warning { background: var(--warn); } .s-leak { background: var(--warn); }
+.bar.l-warning span { background: var(--warn); } .bar.l-at_risk span { background: var(--bad); }
+.bar.l-ok span { background: var(--ok); }
+ul.findings { margin: .2rem 0 .6rem; padding-left: 1.1rem; }
+"""
+
+_TEMPLATE = r"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+{# No script, no remote fetch: even text that escaped escaping could not run or phone home. #}
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>oomguard fleet audit</title>
+<style>{{ css }}</style></head><body>
+{% macro badge(status, label=none) %}<span class="badge s-{{ status }}">{{ label or status.replace("_", " ") }}</span>{% endmacro %}
+{% macro bar(percent, level="") %}
+{%- if percent is none %}<span class="empty">unknown</span>
+{%- else %}<span class="bar{{ ' l-' ~ level if level }}" title="{{ '%.1f%%' % percent }}"><span style="width:{{ '%.1f%%' % percent }}"></span></span> {{ '%.1f%%' % percent }}
+{%- endif %}{% endmacro %}
+{% macro table(headers, empty) %}
+{%- set rows = caller() %}
+{%- if rows | trim %}<table><thead><tr>
+{%- for h in headers %}<th{{ ' class="num"' | safe if h.startswith('#') }}>{{ h.lstrip('#') }}</th>{% endfor -%}
+</tr></thead><tbody>{{ rows }}</tbody></table>
+{%- else %}<p class="empty">{{ empty }}</p>{% endif %}{% endmacro %}
+{% macro kill_rows(events, with_host) %}
+{%- for ev, host in events %}
+{%- set rss = [ev.anon_rss_kb, ev.file_rss_kb, ev.shmem_rss_kb] | reject('none') | list %}
+<tr>{% if with_host %}<td><a href="#{{ anchors[host] }}">{{ host }}</a></td>{% endif -%}
+<td class="time">{{ ev.time | when }}</td><td><code class="name">{{ ev.name | show }}</code></td>
+<td class="num">{{ ev.pid | show }}</td><td class="num">{{ ev.oom_score_adj | adj }}</td>
+<td class="num">{{ (rss | sum if rss else none) | kb }}</td><td>{{ ev.unit | show }}</td>
+<td>{{ ev.scope | show }}{% if ev.oom_memcg %}<br><code class="path">{{ ev.oom_memcg }}</code>{% endif %}</td>
+<td>{% if ev.trigger and ev.trigger.name is not none %}<code class="name">{{ ev.trigger.name }}</code>{% else %}{{ none | show }}{% endif %}</td></tr>
+{%- endfor %}{% endmacro %}
+{% set kill_headers = ["time", "victim", "#pid", "#adj", "#rss", "unit", "scope", "triggered by"] %}
+{% set counts = report.summary.by_status %}
+{% set summary = report.summary %}
+<h1>oomguard fleet audit</h1>
+<p class="meta">Generated {{ report.generated_at | show }} by {{ report.generator }}, report schema {{ report.schema_version }}
+{{- "; OOM kills since %s" % report.events_since if report.events_since }}.</p>
+<h2>Fleet summary</h2>
+<div class="cards">
+<div class="card">hosts<b>{{ summary.hosts }}</b></div>
+<div class="card ok">compliant<b>{{ counts.compliant }}</b></div>
+<div class="card {{ 'bad' if counts.drifting else 'ok' }}">drifting<b>{{ counts.drifting }}</b></div>
+<div class="card {{ 'bad' if counts.unreachable else 'ok' }}">unreachable<b>{{ counts.unreachable }}</b></div>
+<div class="card {{ 'bad' if counts.failed else 'ok' }}">audit failed<b>{{ counts.failed }}</b></div>
+<div class="card">no assignments<b>{{ counts.no_assignments }}</b></div>
+<div class="card {{ 'bad' if summary.at_risk else 'ok' }}">at risk<b>{{ summary.at_risk }}</b></div>
+<div class="card {{ 'warn' if summary.leaks else 'ok' }}">protection leaks<b>{{ summary.leaks }}</b></div>
+<div class="card {{ 'warn' if summary.recent_kills else 'ok' }}">recent OOM kills<b>{{ summary.recent_kills }}</b></div>
+</div>
+{% call table(["host", "status", "headroom (memory used)", "#ok", "#not ok", "#not running", "#leaks", "next victim",
+               "#recent kills", "problems"], "No hosts were audited.") %}
+{% for host in report.hosts %}
+{%- set victim = host.kill_order[0] if host.kill_order else none %}
+<tr><td class="time"><a href="#{{ anchors[host.name] }}">{{ host.name }}</a></td>
+<td>{{ badge(host.status, labels[host.status]) }}{% if host.risk.at_risk %} {{ badge("at_risk") }}{% endif %}</td>
+<td>{{ bar(host.risk.figures.memory_used_percent if host.risk.figures else none, level_of(host, "memory_used_percent")) }}</td>
+<td class="num">{{ host.assignments.ok }}</td><td class="num">{{ failing(host) }}</td>
+<td class="num">{{ host.assignments.not_running }}</td><td class="num">{{ host.leaks | length }}</td>
+<td>{% if victim %}<code>{{ victim.name | show }}</code> ({{ victim.pid | show }}){% else %}{{ none | show }}{% endif %}</td>
+<td class="num">{{ host.events | length if host.events or host.events_source else none | show }}</td>
+<td>{{ host.errors | join("; ") }}</td></tr>
+{%- endfor %}
+{% endcall %}
+{% set fleet_kills = report.hosts | fleet_kills %}
+<h3>Recent OOM kills in the fleet</h3>
+{% set unknown = report.hosts | selectattr("events_source", "none") | rejectattr("events") | list %}
+{% call table(["host"] + kill_headers, "No OOM kills were found in the kernel logs%s." % (" that could be read" if unknown else "")) %}
+{{- kill_rows(fleet_kills[:50], true) }}
+{% endcall %}
+{% if unknown %}
+<p class="meta">Kill history unknown (no kernel log could be read, or the host was not audited) on
+{% for h in unknown %} <a href="#{{ anchors[h.name] }}">{{ h.name }}</a>{{ "," if not loop.last }}{% endfor %}.</p>
+{% endif %}
+{% if fleet_kills | length > 50 %}<p class="meta">{{ fleet_kills | length - 50 }} more in the host sections below.</p>{% endif %}
+{% for host in report.hosts %}
+<section class="host" id="{{ anchors[host.name] }}">
+<h2>{{ host.name }} {{ badge(host.status, labels[host.status]) }}{% if host.risk.at_risk %} {{ badge("at_risk") }}{% endif %}</h2>
+{% if host.errors %}<ul class="errors">{% for e in host.errors %}<li>{{ e }}</li>{% endfor %}</ul>{% endif %}
+{% if host.status == "unreachable" %}
+<p class="empty">Nothing could be gathered: the host was unreachable.</p></section>
+{% else %}
+{% set comp = host.compliance %}
+{% if comp is not none %}
+<h3>Protection status</h3>
+<p class="meta">systemd: {{ comp.systemd | show }}; can lower oom_score_adj (CAP_SYS_RESOURCE): {{ comp.can_lower_adj | show }}; policy state: {{ comp.state | show }}</p>
+{% call table(["status", "kind", "target", "tier", "#policy", "#declared", "live processes (pid: adj)", "reasons"],
+              "No OOM protection assignments on this host.") %}
+{% for rec in comp.records %}
+<tr><td>{{ badge(rec.status) }}</td><td>{{ rec.kind | show }}</td><td><code>{{ rec.target | show }}</code></td>
+<td>{{ rec.tier | show }}</td>
+<td class="num">{{ rec.policy_oom_score_adj | adj }}{{ " / %s" % rec.policy_oom_policy if rec.policy_oom_policy }}</td>
+<td class="num">{% if rec.declared_set is false %}<span class="empty">not set</span>{% else %}{{ rec.declared_oom_score_adj | adj }}{% endif %}
+{{- " / %s" % rec.declared_oom_policy if rec.declared_oom_policy }}</td>
+<td>{% for p in rec.processes %}<code>{{ p.name | show }}</code> {{ p.pid | show }}: {{ p.oom_score_adj | adj }}{{ ", " if not loop.last }}{% else %}<span class="empty">none</span>{% endfor %}</td>
+<td>{% if rec.reasons %}<ul class="reasons">{% for r in rec.reasons %}<li>{{ r }}</li>{% endfor %}</ul>{% endif %}</td></tr>
+{%- endfor %}
+{% endcall %}
+{% if comp.skipped_units %}
+<p class="meta">Not applied, because this host has no systemd: {% for unit in comp.skipped_units %}<code>{{ unit }}</code>{{ ", " if not loop.last }}{% endfor %}</p>
+{% endif %}
+{% endif %}
+<h3>Headroom and pressure</h3>
+{% set hr = host.headroom %}
+{% if hr is none %}<p class="empty">Unknown: no headroom figures were gathered from this host.</p>
+{% else %}
+{% set fig = host.risk.figures %}
+{% if host.risk.findings %}<ul class="findings">{% for f in host.risk.findings %}<li>{{ badge(f.level) }} {{ f.text }}</li>{% endfor %}</ul>{% endif %}
+<dl class="settings">
+<dt>memory used</dt><dd>{{ bar(fig.memory_used_percent, level_of(host, "memory_used_percent")) }} ({{ hr.mem_available_kb | kb }} available of {{ hr.mem_total_kb | kb }})</dd>
+<dt>swap used</dt><dd>{% if hr.swap_total_kb %}{{ bar(fig.swap_used_percent, level_of(host, "swap_used_percent")) }} (of {{ hr.swap_total_kb | kb }}){% else %}no swap{% endif %}</dd>
+<dt>commit charge</dt><dd>{{ hr.committed_kb | kb }} of the commit limit {{ hr.commit_limit_kb | kb }} ({{ fig.commit_used_percent | pct }}); vm.overcommit_memory={{ hr.overcommit_memory | show }}{{ " (the limit is enforced)" if hr.overcommit_memory == 2 else " (the limit is not enforced in this mode)" }}</dd>
+{% if hr.pressure %}
+{% for kind in ["some", "full"] %}{% set p = hr.pressure[kind] %}
+<dt>memory pressure {{ kind }}</dt><dd>avg10 {{ p.avg10 | pct }}, avg60 {{ p.avg60 | pct }}, avg300 {{ p.avg300 | pct }}, total {{ p.total | show }} &micro;s</dd>
+{% endfor %}
+{% else %}<dt>memory pressure</dt><dd><span class="empty">not offered by this kernel</span></dd>
+{% endif %}
+<dt>OOM kills since the previous report</dt><dd>{{ fig.oom_kills_since_previous | show }}</dd>
+</dl>
+{% endif %}
+<h3>Protection leaks</h3>
+{% call table(["#pid", "process", "unit", "#adj", "#memory", "value came from", "why"],
+              "No process holds a negative oom_score_adj that nothing assigns.") %}
+{% for leak in host.leaks %}
+<tr><td class="num">{{ leak.pid | show }}</td><td><code class="name">{{ leak.name | show }}</code></td><td>{{ leak.unit | show }}</td>
+<td class="num">{{ leak.oom_score_adj | adj }}</td><td class="num">{{ leak.memory_kb | kb }}</td>
+<td>{% if leak.source %}<code class="name">{{ leak.source.name | show }}</code> ({{ leak.source.pid | show }}, {{ leak.source.unit | show }}, {{ leak.source.oom_score_adj | adj }}){% else %}<span class="empty">unknown (no protected ancestor is alive)</span>{% endif %}</td>
+<td>{{ leak.reason | show }}</td></tr>
+{%- endfor %}
+{% endcall %}
+<h3>Next victims</h3>
+{% call table(["#rank", "process", "#pid", "unit", "#adj", "#oom_score", "#memory", "share of memory"],
+              "No kill order was gathered.") %}
+{% for v in host.kill_order %}
+<tr><td class="num">{{ v.rank }}</td><td><code class="name">{{ v.name | show }}</code></td><td class="num">{{ v.pid | show }}</td>
+<td>{{ v.unit | show }}</td><td class="num">{{ v.oom_score_adj | adj }}</td><td class="num">{{ v.oom_score | show }}</td>
+<td class="num">{{ v.memory_kb | kb }}</td><td>{{ bar(v.memory_share_percent) }}</td></tr>
+{%- endfor %}
+{% endcall %}
+<h3>Recent OOM kills{{ " (from %s)" % host.events_source if host.events_source }}</h3>
+{% if host.events or host.events_source is not none %}
+{% call table(kill_headers, "No OOM kills found.") %}{{ kill_rows(host.events | map("pair", host.name) | list, false) }}{% endcall %}
+{% else %}<p class="empty">Unknown: no kernel log could be read on this host.</p>
+{% endif %}
+{% set settings = host.host | settings %}
+{% if settings %}
+<h3>Host OOM settings</h3><dl class="settings">{% for k, v in settings %}<dt>{{ k }}</dt><dd>{{ v | show }}</dd>{% endfor %}</dl>
+{% endif %}
+</section>
+{% endif %}
+{% endfor %}
+</body></html>
+"""
+
+
+def _show(value):
+    if value is None:
+        return "\u2014"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
+
+
+def _adj(value):
+    if value is None:
+        return _show(None)
+    return "%+d" % value if value else "0"
+
+
+def _kb(value):
+    if value is None:
+        return _show(None)
+    if value >= 1048576:
+        return "%.1f GiB" % (value / 1048576.0)
+    if value >= 1024:
+        return "%.1f MiB" % (value / 1024.0)
+    return "%d kB" % value
+
+
+def _pct(value):
+    return _show(None) if value is None else "%.1f%%" % value
+
+
+def _settings(settings):
+    items = []
+    for key, value in (settings or {}).items():
+        if isinstance(value, dict):
+            items.extend(value.items())
+        else:
+            items.append((key, value))
+    return items
+
+
+def _fleet_kills(hosts):
+    kills = [(ev, host["name"]) for host in hosts for ev in host["events"]]
+    return sorted(kills, key=lambda item: _event_sort_key(item[0]), reverse=True)
+
+
+def _level_of(host, figure):
+    for finding in host["risk"]["findings"]:
+        if finding["figure"] == figure:
+            return finding["level"]
+    return "ok"
+
+
+def _environment():
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update({
+        "show": _show, "adj": _adj, "kb": _kb, "pct": _pct, "when": display_time, "settings": _settings,
+        "fleet_kills": _fleet_kills, "pair": lambda value, other: (value, other),
+    })
+    return env
+
+
+def render_html(report):
+    """The page of a report built by _report.build_report. Needs Jinja2 (HAS_JINJA2)."""
+    hosts = report["hosts"]
+    template = _environment().from_string(_TEMPLATE)
+    return template.render(
+        report=report, css=Markup(_CSS),
+        anchors=dict((host["name"], "host-%d" % index) for index, host in enumerate(hosts, 1)),
+        labels=HOST_STATUS_LABELS, level_of=_level_of,
+        failing=lambda host: sum(host["assignments"][s] for s in FAILING_STATUSES),
+    )
+
