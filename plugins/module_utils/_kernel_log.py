@@ -5,7 +5,10 @@
 """OOM kill events from the kernel log: the journal, dmesg, or a syslog file.
 
 One event per "Killed process" line: it is the only line of an OOM report that the kernel never
-ratelimits, so counting anything else miscounts. The other lines of the same report -- the trigger
+ratelimits, so counting anything else miscounts. The one exception is a kill whose kill line is not in the
+log but whose summary line ("oom-kill:constraint=...,task=,pid=,uid=") is, as in `grep oom-kill` output:
+that summary is the event (`line` says "summary"), and a kill line of the same report, before or after it,
+takes its place instead of counting the kill twice. A selection line without a kill line is no event. The other lines of the same report -- the trigger
 ("... invoked oom-killer"), the memcg line ("Task in ... killed as a result of limit of ..."), the task
 table, the summary ("oom-kill:constraint=..."), the legacy "Kill process ... or sacrifice child" line and
 the reaper line -- add what they know when they are there. Report-level facts (trigger, constraint, the
@@ -42,8 +45,11 @@ SCOPES = ("global", "memcg", "cpuset", "mempolicy")
 EVENT_FIELDS = (
     "time", "timestamp", "pid", "name", "uid", "oom_score_adj", "total_vm_kb", "anon_rss_kb", "file_rss_kb",
     "shmem_rss_kb", "pgtables_kb", "scope", "constraint", "oom_memcg", "task_memcg", "trigger", "unit",
-    "reaped", "raw",
+    "reaped", "line", "raw",
 )
+# Which line an event was read from: the kill line itself, or (when the log holds no kill line for it, as in
+# `grep oom-kill /var/log/messages`) the summary line that names the victim.
+LINE_KINDS = ("kill", "summary")
 MEMCG_PREFIX = "Memory cgroup out of memory"
 _SCOPE_OF_CONSTRAINT = {
     "CONSTRAINT_NONE": "global",
@@ -83,6 +89,37 @@ class Record:
 
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+# dmesg -T and journalctl's short output write the month with strftime's %b in the reader's locale: these are
+# glibc's abbreviations (lower case, without the trailing dot) for the locales people paste logs from. Chinese,
+# Japanese and Korean write the month number with a suffix (12月, 12월), which needs no table.
+_LOCALE_MONTHS = {}
+for _names in (
+        "jan feb mar apr may jun jul aug sep oct nov dec",  # English
+        "jan feb mär apr mai jun jul aug sep okt nov dez",  # German
+        "janv févr mars avril mai juin juil août sept oct nov déc",  # French
+        "ene feb mar abr may jun jul ago sep oct nov dic",  # Spanish
+        "gen feb mar apr mag giu lug ago set ott nov dic",  # Italian
+        "jan fev mar abr mai jun jul ago set out nov dez",  # Portuguese
+        "jan feb mrt apr mei jun jul aug sep okt nov dec",  # Dutch
+        "sty lut mar kwi maj cze lip sie wrz paź lis gru",  # Polish
+        "янв фев мар апр мая июн июл авг сен окт ноя дек",  # Russian (genitive: мая)
+        "січ лют бер кві тра чер лип сер вер жов лис гру",  # Ukrainian
+        "led úno bře dub kvě čen čec srp zář říj lis pro",  # Czech
+        "jan feb mar apr maj jun jul aug sep okt nov dec",  # Swedish, Danish, Norwegian
+):
+    for _number, _name in enumerate(_names.split(), 1):
+        _LOCALE_MONTHS.setdefault(_name, _number)
+_CJK_MONTH_RE = re.compile(r"^(\d{1,2})[月월]$")
+_DAY_RE = re.compile(r"^(\d{1,2})[.日일]?$")
+
+
+def _month_number(token):
+    """1..12 for a month as a locale's %b writes it, else None."""
+    match = _CJK_MONTH_RE.match(token)
+    if match:
+        number = int(match.group(1))
+        return number if 1 <= number <= 12 else None
+    return _LOCALE_MONTHS.get(token.lower().rstrip("."))
 _PRIORITY_RE = re.compile(r"<\d{1,3}>")
 _DECODED_LEVEL_RE = re.compile(
     r"(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ftp|res0|res1|res2|res3|res4|res5|"
@@ -92,7 +129,14 @@ _ISO_TS_RE = re.compile(
 _TRAD_TS_RE = re.compile(
     r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?\s+")
 _UNIX_TS_RE = re.compile(r"(\d{9,11}\.\d{1,9})\s+")
-_CTIME_TS_RE = re.compile(r"\[([A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4})\]\s?")
+# dmesg -T: strftime("%a %b %e %H:%M:%S %Y") in the reader's locale, and translations of util-linux may reorder
+# the fields, so any short bracketed prefix holding a clock and a year is a time (never a message: the kernel
+# prints no such prefix, and its own bracketed columns hold no clock).
+_CTIME_TS_RE = re.compile(
+    r"\[(?P<before>[^\[\]:]{0,40}?)\s*(?P<clock>\d{1,2}:\d\d:\d\d)\s+(?P<year>\d{4})\s*\]\s?")
+# journalctl's short output and some syslog daemons: the month in the reader's locale ("wrz 13 15:08:56 host ...").
+_LOCALE_TRAD_TS_RE = re.compile(
+    r"(?P<month>[^\W\d_][^\s\d.]{1,5}\.?|\d{1,2}[月월]) +(?P<day>\d{1,2})日? (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?\s+")
 # busybox syslogd may add the facility and level before the tag: "host kern.warn kernel: ...".
 _KERNEL_TAG_RE = re.compile(r"\S+ (?:[a-z0-9]+\.[a-z]+ )?kernel(?:\[\d+\])?: ?")
 _OTHER_TAG_RE = re.compile(r"\S+ [^\s\[\]:]+(?:\[\d+\])?: ")
@@ -134,9 +178,34 @@ def _utc_epoch(dt):
     return (dt - datetime.datetime(1970, 1, 1)).total_seconds()
 
 
+def _ctime_to_epoch(match):
+    """dmesg -T's time in any locale: the clock and year, the day number, and the month from the other words.
+
+    None when no word is a month this module knows (the prefix is still removed from the message).
+    """
+    hour, minute, second = (int(part) for part in match.group("clock").split(":"))
+    tokens = match.group("before").split()
+    day = month = None
+    for index in range(len(tokens) - 1, -1, -1):
+        found = _DAY_RE.match(tokens[index])
+        if found and day is None:
+            day = int(found.group(1))
+            continue
+        # The weekday comes first in every locale's order; "mar" is Tuesday in French and Spanish.
+        if month is None and (index > 0 or len(tokens) < 3):
+            month = _month_number(tokens[index])
+    if day is None or month is None:
+        return None
+    try:
+        return time.mktime((int(match.group("year")), month, day, hour, minute, second, 0, 0, -1))
+    except (OverflowError, ValueError):
+        return None
+
+
 def _trad_to_epoch(match, ref_time):
     """`Nov 25 21:48:05` (no year): the year that puts it at or before the reference time (the file's mtime)."""
-    month, day = _MONTHS[match.group(1)], int(match.group(2))
+    month = _MONTHS.get(match.group(1)) or _month_number(match.group(1))
+    day = int(match.group(2))
     hour, minute, second = int(match.group(3)), int(match.group(4)), int(match.group(5))
     ref = ref_time if ref_time is not None else time.time()
     year = time.localtime(ref).tm_year
@@ -151,12 +220,19 @@ def _trad_to_epoch(match, ref_time):
     return stamp + float("0." + (match.group(6) or "0"))
 
 
+def _locale_trad_match(text):
+    match = _LOCALE_TRAD_TS_RE.match(text)
+    if match and _month_number(match.group("month")) is not None:
+        return match
+    return None
+
+
 def split_line(line, boot_time=None, ref_time=None):
     """Split one log line into (epoch or None, message); None for a syslog line of another program.
 
     Handles, in this order: dmesg -r's `<6>`, dmesg -x's `kern  :info  : `, a timestamp (ISO 8601 from
-    dmesg/rsyslog/journalctl short-iso, traditional syslog and journalctl short/short-precise, short-unix,
-    dmesg -T's `[Tue Nov 25 ...]`), a syslog `host kernel:` (a line with another tag is not a kernel line),
+    dmesg/rsyslog/journalctl short-iso, traditional syslog and journalctl short/short-precise -- month names in
+    several locales --, short-unix, dmesg -T's `[Tue Nov 25 ...]` in any locale), a syslog `host kernel:` (a line with another tag is not a kernel line),
     dmesg's `[  123.456789]` (added to `boot_time` when the line had no absolute time; journalctl
     short-monotonic puts it before the host) and CONFIG_PRINTK_CALLER's `[T123]` / `[C1]`.
     """
@@ -179,18 +255,15 @@ def split_line(line, boot_time=None, ref_time=None):
         syslog_style = "," not in match.group(1)
         text = text[match.end():]
     else:
-        match = _TRAD_TS_RE.match(text) or _UNIX_TS_RE.match(text)
+        match = _TRAD_TS_RE.match(text) or _UNIX_TS_RE.match(text) or _locale_trad_match(text)
         if match:
-            ts = _trad_to_epoch(match, ref_time) if match.re is _TRAD_TS_RE else float(match.group(1))
+            ts = float(match.group(1)) if match.re is _UNIX_TS_RE else _trad_to_epoch(match, ref_time)
             syslog_style = True
             text = text[match.end():]
         else:
             match = _CTIME_TS_RE.match(text)
             if match:
-                try:
-                    ts = time.mktime(time.strptime(match.group(1), "%a %b %d %H:%M:%S %Y"))
-                except (ValueError, OverflowError):
-                    ts = None
+                ts = _ctime_to_epoch(match)
                 text = text[match.end():]
     tagged = _KERNEL_TAG_RE.match(text)
     if tagged:
@@ -287,7 +360,7 @@ _PARTIAL_SUMMARY_RE = re.compile(
     r"(?:.*?,oom_memcg=(?P<oom_memcg>.*?)(?=,task_memcg=|,task=|$)|.*?,(?P<global>global_oom)(?=,|$))?")
 _KILL_RE = re.compile(
     r"(?:(?P<prefix>Out of memory(?: \(oom_kill_allocating_task\))?|Memory cgroup out of memory): )?"
-    r"Killed process (?P<pid>\d+) \((?P<comm>.*)\)(?:, UID (?P<uid_rhel>\d+),)? "
+    r"Killed process (?P<pid>\d+)(?:, UID (?P<uid_rhel6>\d+),)? \((?P<comm>.*)\)(?:, UID (?P<uid_rhel>\d+),)? "
     r"total-vm:(?P<vm>\d+)kB, anon-rss:(?P<anon>\d+)kB, file-rss:(?P<file>\d+)kB"
     r"(?:, shmem-rss:(?P<shmem>\d+)kB)?"
     r"(?:, UID:(?P<uid>\d+) pgtables:(?P<pgt>\d+)kB oom_score_adj:(?P<adj>-?\d+))?")
@@ -339,6 +412,8 @@ class _Report:
         self.tasks = {}
         self.group_path = None
         self.killed = []
+        # The event made from this report's summary line until a kill line takes its place.
+        self.summary_event = None
 
     def touch(self, ts):
         if ts is not None:
@@ -357,6 +432,7 @@ class _Grouper:
         self.report = None
         self.partial_summary = None
         self.recent = []
+        self.summary_reports = {}
 
     # -- state changes
     def new_boot(self, boot, release):
@@ -365,6 +441,7 @@ class _Grouper:
         self.report = None
         self.partial_summary = None
         self.recent = []
+        self.summary_reports = {}
 
     def open_report(self, ts):
         self.report = _Report(ts)
@@ -490,8 +567,7 @@ class _Grouper:
         self._set_summary(match, ts)
 
     def _set_summary(self, match, ts):
-        report = self.current(ts, fresh_if=lambda r: r.summary is not None)
-        report.summary = {
+        summary = {
             "constraint": match.group("constraint"),
             "oom_memcg": match.group("oom_memcg"),
             "global": match.group("global") is not None,
@@ -499,6 +575,62 @@ class _Grouper:
             "pid": int(match.group("pid")),
             "uid": int(match.group("uid")),
         }
+        if self._summarise_earlier_kill(summary, ts):
+            return
+        report = self.current(ts, fresh_if=lambda r: r.summary is not None)
+        report.summary = summary
+        # The kill line that normally follows replaces this event; without one (a grep for "oom-kill", a log cut
+        # short) the summary line is the only record of the kill.
+        event = self._summary_event(match, ts, report)
+        report.summary_event = event
+        self.summary_reports[id(event)] = report
+        self._add(event)
+
+    def _summarise_earlier_kill(self, summary, ts):
+        """A summary after its own kill line (`journalctl -r` prints newest first): complete that event."""
+        for event in reversed(self.recent):
+            if event["pid"] != summary["pid"] or event["line"] != "kill" or event["constraint"] is not None:
+                continue
+            if ts is not None and event["timestamp"] is not None and abs(ts - event["timestamp"]) > REPORT_MAX_AGE:
+                return False
+            event["constraint"] = summary["constraint"]
+            event["oom_memcg"] = event["oom_memcg"] or summary["oom_memcg"]
+            event["task_memcg"] = event["task_memcg"] or summary["task_memcg"]
+            if event["uid"] is None:
+                event["uid"] = summary["uid"]
+            event["scope"] = _scope(summary["constraint"], None, event["oom_memcg"])
+            if event["unit"] is None and event["task_memcg"]:
+                event["unit"] = unit_of_cgroup(event["task_memcg"])
+            return True
+        return False
+
+    def _summary_event(self, match, ts, report):
+        summary = report.summary
+        row = report.tasks.get(summary["pid"]) or {}
+        legacy = report.legacy
+        event = dict.fromkeys(EVENT_FIELDS)
+        event.update(
+            time=_iso(ts),
+            timestamp=ts,
+            pid=summary["pid"],
+            name=match.group("task"),
+            uid=summary["uid"],
+            oom_score_adj=row.get("oom_score_adj"),
+            scope=_scope(summary["constraint"], legacy["prefix"] if legacy else None, summary["oom_memcg"]),
+            constraint=summary["constraint"],
+            oom_memcg=summary["oom_memcg"],
+            task_memcg=summary["task_memcg"],
+            trigger=dict(report.trigger) if report.trigger else None,
+            unit=unit_of_cgroup(summary["task_memcg"]) if summary["task_memcg"] else None,
+            line="summary",
+            raw=match.string.strip(),
+        )
+        return event
+
+    def _add(self, event):
+        self.events.append(event)
+        self.recent.append(event)
+        del self.recent[:-REAPER_LOOKBACK]
 
     def _task_row(self, text):
         columns = self.report.columns
@@ -518,6 +650,11 @@ class _Grouper:
     def _kill(self, match, record):
         pid = int(match.group("pid"))
         ts = record.ts
+        summarised = self._summarised_report(pid, ts)
+        if summarised is not None and summarised is not self.report:
+            # Its summary's report was followed by another report's lines before this kill line came.
+            self._finish_kill(match, record, summarised)
+            return
         report = self.report
         attach = report is not None and not self._stale(report, ts)
         if attach and report.killed:
@@ -530,10 +667,28 @@ class _Grouper:
         if not attach:
             report = None
             self.report = None
+        self._finish_kill(match, record, report)
+
+    def _summarised_report(self, pid, ts):
+        """The report whose summary line named `pid` and still waits for its kill line, or None."""
+        for event in reversed(self.recent):
+            if event["line"] == "summary" and event["pid"] == pid:
+                report = self.summary_reports.get(id(event))
+                if report is not None and report.summary_event is event and not self._stale(report, ts):
+                    return report
+        return None
+
+    def _finish_kill(self, match, record, report):
+        pid, ts = int(match.group("pid")), record.ts
         event = self._event(match, record, report)
-        self.events.append(event)
-        self.recent.append(event)
-        del self.recent[:-REAPER_LOOKBACK]
+        if report is not None and report.summary_event is not None and not report.killed:
+            # The kill line of a report whose summary already made an event: the same kill, counted once.
+            report.summary_event.clear()
+            report.summary_event.update(event)
+            self.summary_reports.pop(id(report.summary_event), None)
+            report.summary_event = None
+        else:
+            self._add(event)
         if report is not None:
             report.killed.append(pid)
             report.touch(ts)
@@ -541,7 +696,7 @@ class _Grouper:
     def _event(self, match, record, report):
         pid = int(match.group("pid"))
         prefix = match.group("prefix")
-        uid = match.group("uid") or match.group("uid_rhel")
+        uid = match.group("uid") or match.group("uid_rhel") or match.group("uid_rhel6")
         uid = int(uid) if uid is not None else None
         adj = int(match.group("adj")) if match.group("adj") is not None else None
         total_vm = int(match.group("vm"))
@@ -609,6 +764,7 @@ class _Grouper:
             trigger=dict(trigger) if trigger else None,
             unit=unit,
             reaped=None,
+            line="kill",
             raw=record.text,
         )
         return event

@@ -12,11 +12,17 @@ version_added: "0.1.0"
 description:
   - Finds the processes the Linux OOM killer killed, one event per C(Killed process) line of the kernel log,
     the only line of an OOM report that the kernel never ratelimits.
+  - A kill whose C(Killed process) line is not in the log but whose summary line
+    (C(oom-kill:constraint=...,task=NAME,pid=N,uid=N), since Linux 4.19) is -- what
+    C(grep oom-kill /var/log/messages) keeps -- is one event read from the summary (RV(events[].line) says which). A kill with both lines is one event, in either order. A selection line
+    (C(Kill process N ... or sacrifice child)) without its kill line is no event.
   - Adds what the rest of the same report says when it is there (the process that triggered the OOM, the
     constraint, the memory cgroup that ran out, the victim's cgroup and systemd unit, whether the OOM reaper
     freed its memory), and leaves a field V(null) when the kernel did not print it. Nothing is guessed.
-  - Reads every kernel log format from Linux 3.10 to the 2026 kernels, with the prefixes of the journal,
-    C(dmesg), syslog files and C(CONFIG_PRINTK_CALLER).
+  - Reads every kernel log format from Linux 2.6.32 (RHEL 6's C(Killed process N, UID N, (name))) to the 2026
+    kernels, with the prefixes of the journal, C(dmesg), syslog files and C(CONFIG_PRINTK_CALLER), and
+    C(dmesg -T) / C(journalctl) times written in other locales (German, French, Spanish, Italian, Portuguese,
+    Dutch, Polish, Russian, Ukrainian, Czech, Swedish month names, and the C(12月) / C(12월) forms).
   - Needs only Python 3.8+ and its standard library on the target.
 author:
   - oomguard contributors (@oomguard)
@@ -82,6 +88,8 @@ notes:
     global OOM from a cpuset or memory-policy one, so C(scope) is V(null). Linux 5.0 and 5.1 printed
     C(CONSTRAINT_NONE) for memory cgroup OOMs; C(constraint) shows what was printed, C(scope) says V(memcg).
   - A process killed by C(memory.oom.group) may be logged twice in one report; it is one event.
+  - A C(dmesg -T) time whose month name is not one of those locales is still removed from the message, but the
+    event's time is V(null).
   - Fields taken from the task table (C(oom_score_adj) and C(uid) before Linux 5.4) need C(vm.oom_dump_tasks=1),
     the default.
 seealso:
@@ -222,8 +230,16 @@ events:
           log (the process exited by itself first, or a kernel before 4.6).
       type: bool
       sample: true
+    line:
+      description:
+        - The line the event was read from. V(kill) is the C(Killed process) line. V(summary) is the summary line
+          C(oom-kill:constraint=...) of a kill whose C(Killed process) line is not in the log; such an event has
+          no memory values (V(null)) but the name, pid, uid, constraint and memory cgroups of the summary.
+      type: str
+      choices: [kill, summary]
+      sample: kill
     raw:
-      description: The kill line as the kernel printed it, without the log's timestamp and host prefixes.
+      description: The line the event was read from (see RV(events[].line)), without the log's timestamp and host prefixes.
       type: str
       sample: >-
         Memory cgroup out of memory: Killed process 9751 (python3) total-vm:79276kB, anon-rss:68736kB,

@@ -48,8 +48,9 @@ def utc_ts(text, fraction=0.0):
 
 
 def event(**fields):
-    """An event with every field, null unless given."""
+    """An event read from a kill line, with every field null unless given."""
     base = dict.fromkeys(kl.EVENT_FIELDS)
+    base["line"] = "kill"
     base.update(fields)
     return base
 
