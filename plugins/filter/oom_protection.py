@@ -13,6 +13,7 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs, _oomd
 from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import SELECTOR_KEYS, describe, unit_matches
 from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import (
     OOM_POLICIES,
@@ -24,7 +25,7 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import (
 )
 
 SCHEMA = 1
-STATUSES = ("ok", "drift", "denied", "missing", "not_running")
+STATUSES = ("ok", "drift", "denied", "missing", "not_running", "not_effective")
 UNITS_VAR = "oom_protection_units"
 PROCESSES_VAR = "oom_protection_processes"
 PROCESS_KEYS = frozenset(SELECTOR_KEYS) | {"include_descendants", "tier", "required"}
@@ -34,6 +35,9 @@ SYSCTLS = {
     "vm.oom_kill_allocating_task": (0, 1),
     "vm.oom_dump_tasks": (0, 1),
 }
+# Tier keys that become cgroup settings of a unit (resource control and systemd-oomd), in drop-in order.
+CGROUP_KEYS = _cgroupfs.MEMORY_KEYS + _oomd.MANAGED_OOM_KEYS
+TIER_KEYS = ("oom_score_adj", "oom_policy", "description") + CGROUP_KEYS
 
 
 def _fail(message):
@@ -59,20 +63,47 @@ def _resolve_tiers(tiers, custom_tiers):
         if not isinstance(spec, dict):
             _fail("%s must be an integer or a mapping with oom_score_adj (and optional oom_policy), got %r"
                   % (where, spec))
-        unknown = sorted(set(spec) - {"oom_score_adj", "oom_policy", "description"})
+        unknown = sorted(set(spec) - set(TIER_KEYS))
         if unknown:
-            _fail("%s has unknown keys %s (allowed: oom_score_adj, oom_policy, description)" % (where, ", ".join(unknown)))
+            _fail("%s has unknown keys %s (allowed: %s)" % (where, ", ".join(unknown), ", ".join(TIER_KEYS)))
+        cgroup = _cgroup_settings(spec, where)
         value = spec.get("oom_score_adj")
-        if isinstance(value, bool) or not isinstance(value, int):
-            _fail("%s.oom_score_adj must be an integer in -1000..1000, got %r" % (where, value))
-        if not -1000 <= value <= 1000:
-            _fail("%s.oom_score_adj is %d, outside -1000..1000" % (where, value))
+        # A tier of cgroup settings only (for slices, say) needs no oom_score_adj; an explicit null is a mistake.
+        if "oom_score_adj" in spec or not cgroup:
+            if isinstance(value, bool) or not isinstance(value, int):
+                _fail("%s.oom_score_adj must be an integer in -1000..1000, got %r" % (where, value))
+            if not -1000 <= value <= 1000:
+                _fail("%s.oom_score_adj is %d, outside -1000..1000" % (where, value))
         policy = spec.get("oom_policy")
         if policy is not None and policy not in OOM_POLICIES:
             _fail("%s.oom_policy must be one of %s, got %r" % (where, ", ".join(OOM_POLICIES), policy))
         resolved[name] = {"oom_score_adj": value, "oom_policy": policy, "source": var,
-                          "oom_disable": value == -1000}
+                          "oom_disable": value == -1000, "cgroup": cgroup}
     return resolved
+
+
+def _cgroup_settings(spec, where):
+    """The tier's memory and systemd-oomd settings, validated: {key: value} of the keys it sets."""
+    settings = {}
+    for key in _cgroupfs.MEMORY_KEYS:
+        if spec.get(key) is not None:
+            problem = _cgroupfs.memory_value_error(key, spec[key])
+            if problem:
+                _fail("%s.%s" % (where, problem))
+            settings[key] = _cgroupfs.render_memory_value(spec[key])
+    problem = _cgroupfs.memory_order_error(settings)
+    if problem:
+        _fail("%s: %s" % (where, problem))
+    for key in _oomd.MANAGED_OOM_KEYS:
+        if spec.get(key) is not None:
+            problem = _oomd.setting_error(key, spec[key])
+            if problem:
+                _fail("%s.%s" % (where, problem))
+            settings[key] = str(spec[key])
+    if "managed_oom_memory_pressure_limit" in settings and settings.get("managed_oom_memory_pressure") != "kill":
+        _fail("%s.managed_oom_memory_pressure_limit needs managed_oom_memory_pressure: kill (systemd ignores the "
+              "limit otherwise)" % where)
+    return settings
 
 
 def _tier_of(tiers, tier, where, allow_oom_disable):
@@ -116,11 +147,23 @@ def _check_unit(unit, tier_spec, where):
     if reason:
         _fail("%s: %r is not a valid systemd unit name: %s" % (where, unit, reason))
     utype = unit_type(unit)
-    if utype not in OOM_SCORE_ADJUST_TYPES:
-        _fail("%s: %s units have no OOMScoreAdjust= setting (only .%s do); use oom_protection_processes with a "
-              "cgroup selector instead" % (where, "." + utype, ", .".join(OOM_SCORE_ADJUST_TYPES)))
+    if tier_spec["oom_score_adj"] is not None and utype not in OOM_SCORE_ADJUST_TYPES:
+        _fail("%s: %s units have no OOMScoreAdjust= setting (only .%s do); use a tier with only cgroup settings, "
+              "or oom_protection_processes with a cgroup selector" % (where, "." + utype, ", .".join(OOM_SCORE_ADJUST_TYPES)))
+    for key in tier_spec["cgroup"]:
+        allowed = _oomd.MANAGED_OOM_TYPES if key in _oomd.MANAGED_OOM_KEYS and key != "managed_oom_preference" \
+            else _cgroupfs.RESOURCE_CONTROL_TYPES
+        if utype not in allowed:
+            _fail("%s: the tier sets %s, but .%s units have no %s= setting (only .%s)"
+                  % (where, key, utype, _systemd_directive(key), ", .".join(allowed)))
     if tier_spec["oom_policy"] is not None and utype not in OOM_POLICY_TYPES:
         _fail("%s: the tier sets oom_policy, but .%s units have no OOMPolicy= setting" % (where, utype))
+
+
+def _systemd_directive(key):
+    if key in _oomd.MANAGED_OOM_KEYS:
+        return _oomd.directive(key)
+    return dict((k, d) for k, d, _f in _cgroupfs.MEMORY_SETTINGS)[key]
 
 
 def _selector_of(entry, where):
@@ -212,13 +255,19 @@ def oom_protection_plan(tiers, units=None, units_by_var=None, processes=None, pr
         where = "%s: %s" % (source, unit)
         spec = _tier_of(resolved, tier, where, allow_oom_disable)
         _check_unit(unit, spec, where)
-        plan_units.append({"name": unit, "tier": tier, "oom_score_adj": spec["oom_score_adj"],
-                           "oom_policy": spec["oom_policy"], "source": source})
+        planned = {"name": unit, "tier": tier, "oom_score_adj": spec["oom_score_adj"],
+                   "oom_policy": spec["oom_policy"], "source": source}
+        if spec["cgroup"]:
+            planned["cgroup"] = dict(spec["cgroup"])
+        plan_units.append(planned)
     plan_processes = []
     for key, entry in _merge_processes(processes, processes_by_var).items():
         spec = _tier_of(resolved, entry["tier"], entry["source"], allow_oom_disable)
         if spec["oom_policy"] is not None:
             _fail("%s: tier %s sets oom_policy, which only systemd units have; use a tier without it for processes"
+                  % (entry["source"], entry["tier"]))
+        if spec["oom_score_adj"] is None:
+            _fail("%s: tier %s has no oom_score_adj, and its cgroup settings only apply to systemd units"
                   % (entry["source"], entry["tier"]))
         plan_processes.append(dict(entry, target=key, oom_score_adj=spec["oom_score_adj"]))
     dropins = []
@@ -226,16 +275,19 @@ def oom_protection_plan(tiers, units=None, units_by_var=None, processes=None, pr
         dropin = {"name": unit["name"], "oom_score_adj": unit["oom_score_adj"], "tier": unit["tier"]}
         if unit["oom_policy"] is not None:
             dropin["oom_policy"] = unit["oom_policy"]
+        if unit.get("cgroup"):
+            dropin["cgroup"] = dict(unit["cgroup"])
         dropins.append(dropin)
     return {
-        "tiers": {name: {"oom_score_adj": spec["oom_score_adj"], "oom_policy": spec["oom_policy"]}
+        "tiers": {name: dict({"oom_score_adj": spec["oom_score_adj"], "oom_policy": spec["oom_policy"]}, **spec["cgroup"])
                   for name, spec in sorted(resolved.items())},
         "units": plan_units,
         "processes": plan_processes,
         "unit_names": [unit["name"] for unit in plan_units],
         "dropins": dropins,
         # Unit rules first: a process rule is the more specific choice and the last matching rule wins.
-        "unit_rules": [{"unit": unit["name"], "value": unit["oom_score_adj"]} for unit in plan_units],
+        "unit_rules": [{"unit": unit["name"], "value": unit["oom_score_adj"]} for unit in plan_units
+                       if unit["oom_score_adj"] is not None],
         "process_rules": [dict(entry["selector"], value=entry["oom_score_adj"]) for entry in plan_processes],
         "sysctls": _check_sysctls(sysctls),
     }
@@ -270,13 +322,15 @@ def _process_findings(processes, wanted, can_lower_adj, denied):
     return drift, refused
 
 
-def _unit_record(unit, info_unit, can_lower_adj, denied):
+def _unit_record(unit, info_unit, can_lower_adj, denied, host=None):
     record = {
         "kind": "unit", "target": unit["name"], "tier": unit["tier"],
         "policy_oom_score_adj": unit["oom_score_adj"], "policy_oom_policy": unit["oom_policy"],
         "declared_oom_score_adj": None, "declared_set": False, "declared_oom_policy": None,
         "processes": [], "status": "missing", "reasons": [],
     }
+    if unit.get("cgroup"):
+        record["settings"] = []
     if not info_unit or info_unit.get("load_state") in (None, "not-found", "bad-setting", "error", "masked"):
         state = (info_unit or {}).get("load_state") or "unknown"
         record["reasons"].append("unit %s is not loaded on this host (load state %s)" % (unit["name"], state))
@@ -289,7 +343,9 @@ def _unit_record(unit, info_unit, can_lower_adj, denied):
                    for p in info_unit.get("processes") or []],
     )
     drift = []
-    if not record["declared_set"]:
+    if unit["oom_score_adj"] is None:
+        pass  # a tier of cgroup settings only (a slice, say): nothing about OOMScoreAdjust= to judge
+    elif not record["declared_set"]:
         drift.append("systemd declares no OOMScoreAdjust= for %s, policy %d" % (unit["name"], unit["oom_score_adj"]))
     elif record["declared_oom_score_adj"] != unit["oom_score_adj"]:
         source = info_unit.get("declared_source")
@@ -297,19 +353,135 @@ def _unit_record(unit, info_unit, can_lower_adj, denied):
             record["declared_oom_score_adj"], " (from %s)" % source if source else "", unit["oom_score_adj"]))
     if unit["oom_policy"] is not None and record["declared_oom_policy"] != unit["oom_policy"]:
         drift.append("systemd declares OOMPolicy=%s, policy %s" % (record["declared_oom_policy"], unit["oom_policy"]))
-    live_drift, refused = _process_findings(record["processes"], unit["oom_score_adj"], can_lower_adj, denied)
-    drift.extend(live_drift)
-    record["reasons"] = drift + refused
+    refused = []
+    if unit["oom_score_adj"] is not None:
+        live_drift, refused = _process_findings(record["processes"], unit["oom_score_adj"], can_lower_adj, denied)
+        drift.extend(live_drift)
+    ineffective = []
+    if unit.get("cgroup"):
+        record["settings"] = _setting_findings(unit, info_unit.get("cgroup") or {}, host or {})
+        drift.extend(entry["reason"] for entry in record["settings"] if entry["status"] == "drift")
+        ineffective = [entry["reason"] for entry in record["settings"] if entry["status"] == "not_effective"]
+    record["reasons"] = drift + refused + ineffective
+    # A slice has no processes of its own (they belong to its services): its cgroup existing is "running".
+    running = bool(record["processes"]) or (unit_type(unit["name"]) == "slice"
+                                            and bool((info_unit.get("cgroup") or {}).get("exists")))
     if drift:
         record["status"] = "drift"
     elif refused:
         record["status"] = "denied"
-    elif not record["processes"]:
+    elif ineffective:
+        record["status"] = "not_effective"
+    elif not running:
         record["status"] = "not_running"
         record["reasons"].append("%s has no running process" % unit["name"])
     else:
         record["status"] = "ok"
     return record
+
+
+def _setting_findings(unit, facts, host):
+    """Policy vs declared (systemctl show) vs effective (the cgroup) for each cgroup setting of the tier.
+
+    Each finding is {setting, policy, declared, effective, status, reason}, status ok | drift | not_effective:
+    not_effective when this host cannot give the setting any effect (no v2 memory controller, systemd too
+    old for it, systemd-oomd not running), so a record is never ok for something that is not in force."""
+    page_size = host.get("page_size") or 4096
+    mem_total = (host.get("mem_total_kb") or 0) * 1024
+    layout = facts.get("layout")
+    exists = bool(facts.get("exists"))
+    declared_all = facts.get("declared") or {}
+    oomd = host.get("systemd_oomd") or {}
+    findings = []
+    for key, wanted in unit["cgroup"].items():
+        directive = _systemd_directive(key)
+        declared = declared_all.get(key)
+        entry = {"setting": key, "policy": wanted, "declared": declared, "effective": None, "status": "ok",
+                 "reason": None}
+        findings.append(entry)
+        if key in _cgroupfs.MEMORY_KEYS:
+            expected = _cgroupfs.expected_bytes(wanted, mem_total, page_size)
+            effective = _cgroupfs.effective(facts, key)
+            entry["effective"] = effective
+        else:
+            expected = float(wanted.rstrip("%")) if key == "managed_oom_memory_pressure_limit" else wanted
+            effective = _oomd_effective(key, facts, oomd)
+            entry["effective"] = effective
+        if declared is None:
+            entry.update(status="not_effective", reason="systemd on this host has no %s= setting (too old), so %s "
+                         "has no effect" % (directive, key))
+            continue
+        if not _same(declared, expected, page_size):
+            entry.update(status="drift", reason="systemd declares %s=%s, policy %s" % (directive, declared, wanted))
+            continue
+        problem = _cannot_take_effect(key, layout, oomd)
+        if problem is None and key == "memory_max" and layout == "v1" and exists and not _same(effective, expected,
+                                                                                                 page_size):
+            problem = ("the v1 memory controller holds memory.limit_in_bytes %s, not %s: systemd could not apply "
+                       "MemoryMax= here" % (effective, expected))
+        if problem:
+            entry.update(status="not_effective", reason="%s: %s" % (key, problem))
+            continue
+        if exists and not _same(effective, expected, page_size):
+            where = "the cgroup of %s" % unit["name"]
+            entry.update(status="drift", reason="%s holds %s %s, policy %s" % (
+                where, _effective_label(key), "none" if effective is None else effective, wanted))
+    return findings
+
+
+def _same(actual, expected, page_size):
+    if isinstance(actual, int) and isinstance(expected, int):
+        return actual // page_size == expected // page_size
+    if isinstance(actual, float) or isinstance(expected, float):
+        try:
+            return abs(float(actual) - float(expected)) < 0.01
+        except (TypeError, ValueError):
+            return False
+    return actual == expected
+
+
+def _effective_label(key):
+    if key in _cgroupfs.MEMORY_KEYS:
+        return dict((k, f) for k, _d, f in _cgroupfs.MEMORY_SETTINGS)[key]
+    return {"managed_oom_preference": "the systemd-oomd mark",
+            "managed_oom_memory_pressure_limit": "the systemd-oomd pressure limit"}.get(key, "systemd-oomd monitoring")
+
+
+def _oomd_effective(key, facts, oomd):
+    """What systemd-oomd really sees for the unit: the xattr on its cgroup, or its place in oomd's lists."""
+    if key == "managed_oom_preference":
+        marks = facts.get("xattrs") or {}
+        if facts.get("layout") != "v2" or not facts.get("exists"):
+            return None
+        return "omit" if marks.get("user.oomd_omit") == "1" else "avoid" if marks.get("user.oomd_avoid") == "1" \
+            else "none"
+    monitored = oomd.get("monitored")
+    if monitored is None:
+        return None
+    path = facts.get("control_group")
+    if key == "managed_oom_swap":
+        return "kill" if any(entry.get("path") == path for entry in monitored.get("swap") or []) else "auto"
+    entries = [entry for entry in monitored.get("memory_pressure") or [] if entry.get("path") == path]
+    if key == "managed_oom_memory_pressure":
+        return "kill" if entries else "auto"
+    return entries[0].get("limit_percent") if entries else None
+
+
+def _cannot_take_effect(key, layout, oomd):
+    """Why a declared setting cannot be in force on this host, or None."""
+    if key in _cgroupfs.MEMORY_KEYS:
+        if layout is None:
+            return "the host has no memory controller"
+        if layout == "v1" and key != "memory_max":
+            return "on a cgroup v1 memory controller systemd applies only MemoryMax=, not %s=" % _systemd_directive(key)
+        return None
+    if layout != "v2":
+        return "systemd-oomd needs the unified cgroup hierarchy (cgroup v2 with the memory controller)"
+    if not oomd.get("running"):
+        return "systemd-oomd is not running, so %s= has no effect" % _systemd_directive(key)
+    if oomd.get("monitored") is None:
+        return "systemd-oomd's state could not be read (%s)" % (oomd.get("error") or "no oomctl dump")
+    return None
 
 
 def _own_processes(name, plan_units, units_info):
@@ -389,7 +561,7 @@ def oom_protection_compliance(plan, info=None, adj=None, systemd=True, state="pr
         if systemd:
             units_info = info.get("units") or {}
             records.extend(_unit_record(unit, _own_processes(unit["name"], plan["units"], units_info), can_lower_adj,
-                                        denied)
+                                        denied, info.get("host"))
                            for unit in plan["units"])
         found = _found_by_rule(adj, rule_offset, len(plan["processes"]), check_mode)
         records.extend(_process_record(entry, found[index], can_lower_adj, denied)

@@ -16,6 +16,7 @@ import os
 import stat
 import tempfile
 
+from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs, _oomd
 from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import (
     OOM_POLICIES,
     OOM_POLICY_TYPES,
@@ -83,8 +84,11 @@ def unit_error(unit, allow_oom_disable=False):
     utype = unit_type(name)
     adj = unit.get("oom_score_adj")
     policy = unit.get("oom_policy")
-    if adj is None and policy is None:
-        return "unit %s: set oom_score_adj, oom_policy or both" % name
+    if adj is None and policy is None and not unit.get("cgroup"):
+        return "unit %s: set oom_score_adj, oom_policy, cgroup or several of them" % name
+    problem = cgroup_error(name, utype, unit.get("cgroup"))
+    if problem:
+        return problem
     if adj is not None:
         if utype not in OOM_SCORE_ADJUST_TYPES:
             return ("unit %s: OOMScoreAdjust= does not exist for .%s units (only .%s); use a process rule instead"
@@ -101,6 +105,43 @@ def unit_error(unit, allow_oom_disable=False):
             return "unit %s: OOMPolicy= does not exist for .%s units (only .%s)" % (
                 name, utype, ", .".join(OOM_POLICY_TYPES))
     return None
+
+
+def cgroup_error(name, utype, settings):
+    """Why a unit's cgroup settings ({memory_min: 64M, managed_oom_preference: omit, ...}) cannot be written."""
+    if not settings:
+        return None
+    if not isinstance(settings, dict):
+        return "unit %s: cgroup must be a mapping of settings, got %r" % (name, settings)
+    known = _cgroupfs.MEMORY_KEYS + _oomd.MANAGED_OOM_KEYS
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        return "unit %s: unknown cgroup settings %s (known: %s)" % (name, ", ".join(unknown), ", ".join(known))
+    for key, value in settings.items():
+        if key in _cgroupfs.MEMORY_KEYS:
+            problem = _cgroupfs.memory_value_error(key, value)
+            allowed = _cgroupfs.RESOURCE_CONTROL_TYPES
+        else:
+            problem = _oomd.setting_error(key, value)
+            allowed = _cgroupfs.RESOURCE_CONTROL_TYPES if key == "managed_oom_preference" else _oomd.MANAGED_OOM_TYPES
+        if problem:
+            return "unit %s: %s" % (name, problem)
+        if utype not in allowed:
+            return "unit %s: %s does not exist for .%s units (only .%s)" % (name, key, utype, ", .".join(allowed))
+    order = _cgroupfs.memory_order_error(settings)
+    return "unit %s: %s" % (name, order) if order else None
+
+
+def directive_lines(settings):
+    """The resource-control and systemd-oomd lines of a drop-in, in a fixed order."""
+    lines = []
+    for key, directive, _file in _cgroupfs.MEMORY_SETTINGS:
+        if (settings or {}).get(key) is not None:
+            lines.append("%s=%s" % (directive, _cgroupfs.render_memory_value(settings[key])))
+    for key in _oomd.MANAGED_OOM_KEYS:
+        if (settings or {}).get(key) is not None:
+            lines.append("%s=%s" % (_oomd.directive(key), settings[key]))
+    return lines
 
 
 def render(unit, owner_tag=DEFAULT_OWNER_TAG, header=()):
@@ -120,6 +161,7 @@ def render(unit, owner_tag=DEFAULT_OWNER_TAG, header=()):
         lines.append("OOMScoreAdjust=%d" % unit["oom_score_adj"])
     if unit.get("oom_policy") is not None:
         lines.append("OOMPolicy=%s" % unit["oom_policy"])
+    lines.extend(directive_lines(unit.get("cgroup")))
     return "\n".join(lines) + "\n"
 
 

@@ -78,6 +78,7 @@ def argument_spec():
                 oom_score_adj=dict(type="int"),
                 oom_policy=dict(type="str", choices=["continue", "stop", "kill"]),
                 tier=dict(type="str"),
+                cgroup=dict(type="dict"),
             ),
         ),
         state=dict(type="str", choices=["present", "absent"], default="present"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _procfs, _scoring
+from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs, _oomd, _procfs, _scoring
 from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import (
     SelectorError, in_cgroup, name_matches, resolve_uid, unit_matches,
 )
@@ -200,6 +200,13 @@ class OOMScoreInfo(object):
         names = set(proc.name for proc in procs)
         for watcher, key in WATCHERS.items():
             host_out[key] = watcher in names
+        self.cgroup_mounts = _cgroupfs.mounts(self.proc_path)
+        self.memory_layout = _cgroupfs.layout_of(self.cgroup_mounts)
+        host_out["memory_controller"] = self.memory_layout
+        host_out["systemd_oomd"] = _oomd.host_facts(
+            self._run, host_out["systemd_oomd_running"],
+            self.cgroup_mounts["v2"] if self.memory_layout == "v2" else None,
+            (host["swap_total_kb"] or 0) * 1024, unit_of_cgroup, interval=params["oomd_sample_interval"])
         self._result["host"] = host_out
 
         if params["units"]:
@@ -281,10 +288,27 @@ class OOMScoreInfo(object):
                     for proc in sorted(members, key=lambda proc: proc.pid)
                 ],
                 "ignored": declared["ignored"],
+                "cgroup": self._cgroup_facts(props),
             }
             for path in declared["unreadable"]:
                 self.module.warn("%s: cannot read %s; its settings are not counted" % (unit, path))
         return out
+
+    def _cgroup_facts(self, props):
+        """systemd's view of the unit's memory and systemd-oomd settings next to what its cgroup holds."""
+        declared = {}
+        for key, directive, _file in _cgroupfs.MEMORY_SETTINGS:
+            declared[key] = _shown_memory(props.get(directive))
+        for key in _oomd.MANAGED_OOM_KEYS:
+            value = props.get(_oomd.directive(key))
+            if key == "managed_oom_memory_pressure_limit" and value is not None:
+                value = _oomd.parse_percent(value)
+            declared[key] = value if value != "" else None
+        control_group = props.get("ControlGroup") or None
+        path = _cgroupfs.unit_path(self.cgroup_mounts, control_group, self.memory_layout)
+        facts = _cgroupfs.read_cgroup(path, self.memory_layout)
+        facts.update(control_group=control_group, declared=declared)
+        return facts
 
     def _run(self, argv):
         return self.module.run_command(argv, environ_update={"LANG": "C", "LC_ALL": "C"})
@@ -298,6 +322,15 @@ class OOMScoreInfo(object):
             shown = "; ".join(notes[:5])
             more = " (and %d more)" % (len(notes) - 5) if len(notes) > 5 else ""
             self.module.warn("some process fields could not be read, results for them are partial: %s%s" % (shown, more))
+
+
+def _shown_memory(value):
+    """MemoryMax= as systemctl shows it -> bytes, "max" for infinity, None when systemd has no such setting."""
+    if value in (None, ""):
+        return None
+    if value == "infinity":
+        return "max"
+    return _int_or_none(value)
 
 
 def _int_or_none(value):
@@ -322,4 +355,5 @@ def argument_spec():
         return_processes=dict(type="bool", default=True),
         cgroup_limit=dict(type="str"),
         proc_path=dict(type="path", default="/proc"),
+        oomd_sample_interval=dict(type="float", default=1.0),
     )

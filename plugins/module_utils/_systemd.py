@@ -24,13 +24,17 @@ OOM_POLICY_TYPES = ("service", "scope")
 OOM_POLICIES = ("continue", "stop", "kill")
 UNIT_NAME_MAX = 255
 
-SECTION_OF_TYPE = {"service": "Service", "socket": "Socket", "mount": "Mount", "swap": "Swap", "scope": "Scope"}
+SECTION_OF_TYPE = {"service": "Service", "socket": "Socket", "mount": "Mount", "swap": "Swap", "scope": "Scope",
+                   "slice": "Slice"}
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9:_.\\-]+$")
 _INSTANCE_RE = re.compile(r"^[A-Za-z0-9:_.\\@-]*$")
 
 SHOW_PROPERTIES = (
     "Id", "LoadState", "ActiveState", "SubState", "MainPID", "ControlGroup", "OOMScoreAdjust", "OOMPolicy",
     "FragmentPath", "DropInPaths",
+    # Resource control and systemd-oomd (a property systemd does not know is left out of its answer).
+    "MemoryMin", "MemoryLow", "MemoryHigh", "MemoryMax", "ManagedOOMPreference", "ManagedOOMSwap",
+    "ManagedOOMMemoryPressure", "ManagedOOMMemoryPressureLimit",
 )
 
 

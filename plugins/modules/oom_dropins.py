@@ -77,6 +77,17 @@ options:
         description:
           - A label written into the file's comment (the role passes the tier name).
         type: str
+      cgroup:
+        description:
+          - Resource-control and systemd-oomd settings for the same drop-in, keyed like the role's tier keys:
+            C(memory_min), C(memory_low), C(memory_high), C(memory_max) (bytes with an optional K, M, G or T
+            suffix, a percentage of RAM, or V(infinity); min <= low <= high <= max), C(managed_oom_preference)
+            (V(none), V(avoid), V(omit)), C(managed_oom_memory_pressure) and C(managed_oom_swap) (V(auto),
+            V(kill)), C(managed_oom_memory_pressure_limit) (a percentage).
+          - They become C(MemoryMin=) .. C(MemoryMax=) and C(ManagedOOM*=). Memory settings and the preference
+            exist for service, slice, scope, socket, mount and swap units; the other C(ManagedOOM*=) settings
+            only for service, scope and slice units. Anything else fails the call before any write.
+        type: dict
   state:
     description:
       - V(present) writes the listed drop-ins; V(absent) removes the owned drop-ins of the listed units.

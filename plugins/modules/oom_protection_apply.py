@@ -86,6 +86,17 @@ options:
         description:
           - A label written into the drop-in's comment.
         type: str
+      cgroup:
+        description:
+          - Resource-control and systemd-oomd settings for the same drop-in, keyed like the role's tier keys:
+            C(memory_min), C(memory_low), C(memory_high), C(memory_max) (bytes with an optional K, M, G or T
+            suffix, a percentage of RAM, or V(infinity); min <= low <= high <= max), C(managed_oom_preference)
+            (V(none), V(avoid), V(omit)), C(managed_oom_memory_pressure) and C(managed_oom_swap) (V(auto),
+            V(kill)), C(managed_oom_memory_pressure_limit) (a percentage).
+          - They become C(MemoryMin=) .. C(MemoryMax=) and C(ManagedOOM*=). Memory settings and the preference
+            exist for service, slice, scope, socket, mount and swap units; the other C(ManagedOOM*=) settings
+            only for service, scope and slice units. Anything else fails the call before any write.
+        type: dict
   state:
     description:
       - V(present) writes the drop-ins of O(units); V(absent) removes the owned drop-ins (all of them with
@@ -373,6 +384,8 @@ class ProtectionApply(object):
         self.reader = _info_task.OOMScoreInfo(Part(self.module, _info_task.argument_spec(), {
             "units": (names or None) if systemd and present else None, "return_processes": False, "top": 0,
             "proc_path": params["proc_path"],
+            # The role's read-back judges settings; only the audit's oom_score_info waits to rank by reclaim rate.
+            "oomd_sample_interval": 0,
         }, "read-back"), systemd=systemd)
         self.dropins = None
         unit_rules = []

@@ -110,6 +110,13 @@ options:
     description: Where procfs is mounted. Tests point this at a fake tree.
     type: path
     default: /proc
+  oomd_sample_interval:
+    description:
+      - Seconds between the two C(pgscan) readings that rank the candidates of a cgroup systemd-oomd monitors for
+        memory pressure (it ranks by reclaim rate first). Only spent when such a cgroup has two or more candidates.
+      - V(0) ranks them by C(memory.current) alone and leaves RV(host.systemd_oomd.prediction) C(pgscan_rate) null.
+    type: float
+    default: 1.0
 notes:
   - C(oom_score) is the kernel's reading for a global OOM (0..2000 since Linux 5.9, 0..1000 before).
     RV(processes[].predicted_oom_score) is computed with the formula of the running kernel's scale.
@@ -366,6 +373,33 @@ host:
       description: Whether systemd-oomd runs; it kills whole cgroups under memory pressure.
       type: bool
       sample: false
+    memory_controller:
+      description:
+        - How the memory controller is reachable, V(v2) (unified hierarchy with the memory controller), V(v1)
+          (a v1 memory hierarchy, also on hybrid hosts, where systemd applies only C(MemoryMax=)), or null.
+      type: str
+      sample: v2
+    systemd_oomd:
+      description:
+        - systemd-oomd on this host. C(running); C(config) the C([OOM]) settings from C(oomd.conf) and its
+          drop-ins (C(swap_used_limit_percent), C(default_memory_pressure_limit_percent),
+          C(default_memory_pressure_duration_sec); built-in defaults where nothing is set), C(config_sources)
+          (the file that set each, null for the default) and C(config_files).
+        - While it runs, from C(oomctl dump) - C(settings) (what the daemon runs with) and C(monitored) (C(swap) and
+          C(memory_pressure) lists of C({path, limit_percent})); C(error) when the dump failed.
+        - C(prediction) (unified hierarchy only) - which cgroup systemd-oomd would kill first, following its code -
+          C(swap) and one C(memory_pressure) entry per monitored cgroup, each with C(first) (cgroup path or null),
+          C(first_unit), C(reason) (why there is none), C(omitted) and the ranked C(candidates) (C(cgroup), C(unit),
+          C(preference), C(memory_current), C(swap_current), C(pgscan_rate), C(eligible), C(reason)).
+      type: dict
+      sample:
+        running: true
+        config: {swap_used_limit_percent: 90.0, default_memory_pressure_limit_percent: 60.0,
+                 default_memory_pressure_duration_sec: 20.0}
+        monitored: {swap: [], memory_pressure: [{path: /batch.slice, limit_percent: 40.0}]}
+        prediction:
+          swap: {first: null, reason: no cgroup is monitored with ManagedOOMSwap=kill}
+          memory_pressure: [{monitored: /batch.slice, first: /batch.slice/etl.service, first_unit: etl.service}]
     process_count:
       description: Processes scanned.
       type: int
@@ -379,6 +413,20 @@ units:
     - Per requested unit, what systemd declares and what the kernel applies.
     - V(declared_set) is false when no unit file or drop-in assigns C(OOMScoreAdjust=), whatever
       V(systemctl_oom_score_adj) says.
+    - C(cgroup) holds the memory side of the unit. C(declared) is systemd's view (C(systemctl show)) of
+      C(memory_min) .. C(memory_max) in bytes or V(max), and of C(managed_oom_preference), C(managed_oom_swap),
+      C(managed_oom_memory_pressure) and C(managed_oom_memory_pressure_limit) (a percentage); a key is null when
+      this systemd has no such setting. C(control_group), C(path) (its memory cgroup directory), C(exists) and
+      C(layout) (V(v2), V(v1) or null) say where the rest was read.
+    - On V(v2) - C(memory.min), C(memory.low), C(memory.high), C(memory.max), C(memory.current),
+      C(memory.swap.current), C(memory.oom.group), C(memory.events) (all its counters), C(memory.pressure)
+      (C(some)/C(full) with C(avg10), C(avg60), C(avg300), C(total)) and C(xattrs) (C(user.oomd_avoid),
+      C(user.oomd_omit), and systemd-oomd's own kill counters C(user.oomd_ooms), C(user.oomd_kill)).
+      On V(v1) - C(memory.limit_in_bytes) (V(max) when unlimited), C(memory.usage_in_bytes) and
+      C(memory.oom_control).
+    - C(oom_kills) is the number of processes the kernel OOM-killed in the cgroup (C(oom_kill) of
+      C(memory.events) or C(memory.oom_control)), C(ooms) how often it hit its limit (v2); both null when the
+      kernel does not count them.
     - For a template such as V(foo@.service), systemctl cannot show the template itself, so its settings are
       those systemd gives an instance without drop-ins of its own (an instance named
       V(oomguard-template-probe), loaded on demand and never started); C(processes) are those of every running
@@ -398,6 +446,15 @@ units:
       active_state: active
       processes: [{"pid": 612, "name": "sshd", "oom_score_adj": 0}]
       ignored: []
+      cgroup:
+        control_group: /system.slice/ssh.service
+        layout: v2
+        declared: {memory_min: 67108864, memory_max: max, managed_oom_preference: omit}
+        memory.min: 67108864
+        memory.max: max
+        memory.events: {low: 0, high: 0, max: 0, oom: 0, oom_kill: 0}
+        xattrs: {user.oomd_omit: "1", user.oomd_avoid: null}
+        oom_kills: 0
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -50,7 +50,7 @@ def test_fact_has_the_documented_shape():
     assert set(fact) >= {"schema", "systemd", "can_lower_adj", "state", "records", "summary"}
     assert fact["schema"] == 1
     assert set(record) == RECORD_KEYS
-    assert fact["summary"] == {"ok": 1, "drift": 0, "denied": 0, "missing": 0, "not_running": 0}
+    assert fact["summary"] == {"ok": 1, "drift": 0, "denied": 0, "missing": 0, "not_running": 0, "not_effective": 0}
 
 
 def test_unit_is_ok_when_declared_and_every_process_match_the_policy():

@@ -246,7 +246,8 @@ def test_part_fills_the_defaults_and_converts_types():
     assert part.params["file_name"] == "60-oomguard.conf"
     assert part.params["root"] == "/etc/systemd/system"
     assert part.params["header"] == []
-    assert part.params["units"] == [{"name": "a.service", "oom_score_adj": 5, "oom_policy": None, "tier": None}]
+    assert part.params["units"] == [{"name": "a.service", "oom_score_adj": 5, "oom_policy": None, "tier": None,
+                                     "cgroup": None}]
     rules = Part(Module(), _adj_task.argument_spec(), {"rules": [{"pid": 1, "value": 1}]}, "rules").params
     assert rules["rules"][0]["include_descendants"] is False
     assert (rules["on_denied"], rules["on_no_match"], rules["proc_path"]) == ("fail", "warn", "/proc")
