@@ -32,10 +32,11 @@ MOLECULE_ENV := ANSIBLE_HOME=$(BUILD)/molecule-home NO_COLOR=1 PY_COLORS=0 ANSIB
 ANSIBLE_ENV := ANSIBLE_HOME=$(BUILD)/ansible-home ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) \
 	PATH=$(TOOLS_VENV)/bin:$$PATH
 
-TEST_STAGES := setup units-2.19 units-2.21 sanity-2.19 sanity-2.21 lint integration images molecule fleet-cleanup
+TEST_STAGES := setup units-2.19 units-2.21 sanity-2.19 sanity-2.21 lint integration images molecule guests \
+	fleet-cleanup
 
 .PHONY: help run test setup deps venvs venv-2.19 venv-2.21 link units units-2.19 units-2.21 sanity sanity-2.19 \
-	sanity-2.21 lint integration images molecule fleet-cleanup changelog build lock clean distclean
+	sanity-2.21 lint integration images molecule guests fleet-cleanup changelog build lock clean distclean
 
 help: ## this list
 	@echo "oomguard.fleet -- make run: audit this machine (read-only); make test: everything (needs root, Debian 12)"
@@ -113,6 +114,11 @@ images: deps ## build the fleet's Debian 12/13 systemd images (only when their r
 
 molecule: venvs images ## every molecule scenario in extensions/molecule on the podman fleet
 	@source $(BUILD)/images.env && $(MOLECULE_ENV) hack/run-molecule $(TOOLS_VENV) test --all
+
+# Real hosts: Debian 12 and 13 QEMU guests (software emulation, 1 GiB each, reachable only through one loopback
+# SSH forward), built from Debian packages and cached in .build/guests; always stopped at the end.
+guests: deps venv-$(TOOLS_LANE) link ## pytest tests/guests on real Debian 12/13 hosts (QEMU guests; one lane per machine)
+	@$(ANSIBLE_ENV) hack/guests/run-lane $(TOOLS_VENV) $(BUILD)
 
 fleet-cleanup: venvs images ## proves that a failed or interrupted molecule run leaves no container behind
 	@source $(BUILD)/images.env && $(MOLECULE_ENV) hack/test-fleet-cleanup $(TOOLS_VENV)

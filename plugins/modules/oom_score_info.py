@@ -110,6 +110,14 @@ options:
     description: Where procfs is mounted. Tests point this at a fake tree.
     type: path
     default: /proc
+  exclude_own_processes:
+    description:
+      - Leave this module's own Python and the chain of processes that started it (up to, not including, the
+        first one whose parent is init) out of RV(kill_order). They end with the run, so an audit that names
+        them as next victims tells nothing about the host. The other entries keep their real ranks.
+      - RV(processes) still lists them.
+    type: bool
+    default: false
   oomd_sample_interval:
     description:
       - Seconds between the two C(pgscan) readings that rank the candidates of a cgroup systemd-oomd monitors for
@@ -408,6 +416,27 @@ host:
       description: The O(cgroup_limit) the kill order was computed for; null for a global OOM.
       type: int
       sample: null
+    headroom:
+      description:
+        - How close the host is to an OOM, as the kernel reports it (kB; null where the kernel does not say).
+          C(mem_total_kb), C(mem_available_kb) (C(MemAvailable)), C(swap_total_kb), C(swap_free_kb),
+          C(committed_kb) (C(Committed_AS)) and C(commit_limit_kb) (C(CommitLimit), enforced only when
+          C(overcommit_memory) is 2), C(overcommit_memory), C(oom_kill_count) and C(pressure), the host's
+          memory PSI from C(/proc/pressure/memory) (C(some) and C(full), each C(avg10), C(avg60), C(avg300) in
+          percent and C(total) in microseconds), null where the kernel offers no PSI.
+      type: dict
+      sample:
+        mem_total_kb: 16318412
+        mem_available_kb: 12000000
+        swap_total_kb: 0
+        swap_free_kb: 0
+        committed_kb: 5100000
+        commit_limit_kb: 8159204
+        overcommit_memory: 0
+        oom_kill_count: 0
+        pressure:
+          some: {avg10: 0.0, avg60: 0.0, avg300: 0.0, total: 1234}
+          full: {avg10: 0.0, avg60: 0.0, avg300: 0.0, total: 567}
 units:
   description:
     - Per requested unit, what systemd declares and what the kernel applies.

@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fixtures of the real-host lane. hack/guests/run-lane (`make guests`) builds the images, holds the
+machine-wide lock, gives this session a run directory and stops whatever is left at the end.
+
+Session fixtures (a stable interface for every test file in tests/guests/):
+  guests      {"bookworm": Guest, "trixie": Guest}: both guests, booted in parallel once per session and
+              always stopped at its end (also when a test fails or pytest is interrupted with Ctrl-C).
+  inventory   path of the Ansible inventory: group `guests` with hosts `bookworm` and `trixie` (root over SSH).
+  ansible     guestlib.Ansible for that inventory: .module(), .module_results(), .playbook().
+Tests must leave the guests as they found them (remove their units, files and processes), since the other
+test files share the same boot.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from guestlib import Ansible, Guest, write_inventory  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def _lane():
+    run_dir = os.environ.get("OOMGUARD_GUEST_RUN_DIR")
+    images = dict(item.split("=", 1) for item in os.environ.get("OOMGUARD_GUEST_IMAGES", "").split())
+    if not run_dir or not images:
+        pytest.fail("tests/guests runs through `make guests` (hack/guests/run-lane), which builds the guest "
+                    "images and owns the guests' lifetime", pytrace=False)
+    return run_dir, images
+
+
+@pytest.fixture(scope="session")
+def guests():
+    run_dir, images = _lane()
+    started = [Guest(suite, suite, run_dir, image) for suite, image in sorted(images.items())]
+    try:
+        with concurrent.futures.ThreadPoolExecutor(len(started)) as pool:
+            for future in [pool.submit(guest.start) for guest in started]:
+                future.result()
+        for guest in started:
+            guest.wait_system()
+        yield {guest.name: guest for guest in started}
+    finally:
+        with concurrent.futures.ThreadPoolExecutor(len(started)) as pool:
+            list(pool.map(lambda guest: guest.stop(), started))
+
+
+@pytest.fixture(scope="session")
+def inventory(guests):
+    run_dir, _ = _lane()
+    return write_inventory(os.path.join(run_dir, "inventory.json"), guests.values())
+
+
+@pytest.fixture(scope="session")
+def ansible(inventory):
+    run_dir, _ = _lane()
+    return Ansible(inventory, run_dir)

@@ -1,0 +1,221 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Plumbing of the real-host lane: QEMU guests (Debian 12 and 13) booted by hack/guests/start, reached as
+root over SSH on their loopback forward, and driven by Ansible's normal SSH connection.
+
+Guest: one running guest (shell commands and Python over SSH, reboot).
+Ansible: ad hoc module runs and playbook runs against the lane's inventory, with every task result
+recorded per host (tests/guests/callback_plugins/guest_results.py), so tests assert on results, not output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import ansible_collections.oomguard.fleet as _collection
+
+HACK = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "hack", "guests")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class GuestError(AssertionError):
+    """A command in a guest failed, or the guest did not come back."""
+
+
+class Guest(object):
+    """A guest started by hack/guests/start in <run dir>/<name>."""
+
+    def __init__(self, name, suite, run_dir, image):
+        self.name = name
+        self.suite = suite
+        self.image = image
+        self.dir = os.path.join(run_dir, name)
+        self.port = None
+
+    def start(self, timeout=300):
+        done = subprocess.run([os.path.join(HACK, "start"), os.path.dirname(self.dir), self.name, self.image],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout + 60, check=False)
+        if done.returncode != 0:
+            raise GuestError("guest %s did not start:\n%s" % (self.name, done.stdout.decode("utf-8", "replace")))
+        with open(os.path.join(self.dir, "port")) as handle:
+            self.port = int(handle.read())
+        return self
+
+    def stop(self):
+        subprocess.run([os.path.join(HACK, "stop"), self.dir], timeout=180, check=False)
+
+    def qemu_pid(self):
+        """QEMU's pid while the guest runs, else None."""
+        try:
+            with open(os.path.join(self.dir, "qemu.pid")) as handle:
+                pid = int(handle.read())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return pid
+
+    def ssh(self, command, check=True, timeout=120, stdin=None):
+        """Run a shell command as root in the guest; returns the CompletedProcess (text)."""
+        done = subprocess.run([os.path.join(HACK, "ssh"), self.dir, command], input=stdin,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                              timeout=timeout, check=False)
+        if check and done.returncode != 0:
+            raise GuestError("%s: `%s` exited %d\nstdout: %s\nstderr: %s"
+                             % (self.name, command, done.returncode, done.stdout[-3000:], done.stderr[-3000:]))
+        return done
+
+    def sh(self, command, timeout=120):
+        """stdout of a shell command that must succeed."""
+        return self.ssh(command, timeout=timeout).stdout
+
+    def python(self, code, *args, timeout=120):
+        """Run Python code in the guest (its python3) and return the JSON it prints on its last line."""
+        argv = " ".join("'%s'" % str(arg).replace("'", "'\\''") for arg in args)
+        out = self.ssh("python3 - %s" % argv, stdin=code, timeout=timeout).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+    def boot_id(self):
+        return self.sh("cat /proc/sys/kernel/random/boot_id").strip()
+
+    def reboot(self, timeout=300):
+        """Reboot the guest (QEMU keeps running and boots the same kernel) and wait until SSH is back."""
+        before = self.boot_id()
+        self.ssh("systemctl reboot", check=False, timeout=30)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(3)
+            done = self.ssh("cat /proc/sys/kernel/random/boot_id", check=False, timeout=30)
+            if done.returncode == 0 and done.stdout.strip() not in ("", before):
+                self.wait_system()
+                return
+        raise GuestError("%s did not come back within %d s of a reboot" % (self.name, timeout))
+
+    def wait_system(self, timeout=180):
+        """Wait until systemd has finished starting up (running or degraded)."""
+        self.ssh("timeout %d systemctl is-system-running --wait >/dev/null || true" % timeout, timeout=timeout + 30)
+
+
+def collections_root():
+    """The directory holding ansible_collections/ through which these tests imported the collection."""
+    fleet_dir = list(_collection.__path__)[0]
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(fleet_dir))))
+
+
+class Result(object):
+    """One ansible(-playbook) run: return code, console output, and every task result per host."""
+
+    def __init__(self, rc, output, records):
+        self.rc = rc
+        self.output = output
+        self.records = records
+
+    def tasks(self, host, name=None):
+        return [r for r in self.records if r["host"] == host and (name is None or r["task"] == name)]
+
+    def task(self, host, name):
+        """The result of the (last) task called `name` on `host`."""
+        found = self.tasks(host, name)
+        if not found:
+            raise AssertionError("no result of task %r on %s; output:\n%s" % (name, host, self.output[-4000:]))
+        return found[-1]["result"]
+
+    def changed(self, host):
+        return [r["task"] for r in self.tasks(host) if r["result"].get("changed")]
+
+    def assert_ok(self):
+        if self.rc != 0:
+            raise AssertionError("ansible exited %d:\n%s" % (self.rc, self.output[-6000:]))
+        return self
+
+
+class Ansible(object):
+    """ansible and ansible-playbook of the venv running the tests, pointed at the guests."""
+
+    def __init__(self, inventory, run_dir):
+        self.inventory = inventory
+        self.run_dir = run_dir
+
+    def env(self):
+        env = dict(os.environ)
+        env.update({
+            "ANSIBLE_COLLECTIONS_PATH": collections_root(),
+            "ANSIBLE_CALLBACK_PLUGINS": os.path.join(HERE, "callback_plugins"),
+            "ANSIBLE_CALLBACKS_ENABLED": "guest_results",
+            "ANSIBLE_LOAD_CALLBACK_PLUGINS": "true",
+            "ANSIBLE_HOST_KEY_CHECKING": "false",
+            # Each task costs an SSH round trip or more under emulation: pipelining and a kept connection.
+            "ANSIBLE_PIPELINING": "true",
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": os.path.join(self.run_dir, "cp"),
+            "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s -o UserKnownHostsFile=/dev/null"
+                                " -o IdentitiesOnly=yes -o ServerAliveInterval=10",
+            "ANSIBLE_TIMEOUT": "30",
+            "ANSIBLE_GATHERING": "explicit",
+            "ANSIBLE_DEPRECATION_WARNINGS": "false",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_RETRY_FILES_ENABLED": "false",
+        })
+        return env
+
+    def _run(self, argv, timeout):
+        fd, results = tempfile.mkstemp(prefix="results-", suffix=".jsonl", dir=self.run_dir)
+        os.close(fd)
+        env = self.env()
+        env["OOMGUARD_GUEST_RESULTS"] = results
+        try:
+            done = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  universal_newlines=True, timeout=timeout, check=False)
+            with open(results) as handle:
+                records = [json.loads(line) for line in handle if line.strip()]
+        finally:
+            os.unlink(results)
+        return Result(done.returncode, done.stdout, records)
+
+    def module(self, module, args, hosts="guests", check=False, timeout=600):
+        """Ad hoc run of one module on `hosts`; returns a Result (task name: the module's name)."""
+        argv = [_bin("ansible"), hosts, "-i", self.inventory, "-m", module, "-a", json.dumps(args)]
+        if check:
+            argv.append("--check")
+        return self._run(argv, timeout)
+
+    def module_results(self, module, args, hosts="guests", check=False):
+        """{host: result} of an ad hoc module run that must succeed on every host."""
+        res = self.module(module, args, hosts=hosts, check=check).assert_ok()
+        return {r["host"]: r["result"] for r in res.records}
+
+    def playbook(self, playbook, extra_vars=None, check=False, limit=None, timeout=900):
+        argv = [_bin("ansible-playbook"), "-i", self.inventory, playbook]
+        if extra_vars:
+            argv += ["-e", json.dumps(extra_vars)]
+        if check:
+            argv.append("--check")
+        if limit:
+            argv += ["--limit", limit]
+        return self._run(argv, timeout)
+
+
+def _bin(name):
+    candidate = os.path.join(os.path.dirname(sys.executable), name)
+    return candidate if os.path.exists(candidate) else name
+
+
+def write_inventory(path, guests):
+    hosts = {}
+    for guest in guests:
+        hosts[guest.name] = {
+            "ansible_host": "127.0.0.1",
+            "ansible_port": guest.port,
+            "ansible_user": "root",
+            "ansible_ssh_private_key_file": open(os.path.join(guest.dir, "key")).read().strip(),
+            "ansible_python_interpreter": "/usr/bin/python3",
+            "guest_suite": guest.suite,
+        }
+    with open(path, "w") as handle:
+        json.dump({"all": {"children": {"guests": {"hosts": hosts}}}}, handle, indent=2)
+    return path
