@@ -14,7 +14,13 @@ import re
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs, _oomd
-from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import SELECTOR_KEYS, describe, unit_matches
+from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import (
+    SELECTOR_KEYS,
+    describe,
+    name_error,
+    unit_matches,
+)
+from ansible_collections.oomguard.fleet.plugins.module_utils._sysctl_file import oom_sysctl_error
 from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import (
     OOM_POLICIES,
     OOM_POLICY_TYPES,
@@ -29,12 +35,6 @@ STATUSES = ("ok", "drift", "denied", "missing", "not_running", "not_effective")
 UNITS_VAR = "oom_protection_units"
 PROCESSES_VAR = "oom_protection_processes"
 PROCESS_KEYS = frozenset(SELECTOR_KEYS) | {"include_descendants", "tier", "required"}
-# The OOM sysctls the role may set, with the values the kernel accepts (Documentation/admin-guide/sysctl/vm.rst).
-SYSCTLS = {
-    "vm.panic_on_oom": (0, 1, 2),
-    "vm.oom_kill_allocating_task": (0, 1),
-    "vm.oom_dump_tasks": (0, 1),
-}
 # Tier keys that become cgroup settings of a unit (resource control and systemd-oomd), in drop-in order.
 CGROUP_KEYS = _cgroupfs.MEMORY_KEYS + _oomd.MANAGED_OOM_KEYS
 TIER_KEYS = ("oom_score_adj", "oom_policy", "description") + CGROUP_KEYS
@@ -182,6 +182,10 @@ def _selector_of(entry, where):
                 re.compile(selector[key])
             except (re.error, TypeError) as exc:
                 _fail("%s: %s %r is not a valid regular expression: %s" % (where, key, selector[key], exc))
+    if "name" in selector:
+        reason = name_error(selector["name"])
+        if reason:
+            _fail("%s: name %s" % (where, reason))
     if "pid" in selector and (isinstance(selector["pid"], bool) or not isinstance(selector["pid"], int)
                               or selector["pid"] < 1):
         _fail("%s: pid must be a positive integer, got %r" % (where, selector["pid"]))
@@ -237,12 +241,9 @@ def _check_sysctls(sysctls):
     if not isinstance(sysctls, dict):
         _fail("oom_protection_sysctls must be a mapping, got %s" % type(sysctls).__name__)
     for key, value in sysctls.items():
-        if key not in SYSCTLS:
-            _fail("oom_protection_sysctls: %s is not one of the OOM sysctls this role manages (%s)"
-                  % (key, ", ".join(sorted(SYSCTLS))))
-        if isinstance(value, bool) or value not in SYSCTLS[key]:
-            _fail("oom_protection_sysctls: %s must be one of %s, got %r"
-                  % (key, ", ".join(str(v) for v in SYSCTLS[key]), value))
+        problem = oom_sysctl_error(key, value)
+        if problem:
+            _fail("oom_protection_sysctls: %s" % problem)
     return dict(sorted(sysctls.items()))
 
 

@@ -12,7 +12,7 @@ import re
 
 from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs, _oomd, _procfs, _scoring
 from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import (
-    SelectorError, in_cgroup, name_matches, resolve_uid, unit_matches,
+    SelectorError, in_cgroup, name_error, name_matches, resolve_uid, unit_matches,
 )
 from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import (
     is_template, read_declared, show_units, split_paths, systemd_running, unit_name_error, unit_of_cgroup, unit_type,
@@ -52,6 +52,10 @@ class OOMScoreInfo(object):
         params = self.params
         if params["top"] < 0:
             self._fail("top must be 0 or more, got %d" % params["top"])
+        for name in params["names"] or []:
+            problem = name_error(name)
+            if problem:
+                self._fail("names: %s" % problem)
         self.name_res = []
         for key, target in (("name_patterns", "name_res"), ("cmdline_patterns", "cmdline_res")):
             compiled = []

@@ -39,6 +39,21 @@ def fields_needed(rules):
     return want
 
 
+def name_error(name):
+    """Why `name` can never equal a process's name, or None.
+
+    The kernel keeps the first 15 bytes of the executable's name in `comm` (TASK_COMM_LEN 16 with the NUL), so
+    a longer `name` (`systemd-journald`) never matches; the message shows what the kernel keeps instead.
+    """
+    raw = str(name).encode("utf-8")
+    if len(raw) <= COMM_MAX:
+        return None
+    kept = raw[:COMM_MAX].decode("utf-8", "backslashreplace")
+    return ("'%s' is %d bytes but the kernel keeps only the first %d bytes of a process name, so no process is "
+            "named that (the kernel shows '%s'); match it with name_pattern or cmdline_pattern instead"
+            % (str(name), len(raw), COMM_MAX, kept))
+
+
 def resolve_uid(user):
     """A user name or a numeric uid -> uid. Unknown names are an error, unknown numbers are fine."""
     if isinstance(user, int) or (isinstance(user, str) and user.isdigit()):
@@ -72,6 +87,10 @@ class Matcher(object):
             raise SelectorError("%s has no selector: give one of %s" % (label, ", ".join(SELECTOR_KEYS)))
         self.pid = rule.get("pid")
         self.name = rule.get("name")
+        if self.name is not None:
+            problem = name_error(self.name)
+            if problem:
+                raise SelectorError("%s: name %s" % (label, problem))
         self.name_re = self._compile("name_pattern")
         self.cmdline_re = self._compile("cmdline_pattern")
         self.exe = rule.get("exe")
@@ -145,13 +164,8 @@ def children_map(procs):
 
 
 def name_matches(wanted, comm):
-    """`comm` is the kernel's name: at most 15 bytes of the executable's name."""
-    if comm is None:
-        return False
-    if wanted == comm:
-        return True
-    raw = wanted.encode("utf-8")
-    return len(raw) > COMM_MAX and raw[:COMM_MAX].decode("utf-8", "backslashreplace") == comm
+    """`comm` is the kernel's name; callers refuse a `wanted` longer than it can be (name_error)."""
+    return comm is not None and wanted == comm
 
 
 def exe_matches(wanted, exe):

@@ -181,7 +181,10 @@ options:
     type: path
   sysctl_content:
     description:
-      - The whole content of O(sysctl_file).
+      - The whole content of O(sysctl_file), in C(sysctl.d) syntax (C(key = value) lines and comments).
+      - Only the OOM sysctls the oomguard.fleet.oom_protection role manages may be set, with the values the
+        kernel accepts - C(vm.panic_on_oom) (0, 1, 2), C(vm.oom_kill_allocating_task) (0, 1) and
+        C(vm.oom_dump_tasks) (0, 1). Any other key or value fails the call before anything is written.
     type: str
     default: ""
   proc_path:
@@ -341,7 +344,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oomguard.fleet.plugins.module_utils import _adj_task, _dropins, _dropins_task, _info_task
 from ansible_collections.oomguard.fleet.plugins.module_utils._part import Part, PartFailed
-from ansible_collections.oomguard.fleet.plugins.module_utils._sysctl_file import SysctlFile, SysctlFileError
+from ansible_collections.oomguard.fleet.plugins.module_utils._sysctl_file import (
+    SysctlFile,
+    SysctlFileError,
+    oom_sysctl_content_error,
+)
 from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import is_template, systemd_running
 
 DROPIN_KEYS = ("units", "state", "exclusive", "file_name", "owner_tag", "header", "root", "allow_oom_disable")
@@ -414,6 +421,9 @@ class ProtectionApply(object):
             self.adjuster.match()
         self.sysctl = None
         if params["sysctl_file"]:
+            problem = oom_sysctl_content_error(params["sysctl_content"]) if present else None
+            if problem:
+                raise PartFailed("sysctl_content: %s" % problem)
             try:
                 self.sysctl = SysctlFile(params["sysctl_file"], params["sysctl_content"] if present else "")
             except SysctlFileError as exc:

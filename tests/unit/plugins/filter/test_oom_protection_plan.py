@@ -184,6 +184,16 @@ def test_invalid_regex_in_a_process_selector_is_refused(key):
           processes=[{key: "(unclosed", "tier": "standard"}])
 
 
+def test_process_name_longer_than_the_kernel_keeps_is_refused_with_the_kept_name_and_the_alternatives():
+    fails(r"oom_protection_processes\[0\]: name 'systemd-journald' is 16 bytes but the kernel keeps only the first "
+          r"15 bytes .* \(the kernel shows 'systemd-journal'\); match it with name_pattern or cmdline_pattern",
+          processes=[{"name": "systemd-journald", "tier": "standard"}])
+
+
+def test_process_name_of_exactly_15_bytes_is_accepted():
+    assert plan(processes=[{"name": "systemd-journal", "tier": "standard"}])["processes"]
+
+
 def test_process_assignment_without_selector_is_refused():
     fails("has no selector", processes=[{"tier": "standard"}])
 

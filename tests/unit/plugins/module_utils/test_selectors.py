@@ -32,7 +32,7 @@ def pick(rule):
 @pytest.mark.parametrize("rule, expected", [
     ({"pid": 20}, [20]),
     ({"name": "sshd"}, [10, 11]),
-    ({"name": "a-very-long-program-name"}, [30]),
+    ({"name": "a-very-long-pro"}, [30]),
     ({"name_pattern": "^post"}, [20]),
     ({"cmdline_pattern": "-D /db"}, [20]),
     ({"exe": "/usr/sbin/sshd"}, [10, 11]),
@@ -58,6 +58,8 @@ def test_each_selector_kind(rule, expected):
     ({"unit": "../x.service"}, "not a valid systemd unit name"),
     ({"unit": "a/b.service"}, "not a valid systemd unit name"),
     ({"cgroup": "system.slice"}, "absolute"),
+    ({"name": "a-very-long-program-name"}, r"rules\[0\]: name 'a-very-long-program-name' is 24 bytes .*the kernel "
+                                           r"shows 'a-very-long-pro'.*name_pattern or cmdline_pattern"),
 ])
 def test_bad_rules_raise_with_the_option_named(rule, words):
     with pytest.raises(SelectorError, match=words):

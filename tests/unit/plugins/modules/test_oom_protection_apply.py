@@ -306,6 +306,19 @@ BAD_INPUT = [
     ("OOMScoreAdjust for a scope", bad_unit({"name": "session-3.scope", "oom_score_adj": 1}),
      ["session-3.scope", "OOMScoreAdjust= does not exist for .scope units"]),
     ("missing proc_path", {"proc_path": "MISSING"}, ["proc_path", "MISSING is not a directory"]),
+    # The role refuses these sysctls; a direct call may not write them either.
+    ("sysctl_content vm.panic_on_oom = 7", {"sysctl_content": "vm.panic_on_oom = 7"},
+     ["sysctl_content: line 1: vm.panic_on_oom must be one of 0, 1, 2, got 7"]),
+    ("sysctl_content with a key the role does not manage", {"sysctl_content": "vm.panic_on_oom = 0\nvm.swappiness = 10"},
+     ["sysctl_content: line 2: vm.swappiness is not one of the OOM sysctls", "vm.oom_dump_tasks"]),
+    ("sysctl_content with a slash key and the ignore-failure dash", {"sysctl_content": "# x\n-vm/oom_dump_tasks = 2"},
+     ["line 2: vm.oom_dump_tasks must be one of 0, 1, got 2"]),
+    ("sysctl_content that is not key = value", {"sysctl_content": "vm.panic_on_oom"},
+     ["sysctl_content: line 1 is not a 'key = value' setting"]),
+    ("sysctl_content with a value that is not a number", {"sysctl_content": "vm.panic_on_oom = yes"},
+     ["vm.panic_on_oom must be one of 0, 1, 2, got 'yes'"]),
+    ("rule name over 15 bytes", bad_rule({"name": "systemd-journald", "value": 1}),
+     ["rules[1]: name 'systemd-journald' is 16 bytes", "'systemd-journal'", "name_pattern or cmdline_pattern"]),
 ]
 
 
@@ -328,6 +341,7 @@ def test_bad_input_fails_naming_the_problem_and_changes_nothing(host, systemctl,
             fragment = fragment.replace(key, value)
         assert fragment in msg, (fragment, msg)
     assert "Traceback" not in msg
+    assert "\n" not in msg
     # Options AnsibleModule itself rejects (a bad choice) fail before the module runs, without its result keys.
     assert result.get("changed", False) is False
     assert result.get("reload_needed", False) is False
@@ -642,23 +656,23 @@ def test_a_failing_systemctl_in_the_read_back_fails_but_reports_what_was_written
 
 def test_on_no_match_ignore_is_the_default(host):
     result = ok(host.run(units=UNITS + [{"name": "stopped.service", "oom_score_adj": 5}],
-                         rules=[{"name": "nothing-like-this", "value": 1}]))
+                         rules=[{"name": "no-such-process", "value": 1}]))
     assert result["warnings"] == []
 
 
 def test_on_no_match_warn_warns_about_a_unit_value_and_a_rule(host):
     result = ok(host.run(units=UNITS + [{"name": "stopped.service", "oom_score_adj": 5}],
-                         rules=[{"name": "nothing-like-this", "value": 1}], on_no_match="warn"))
+                         rules=[{"name": "no-such-process", "value": 1}], on_no_match="warn"))
     warning = [w for w in result["warnings"] if "no process" in w]
     assert len(warning) == 1
-    assert "unit=stopped.service" in warning[0] and "name=nothing-like-this" in warning[0]
+    assert "unit=stopped.service" in warning[0] and "name=no-such-process" in warning[0]
 
 
 def test_on_no_match_names_the_rule_as_the_caller_wrote_it(host):
-    result = ok(host.run(rules=[{"name": "nothing-like-this", "value": 1}], on_no_match="warn"))
+    result = ok(host.run(rules=[{"name": "no-such-process", "value": 1}], on_no_match="warn"))
     warning = [w for w in result["warnings"] if "no process" in w]
     assert len(warning) == 1
-    assert "rules[0] (name=nothing-like-this)" in warning[0], warning[0]
+    assert "rules[0] (name=no-such-process)" in warning[0], warning[0]
 
 
 def test_the_legacy_oom_adj_warning_names_the_rule_as_the_caller_wrote_it(host):
@@ -677,10 +691,10 @@ def test_the_legacy_oom_adj_warning_is_given_once(host):
 
 def test_on_no_match_fail_stops_before_any_write(host):
     before = host.proc.digest()
-    result, failed = host.run(rules=[{"name": "nothing-like-this", "value": 1}], on_no_match="fail")
+    result, failed = host.run(rules=[{"name": "no-such-process", "value": 1}], on_no_match="fail")
     assert failed
     # The rules are matched before anything is written, so the message's "nothing was written" is true.
-    assert "rules[0] (name=nothing-like-this)" in result["msg"] and "nothing was written" in result["msg"], result["msg"]
+    assert "rules[0] (name=no-such-process)" in result["msg"] and "nothing was written" in result["msg"], result["msg"]
     assert not host.dropin("postgresql.service").exists() and not host.sysctl.exists()
     assert host.proc.digest() == before
 

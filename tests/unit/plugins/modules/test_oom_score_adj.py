@@ -58,6 +58,7 @@ def with_valid_rule(pid, bad_rule):
     return {"rules": [{"pid": pid, "value": 500}, bad_rule]}
 
 
+LONG = ["'systemd-journald' is 16 bytes", 'first 15 bytes', "'systemd-journal'", 'name_pattern or cmdline_pattern']
 BAD_INPUT = [
     ("value 1001", lambda pid: {"pid": pid, "value": 1001}, ["value", "-1000", "1000", "1001"]),
     ("value -1001", lambda pid: {"pid": pid, "value": -1001}, ["value", "-1000", "1000", "-1001"]),
@@ -94,6 +95,15 @@ BAD_INPUT = [
     ("include_descendants outside the rules", lambda pid: {"rules": [{"pid": pid, "value": 500}], "include_descendants": True},
      ["include_descendants"]),
     ("on_denied choice", lambda pid: {"pid": pid, "value": 500, "on_denied": "ignore"}, ["on_denied"]),
+    # comm holds 15 bytes: such a name never matches, whatever runs.
+    ("name over 15 bytes", lambda pid: {"name": "systemd-journald", "value": 1}, ["options: name"] + LONG),
+    ("rule name over 15 bytes", lambda pid: with_valid_rule(pid, {"name": "systemd-journald", "value": 1}),
+     ["rules[1]: name"] + LONG),
+    ("exclude name over 15 bytes", lambda pid: {"pid": pid, "value": 500, "exclude": [{"name": "systemd-journald"}]},
+     ["exclude[0]: name"] + LONG),
+    # Bytes, not characters: 8 two-byte letters are 16 bytes, and the kernel cuts the last one in half.
+    ("UTF-8 name over 15 bytes", lambda pid: {"name": "\u00e9" * 8, "value": 1},
+     ["is 16 bytes", "'" + "\u00e9" * 7 + "\\xc3'"]),
 ]
 
 
@@ -104,6 +114,7 @@ def test_bad_input_fails_naming_the_option_and_writes_nothing(child, case, make_
     for fragment in expected:
         assert fragment in result["msg"], (fragment, result["msg"])
     assert "Traceback" not in result["msg"]
+    assert "\n" not in result["msg"]
     assert result.get("changed") is not True
     assert live_adj(child) == 0
 
@@ -248,10 +259,10 @@ def test_diff_is_returned_only_in_diff_mode(host):
 @pytest.mark.parametrize("mode, failed_expected, warned", [("ignore", False, False), ("warn", False, True), ("fail", True, False)])
 def test_on_no_match(host, mode, failed_expected, warned):
     before = host.digest()
-    result, failed = fake(host, rules=[{"name": "app", "value": 5}, {"name": "nothing-like-this", "value": 5}],
+    result, failed = fake(host, rules=[{"name": "app", "value": 5}, {"name": "no-such-process", "value": 5}],
                           on_no_match=mode)
     assert failed is failed_expected
-    assert any("rules[1] (name=nothing-like-this)" in w for w in result.get("warnings", [])) is warned
+    assert any("rules[1] (name=no-such-process)" in w for w in result.get("warnings", [])) is warned
     if failed:
         assert "rules[1]" in result["msg"] and "nothing was written" in result["msg"]
         assert host.digest() == before
@@ -371,11 +382,20 @@ def test_an_unexpected_os_error_is_a_failure_not_a_traceback(host, monkeypatch):
     assert "pid 400 (app)" in result["msg"] and os.strerror(5) in result["msg"]
 
 
-def test_a_name_longer_than_comm_matches_its_first_15_bytes(host):
-    host.add(600, name=b"postgres-export")
-    result, failed = fake(host, name="postgres-exporter", value=300)
+def test_a_name_of_15_bytes_matches_the_name_the_kernel_keeps_of_a_longer_executable(host):
+    host.add(600, name=b"postgres-export", cmdline=[b"/usr/bin/postgres-exporter"])
+    result, failed = fake(host, name="postgres-export", value=300)
     assert not failed
     assert [c["pid"] for c in result["changes"]] == [600]
+
+
+def test_the_full_name_of_a_longer_executable_is_refused_and_nothing_is_written(host):
+    host.add(600, name=b"postgres-export", cmdline=[b"/usr/bin/postgres-exporter"])
+    before = host.digest()
+    result, failed = fake(host, name="postgres-exporter", value=300)
+    assert failed
+    assert "(the kernel shows 'postgres-export')" in result["msg"]
+    assert host.digest() == before
 
 
 def test_a_process_without_a_readable_start_time_is_not_written(host):

@@ -217,6 +217,8 @@ def test_vanished_process_is_left_out_silently(host):
     (dict(units=["sshd"]), ["units", "sshd"]),
     (dict(cgroups=["system.slice"]), ["cgroups", "absolute"]),
     (dict(cgroup_limit="lots"), ["cgroup_limit", "lots"]),
+    (dict(names=["sshd", "systemd-journald"]),
+     ["names: 'systemd-journald' is 16 bytes", "'systemd-journal'", "name_pattern or cmdline_pattern"]),
 ])
 def test_bad_input_fails_naming_the_option_and_writes_nothing(host, args, words):
     before = host.digest()
@@ -224,4 +226,5 @@ def test_bad_input_fails_naming_the_option_and_writes_nothing(host, args, words)
     assert failed
     for word in words:
         assert word in result["msg"]
+    assert "\n" not in result["msg"]
     assert host.digest() == before
