@@ -8,13 +8,10 @@ the same params, check_mode, _diff, warn() and fail_json()."""
 
 from __future__ import annotations
 
-import os
-
+from ansible_collections.oomguard.fleet.plugins.module_utils._own import own_chain
 from ansible_collections.oomguard.fleet.plugins.module_utils._procfs import (
-    Vanished,
     can_lower_adj,
     read_bytes,
-    read_process,
     scan,
     select_cgroup_path,
 )
@@ -190,22 +187,7 @@ class OomScoreAdj(object):
     def _protected(self):
         """PID 1, this process and the chain of processes running it: {pid: reason}."""
         protected = {1: "PID 1 (init) is never touched"}
-        own = os.getpid()
-        chain = [own, os.getppid()]
-        pid = chain[-1]
-        # Walk up from the parent; the first ancestor whose parent is init is a daemon (sshd's listener, a
-        # terminal server) that merely started this connection, and stays selectable.
-        while pid > 1:
-            try:
-                proc = read_process(self.proc_path, pid)
-                parent = read_process(self.proc_path, proc.ppid) if proc is not None and (proc.ppid or 0) > 1 else None
-            except (OSError, Vanished):
-                break
-            if parent is None or parent.ppid is None or parent.ppid in (0, 1):
-                break
-            pid = proc.ppid
-            chain.append(pid)
-        for pid in chain:
+        for pid in own_chain(self.proc_path):
             protected.setdefault(pid, "this module's own process or one of the processes running it")
         return protected
 

@@ -133,5 +133,5 @@ def test_fail_on_findings_fails_the_run_after_writing_the_reports(tmp_path):
     inventory.write_text("localhost ansible_connection=local\n"
                          "gone ansible_host=127.0.0.1 ansible_port=1 ansible_connection=ssh\n")
     out = run_audit(tmp_path, "-i", str(inventory), "-e", "oom_audit_fail_on_findings=true", rc=2)
-    assert "The audit found hosts that are not compliant, unreachable or failed" in out
+    assert "The audit found hosts that are not compliant, at risk, leaking protection, unreachable or failed" in out
     assert sorted(os.listdir(str(tmp_path / "reports"))) == ["oom-audit.html", "oom-audit.json", "oom-audit.xml"]
