@@ -11,6 +11,8 @@ import os
 import re
 
 from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs, _oomd, _procfs, _scoring
+from ansible_collections.oomguard.fleet.plugins.module_utils._headroom import read_headroom
+from ansible_collections.oomguard.fleet.plugins.module_utils._own import own_chain
 from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import (
     SelectorError, in_cgroup, name_error, name_matches, resolve_uid, unit_matches,
 )
@@ -166,6 +168,10 @@ class OOMScoreInfo(object):
         selected_pids = set(proc.pid for proc in selected)
         order = [(position, proc, badness) for position, (proc, badness) in enumerate(ranked, 1)
                  if proc.pid in selected_pids]
+        if params["exclude_own_processes"]:
+            # They end with this run; their real rank stays, so the kernel's order is still told truthfully.
+            own = set(own_chain(self.proc_path))
+            order = [item for item in order if item[1].pid not in own]
         top = order[:params["top"]]
         need_detail = [proc for _pos, proc, _b in top if proc.cgroup is None and "cgroup" not in detail]
         for proc in need_detail:
@@ -198,6 +204,7 @@ class OOMScoreInfo(object):
             "cgroup_version": host["cgroup_version"],
             "sysctls": host["sysctls"],
             "oom_kill_count": host["oom_kill_count"],
+            "headroom": read_headroom(self.proc_path),
             "process_count": len(procs),
             "cgroup_limit_bytes": self.limit_bytes,
         }
@@ -359,5 +366,6 @@ def argument_spec():
         return_processes=dict(type="bool", default=True),
         cgroup_limit=dict(type="str"),
         proc_path=dict(type="path", default="/proc"),
+        exclude_own_processes=dict(type="bool", default=False),
         oomd_sample_interval=dict(type="float", default=1.0),
     )
