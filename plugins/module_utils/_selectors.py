@@ -15,7 +15,7 @@ import os
 import pwd
 import re
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import unit_name_error, unit_of_cgroup
+from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import is_template, unit_name_error, unit_of_cgroup
 
 SELECTOR_KEYS = ("pid", "name", "name_pattern", "cmdline_pattern", "exe", "user", "unit", "cgroup")
 COMM_MAX = 15
@@ -181,7 +181,7 @@ def unit_matches(wanted, unit):
     """foo@.service matches every instance of the template; other names match exactly."""
     if unit is None:
         return False
-    if "@." in wanted:
+    if is_template(wanted):
         prefix, _at, suffix = wanted.partition("@")
         return unit.startswith(prefix + "@") and unit.endswith(suffix[suffix.index("."):])
     return unit == wanted

@@ -22,12 +22,16 @@ OOM_SCORE_ADJUST_TYPES = ("service", "socket", "mount", "swap")
 # OOMPolicy= exists for services and (systemd >= 253) scopes.
 OOM_POLICY_TYPES = ("service", "scope")
 OOM_POLICIES = ("continue", "stop", "kill")
-UNIT_NAME_MAX = 255
+# systemd's UNIT_NAME_MAX counts the terminating NUL: names are shorter than 256 bytes. Since systemd 256,
+# device, mount and swap units (named after paths the admin or the hardware chose) may be PATH_MAX - 1 long.
+UNIT_NAME_MAX = 256
+UNIT_NAME_MAX_LONG = 4096
+LONG_NAME_TYPES = ("device", "mount", "swap")
 
 SECTION_OF_TYPE = {"service": "Service", "socket": "Socket", "mount": "Mount", "swap": "Swap", "scope": "Scope",
                    "slice": "Slice"}
-_PREFIX_RE = re.compile(r"^[A-Za-z0-9:_.\\-]+$")
-_INSTANCE_RE = re.compile(r"^[A-Za-z0-9:_.\\@-]*$")
+# unit-name.c's VALID_CHARS plus '@', which may stand anywhere but first (the first '@' ends the prefix).
+_BAD_CHAR_RE = re.compile(r"[^A-Za-z0-9:_.\\@-]")
 
 SHOW_PROPERTIES = (
     "Id", "LoadState", "ActiveState", "SubState", "MainPID", "ControlGroup", "OOMScoreAdjust", "OOMPolicy",
@@ -39,25 +43,35 @@ SHOW_PROPERTIES = (
 
 
 def unit_name_error(name):
-    """Return why `name` is not a valid systemd unit name, or None when it is valid."""
+    """Why `name` is not a valid systemd unit name, or None: the rules of systemd's unit_name_is_valid().
+
+    A name is a prefix, optionally '@' and an instance, then '.' and a unit type: at most 255 bytes (4095 for
+    device, mount and swap units), only letters, digits, ':', '-', '_', '.', '\\' and '@', and not starting with
+    '@'. Beyond systemd, a prefix made only of dots ('..service') is refused: it names a path component, not a
+    unit anybody writes.
+    """
     if not isinstance(name, str) or not name:
         return "a unit name must be a non-empty string"
-    if len(name) > UNIT_NAME_MAX:
-        return "a unit name is at most %d characters" % UNIT_NAME_MAX
     if "/" in name:
         return "a unit name cannot contain '/'"
     base, dot, suffix = name.rpartition(".")
     if not dot or suffix not in UNIT_SUFFIXES:
         return "a unit name must end in one of .%s" % ", .".join(UNIT_SUFFIXES)
+    limit = UNIT_NAME_MAX_LONG if suffix in LONG_NAME_TYPES else UNIT_NAME_MAX
+    size = len(name.encode("utf-8"))
+    if size >= limit:
+        return "a .%s unit name is at most %d bytes, this one has %d" % (suffix, limit - 1, size)
     if not base:
         return "a unit name needs a name before its .%s suffix" % suffix
-    prefix, at, instance = base.partition("@")
-    if not prefix or not _PREFIX_RE.match(prefix):
-        return "a unit name may only contain letters, digits and ':-_.\\' (plus one '@' for templates)"
-    if at and not _INSTANCE_RE.match(instance):
-        return "the instance part of a unit name may only contain letters, digits and ':-_.\\@'"
-    if prefix in (".", ".."):
-        return "a unit name cannot be '.' or '..'"
+    bad = _BAD_CHAR_RE.search(base)
+    if bad:
+        return ("a unit name may only contain letters, digits, ':', '-', '_', '.', '\\' and '@', not %r"
+                % bad.group(0))
+    prefix = base.partition("@")[0]
+    if not prefix:
+        return "a unit name cannot start with '@' (the part before '@' names the template)"
+    if not prefix.strip("."):
+        return "a unit name's prefix cannot be only dots"
     return None
 
 
@@ -66,8 +80,10 @@ def unit_type(name):
 
 
 def is_template(name):
-    """foo@.service: a template, whose drop-ins apply to every instance."""
-    return "@." in name
+    """foo@.service: the first '@' right before the type suffix. foo@@.service, foo@bar@.service and
+    foo@.bar.service are instances (their instance is '@', 'bar@' and '.bar'), as systemd classifies them."""
+    prefix, at, rest = name.partition("@")
+    return bool(prefix and at and rest.startswith(".") and "." not in rest[1:])
 
 
 def unit_of_cgroup(path):

@@ -129,7 +129,7 @@ def test_unknown_key_in_a_tier_is_refused():
     ("a/b.service", "cannot contain '/'"),
     ("", "non-empty"),
     ("nginx", "must end in one of"),
-    ("..service", "cannot be '.' or '..'"),
+    ("..service", "prefix cannot be only dots"),
 ])
 def test_invalid_unit_names_are_refused(name, reason):
     fails(reason, units={name: "standard"})

@@ -31,6 +31,78 @@ def test_invalid_unit_names_say_why(name, words):
     assert words in _systemd.unit_name_error(name)
 
 
+def kind(name):
+    """How systemd's unit_name_is_valid() flags classify a name: plain, template, instance or invalid."""
+    if _systemd.unit_name_error(name) is not None:
+        return "invalid"
+    if _systemd.is_template(name):
+        return "template"
+    return "instance" if "@" in name else "plain"
+
+
+# The rules of systemd's src/basic/unit-name.c, case by case: a type suffix after the last '.', only
+# [A-Za-z0-9:_.\\-] and '@' before it, the first '@' not first, a template only when that '@' stands right
+# before the suffix, and fewer than 256 bytes (4096 for device, mount and swap units since systemd 256).
+SYSTEMD_RULES = [
+    ("foo.service", "plain"),
+    ("foo-bar_baz:qux.socket", "plain"),
+    ("a.b.c.target", "plain"),
+    ("foo\\x2dbar.service", "plain"),
+    ("dev-disk-by\\x2duuid-1234.device", "plain"),
+    ("foo@.service", "template"),
+    ("a.b@.timer", "template"),
+    ("foo@bar.service", "instance"),
+    ("foo@a.b.service", "instance"),
+    ("foo@.bar.service", "instance"),
+    ("foo@@.service", "instance"),
+    ("foo@bar@.service", "instance"),
+    ("foo@bar@baz.service", "instance"),
+    ("", "invalid"),
+    ("foo", "invalid"),
+    (".service", "invalid"),
+    ("@.service", "invalid"),
+    ("@bar.service", "invalid"),
+    ("foo.bogus", "invalid"),
+    ("foo.Service", "invalid"),
+    ("foo.service.", "invalid"),
+    ("foo bar.service", "invalid"),
+    ("foo/bar.service", "invalid"),
+    ("f\u00f6o.service", "invalid"),
+    ("foo@b\u00e4r.service", "invalid"),
+    ("x" * 247 + ".service", "plain"),
+    ("x" * 248 + ".service", "invalid"),
+    ("x" * 4089 + ".mount", "plain"),
+    ("x" * 4090 + ".mount", "invalid"),
+    # Beyond systemd, documented: a prefix of dots only.
+    ("..service", "invalid"),
+    ("...service", "invalid"),
+    ("..@x.service", "invalid"),
+]
+
+
+@pytest.mark.parametrize("name, expected", SYSTEMD_RULES, ids=[n if len(n) < 40 else n[:12] + "...%d" % len(n)
+                                                               for n, _k in SYSTEMD_RULES])
+def test_unit_names_are_judged_by_systemds_rules(name, expected):
+    assert kind(name) == expected
+
+
+@pytest.mark.parametrize("name, words", [
+    ("x" * 248 + ".service", "a .service unit name is at most 255 bytes, this one has 256"),
+    ("x" * 4090 + ".mount", "a .mount unit name is at most 4095 bytes"),
+    ("@bar.service", "cannot start with '@'"),
+    ("foo@b\u00e4r.service", "not '\u00e4'"),
+    ("..service", "prefix cannot be only dots"),
+])
+def test_invalid_unit_names_say_which_rule_they_break(name, words):
+    assert words in _systemd.unit_name_error(name)
+
+
+def test_only_a_true_template_is_shown_through_the_probe_instance():
+    assert _systemd.shown_name("foo@.service") == "foo@%s.service" % _systemd.TEMPLATE_PROBE_INSTANCE
+    assert _systemd.shown_name("foo@@.service") == "foo@@.service"
+    assert _systemd.shown_name("foo@.bar.service") == "foo@.bar.service"
+
+
 @pytest.mark.parametrize("path, unit", [
     ("/system.slice/ssh.service", "ssh.service"),
     ("/system.slice/system-postgresql.slice/postgresql@15-main.service", "postgresql@15-main.service"),
