@@ -146,9 +146,9 @@ class OOMScoreInfo(object):
         want_output = params["return_processes"]
         detail = self._detail_fields(want_output)
         if detail:
-            # Only what is not read yet (a reused table may have cgroups already).
-            candidates = [proc for proc in candidates
-                          if _procfs.read_details(self.proc_path, proc, [f for f in detail if getattr(proc, f) is None])]
+            # read_details() reads only what is not read yet (a reused table may have cgroups already).
+            detail = frozenset(detail)
+            candidates = [proc for proc in candidates if _procfs.read_details(self.proc_path, proc, detail)]
         selected = [proc for proc in candidates if self._detail_filter(proc)]
 
         if self.limit_bytes is not None:

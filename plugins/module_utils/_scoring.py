@@ -14,6 +14,7 @@ CAP_SYS_ADMIN processes until 4.17. All divisions are C integer divisions (trunc
 
 from __future__ import annotations
 
+import functools
 import re
 
 OOM_SCORE_ADJ_MIN = -1000
@@ -29,6 +30,7 @@ def c_div(numerator, denominator):
     return quotient if (numerator >= 0) == (denominator > 0) else -quotient
 
 
+@functools.lru_cache(maxsize=64)  # asked once per process while ranking, always with the same release
 def kernel_version(release):
     """(major, minor) of a kernel release string such as '6.18.44-fc' or '3.10.0-1160.el7.x86_64'."""
     match = re.match(r"(\d+)\.(\d+)", release or "")

@@ -157,3 +157,69 @@ def test_paths_stay_absolute_without_a_systemd_manager(fakeproc):
     fakeproc.add(29, cgroup_text="0::/libpod_parent/libpod-1\n")
     proc = _procfs.read_process(fakeproc.root, 29, {"cgroup"})
     assert proc.cgroup == "/libpod_parent/libpod-1"
+
+
+# The fast paths of the scan: one read() for cmdline and cgroup, status fields found by position, one parse
+# per distinct cgroup file. Each has a case that must take the slow way and still give the same answer.
+
+def test_a_command_line_longer_than_one_read_buffer_is_read_whole(fakeproc):
+    # The kernel allows single arguments of up to 128 KiB; one read() takes 64 KiB.
+    long_arg = b"x" * (3 * 65536 + 17)
+    fakeproc.add(30, cmdline=[b"/usr/bin/python3", long_arg, b"end"])
+    proc = _procfs.read_process(fakeproc.root, 30, {"cmdline"})
+    assert proc.cmdline == ["/usr/bin/python3", long_arg.decode(), "end"]
+
+
+def test_a_command_line_of_exactly_one_read_buffer_is_read_to_its_end(fakeproc):
+    arg = b"y" * (65536 - 1)  # with its NUL the file is exactly one buffer: a full read that may have more
+    fakeproc.add(31, cmdline=[arg])
+    assert _procfs.read_process(fakeproc.root, 31, {"cmdline"}).cmdline == [arg.decode()]
+
+
+def test_command_line_arguments_keep_invalid_bytes_visible_each_on_its_own(fakeproc):
+    fakeproc.add(32, cmdline=[b"caf\xc3", b"\xa9t\xc3\xa9"])
+    assert _procfs.read_process(fakeproc.root, 32, {"cmdline"}).cmdline == ["caf\\xc3", "\\xa9t\u00e9"]
+
+
+def test_status_fields_on_the_first_and_the_last_line_are_found():
+    status = _procfs.parse_status(b"Uid:\t1000\t1000\t1000\t1000\nRssAnon:\t  12 kB\nCapEff:\t0000000000000001")
+    assert status["uid"] == 1000
+    assert status["rss_anon_kb"] == 12
+    assert status["cap_eff"] == 1
+
+
+def test_a_status_value_that_is_not_a_number_counts_as_missing():
+    status = _procfs.parse_status(b"Name:\tx\nUid:\tnobody\nRssAnon:\t12 kB\nVmSwap:\t?? kB\nCapEff:\t\n")
+    assert status["uid"] is None
+    assert status["swap_kb"] == 0
+    assert status["cap_eff"] is None
+    assert status["rss_anon_kb"] == 12 and status["has_mm"] is True
+
+
+def test_a_field_name_inside_another_line_is_not_taken_for_the_field():
+    # Name: shows the comm with a newline escaped, so a process cannot start a line of its own.
+    status = _procfs.parse_status(b"Name:\tfake\\nRssAnon:\t999\nUid:\t5\t5\t5\t5\nRssAnon:\t7 kB\n")
+    assert status["rss_anon_kb"] == 7
+
+
+def test_processes_with_different_cgroup_files_keep_their_own_paths_when_the_parse_cache_is_full(fakeproc, monkeypatch):
+    monkeypatch.setattr(_procfs, "_CGROUP_CACHE_MAX", 2)
+    monkeypatch.setattr(_procfs, "_CGROUP_CACHE", {})
+    for pid in range(40, 46):
+        fakeproc.add(pid, cgroup_text="4:memory:/m%d\n1:name=systemd:/system.slice/s%d.service\n0::/\n" % (pid, pid))
+    fakeproc.add(46, cgroup_text="4:memory:/m40\n1:name=systemd:/system.slice/s40.service\n0::/\n")
+    procs = {p.pid: p for p in _procfs.scan(fakeproc.root, {"cgroup"})[0]}
+    for pid in range(40, 46):
+        assert procs[pid].cgroup == "/system.slice/s%d.service" % pid
+        assert procs[pid].cgroup_paths == ("/m%d" % pid, "/system.slice/s%d.service" % pid, "/")
+    assert procs[46].cgroup_paths == procs[40].cgroup_paths
+    assert len(_procfs._CGROUP_CACHE) <= 2
+
+
+def test_read_details_keeps_fields_that_are_already_read(fakeproc):
+    fakeproc.add(47, cmdline=[b"now"], cgroup="/system.slice/now.service")
+    proc = _procfs.read_process(fakeproc.root, 47)
+    proc.cgroup = "/system.slice/before.service"
+    assert _procfs.read_details(fakeproc.root, proc, frozenset(("cmdline", "cgroup")))
+    assert proc.cgroup == "/system.slice/before.service"
+    assert proc.cmdline == ["now"]
