@@ -328,15 +328,17 @@ def _unit_record(unit, info_unit, can_lower_adj, denied, host=None):
         "kind": "unit", "target": unit["name"], "tier": unit["tier"],
         "policy_oom_score_adj": unit["oom_score_adj"], "policy_oom_policy": unit["oom_policy"],
         "declared_oom_score_adj": None, "declared_set": False, "declared_oom_policy": None,
-        "processes": [], "status": "missing", "reasons": [],
+        "processes": [], "status": "missing", "reasons": [], "settings": [], "oom_kills": None, "oomd_kills": None,
     }
-    if unit.get("cgroup"):
-        record["settings"] = []
     if not info_unit or info_unit.get("load_state") in (None, "not-found", "bad-setting", "error", "masked"):
         state = (info_unit or {}).get("load_state") or "unknown"
         record["reasons"].append("unit %s is not loaded on this host (load state %s)" % (unit["name"], state))
         return record
+    cgroup = info_unit.get("cgroup") or {}
     record.update(
+        # Kill history the cgroup itself counted, readable without the kernel log.
+        oom_kills=cgroup.get("oom_kills"),
+        oomd_kills=_int_or_none((cgroup.get("xattrs") or {}).get("user.oomd_kill")),
         declared_oom_score_adj=info_unit.get("declared_oom_score_adj"),
         declared_set=bool(info_unit.get("declared_set")),
         declared_oom_policy=info_unit.get("declared_oom_policy"),
@@ -381,6 +383,13 @@ def _unit_record(unit, info_unit, can_lower_adj, denied, host=None):
     return record
 
 
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _setting_findings(unit, facts, host):
     """Policy vs declared (systemctl show) vs effective (the cgroup) for each cgroup setting of the tier.
 
@@ -412,33 +421,22 @@ def _setting_findings(unit, facts, host):
             entry.update(status="not_effective", reason="systemd on this host has no %s= setting (too old), so %s "
                          "has no effect" % (directive, key))
             continue
-        if not _same(declared, expected, page_size):
+        if not _cgroupfs.same_value(declared, expected, page_size):
             entry.update(status="drift", reason="systemd declares %s=%s, policy %s" % (directive, declared, wanted))
             continue
         problem = _cannot_take_effect(key, layout, oomd)
-        if problem is None and key == "memory_max" and layout == "v1" and exists and not _same(effective, expected,
-                                                                                                 page_size):
+        if problem is None and key == "memory_max" and layout == "v1" and exists and not _cgroupfs.same_value(
+                effective, expected, page_size):
             problem = ("the v1 memory controller holds memory.limit_in_bytes %s, not %s: systemd could not apply "
                        "MemoryMax= here" % (effective, expected))
         if problem:
             entry.update(status="not_effective", reason="%s: %s" % (key, problem))
             continue
-        if exists and not _same(effective, expected, page_size):
+        if exists and not _cgroupfs.same_value(effective, expected, page_size):
             where = "the cgroup of %s" % unit["name"]
             entry.update(status="drift", reason="%s holds %s %s, policy %s" % (
                 where, _effective_label(key), "none" if effective is None else effective, wanted))
     return findings
-
-
-def _same(actual, expected, page_size):
-    if isinstance(actual, int) and isinstance(expected, int):
-        return actual // page_size == expected // page_size
-    if isinstance(actual, float) or isinstance(expected, float):
-        try:
-            return abs(float(actual) - float(expected)) < 0.01
-        except (TypeError, ValueError):
-            return False
-    return actual == expected
 
 
 def _effective_label(key):
@@ -451,11 +449,7 @@ def _effective_label(key):
 def _oomd_effective(key, facts, oomd):
     """What systemd-oomd really sees for the unit: the xattr on its cgroup, or its place in oomd's lists."""
     if key == "managed_oom_preference":
-        marks = facts.get("xattrs") or {}
-        if facts.get("layout") != "v2" or not facts.get("exists"):
-            return None
-        return "omit" if marks.get("user.oomd_omit") == "1" else "avoid" if marks.get("user.oomd_avoid") == "1" \
-            else "none"
+        return _cgroupfs.mark_of(facts)
     monitored = oomd.get("monitored")
     if monitored is None:
         return None
@@ -505,7 +499,8 @@ def _process_record(entry, found, can_lower_adj, denied):
         "kind": "process", "target": entry["target"], "tier": entry["tier"],
         "policy_oom_score_adj": entry["oom_score_adj"], "policy_oom_policy": None,
         "declared_oom_score_adj": None, "declared_set": False, "declared_oom_policy": None,
-        "processes": found["processes"], "status": "ok", "reasons": [],
+        "processes": found["processes"], "status": "ok", "reasons": [], "settings": [], "oom_kills": None,
+        "oomd_kills": None,
     }
     if not found["matched"]:
         record["status"] = "missing" if entry.get("required") else "not_running"

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import re
 
+from ansible_collections.oomguard.fleet.plugins.module_utils._pressure import parse_pressure
+
 DEFAULT_ROOT = "/sys/fs/cgroup"
 # systemd.resource-control(5): the unit types that take resource-control settings.
 RESOURCE_CONTROL_TYPES = ("service", "slice", "scope", "socket", "mount", "swap")
@@ -200,23 +202,6 @@ def _flat_keyed(path):
     return out
 
 
-def parse_pressure(text):
-    """PSI text -> {"some": {avg10, avg60, avg300, total}, "full": {...}}."""
-    out = {}
-    for line in (text or "").splitlines():
-        kind, _sep, rest = line.partition(" ")
-        values = {}
-        for field in rest.split():
-            name, _eq, number = field.partition("=")
-            try:
-                values[name] = int(number) if name == "total" else float(number)
-            except ValueError:
-                continue
-        if kind in ("some", "full"):
-            out[kind] = values
-    return out
-
-
 def _xattrs(path):
     out = {}
     for name in XATTRS:
@@ -258,7 +243,8 @@ def read_cgroup(path, layout):
         for name in ("memory.current", "memory.swap.current", "memory.oom.group"):
             out[name] = _value(path + "/" + name) if exists else None
         out["memory.events"] = _flat_keyed(path + "/memory.events") if exists else None
-        out["memory.pressure"] = parse_pressure(_read_text(path + "/memory.pressure")) if exists else None
+        pressure = _read_text(path + "/memory.pressure") if exists else None
+        out["memory.pressure"] = parse_pressure(pressure) if pressure is not None else None
         out["xattrs"] = _xattrs(path) if exists else dict((name, None) for name in XATTRS)
         events = out["memory.events"] or {}
         out["oom_kills"] = events.get("oom_kill")
@@ -284,6 +270,47 @@ def effective(record, key):
     if record.get("layout") == "v1" and key == "memory_max":
         return record.get("memory.limit_in_bytes")
     return None
+
+
+def same_value(actual, expected, page_size):
+    """Whether a value read back equals the expected one: bytes compared in whole pages (the kernel rounds
+    down to them), percentages to 0.01, anything else exactly."""
+    if isinstance(actual, int) and isinstance(expected, int) and not isinstance(actual, bool):
+        return actual // page_size == expected // page_size
+    if isinstance(actual, float) or isinstance(expected, float):
+        try:
+            return abs(float(actual) - float(expected)) < 0.01
+        except (TypeError, ValueError):
+            return False
+    return actual == expected
+
+
+def mark_of(record):
+    """The ManagedOOMPreference= a v2 cgroup carries in its xattrs (none, avoid, omit), or None without one."""
+    if record.get("layout") != "v2" or not record.get("exists"):
+        return None
+    marks = record.get("xattrs") or {}
+    if marks.get("user.oomd_omit") == "1":
+        return "omit"
+    return "avoid" if marks.get("user.oomd_avoid") == "1" else "none"
+
+
+def live_mismatches(settings, record, mem_total_bytes, page_size):
+    """The tier settings a running v2 cgroup does not hold although systemd could apply them: memory.min ..
+    memory.max and the preference mark. [(key, expected, held)]; empty on v1 or without a cgroup."""
+    if record.get("layout") != "v2" or not record.get("exists"):
+        return []
+    found = []
+    for key, value in sorted((settings or {}).items()):
+        if key in MEMORY_KEYS:
+            expected, held = expected_bytes(value, mem_total_bytes, page_size), effective(record, key)
+        elif key == "managed_oom_preference":
+            expected, held = value, mark_of(record)
+        else:
+            continue
+        if expected is not None and not same_value(held, expected, page_size):
+            found.append((key, expected, held))
+    return found
 
 
 def owner_uid(path):

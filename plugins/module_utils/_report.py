@@ -22,7 +22,7 @@ from ansible_collections.oomguard.fleet.plugins.module_utils import _headroom
 SCHEMA_VERSION = 1
 GENERATOR = "oomguard.fleet.oom_audit_report"
 
-RECORD_STATUSES = ("ok", "drift", "denied", "missing", "not_running", "unknown")
+RECORD_STATUSES = ("ok", "drift", "denied", "missing", "not_running", "not_effective", "unknown")
 # Assignment statuses that make a host non-compliant and a JUnit test case fail.
 FAILING_STATUSES = ("drift", "denied", "missing", "unknown")
 # Host statuses, worst first: the order of the console summary and of the reports.
@@ -155,6 +155,10 @@ def normalize_record(raw):
                 "oom_score_adj": clean_int(proc.get("oom_score_adj")),
             })
     out["processes"] = processes
+    # The memory and systemd-oomd settings of the tier, each judged on its own (see oom_protection_compliance).
+    out["settings"] = [normalize_setting(entry) for entry in rec.get("settings") or [] if isinstance(entry, dict)]
+    out["oom_kills"] = clean_int(rec.get("oom_kills"))
+    out["oomd_kills"] = clean_int(rec.get("oomd_kills"))
     reasons = _text_list(rec.get("reasons"))
     status = clean_text(rec.get("status"), 100)
     if status not in RECORD_STATUSES or status == "unknown":
@@ -163,6 +167,62 @@ def normalize_record(raw):
     out["status"] = status
     out["reasons"] = reasons
     return out
+
+
+def normalize_setting(raw):
+    values = dict((key, None if isinstance(raw.get(key), (dict, list)) else _clean_scalar(raw.get(key)))
+                  for key in ("policy", "declared", "effective"))
+    status = clean_text(raw.get("status"), 100)
+    return {"setting": clean_text(raw.get("setting"), 100), "policy": values["policy"],
+            "declared": values["declared"], "effective": values["effective"],
+            "status": status if status in ("ok", "drift", "not_effective") else "unknown",
+            "reason": clean_text(raw.get("reason"), 1024)}
+
+
+def normalize_oomd(raw):
+    """systemd-oomd as oom_score_info's host.systemd_oomd reports it: running, its settings, the monitored
+    cgroups and the first cgroup it would kill under each rule (with the top candidates)."""
+    if not isinstance(raw, dict):
+        return None
+
+    def rule(entry):
+        entry = entry if isinstance(entry, dict) else {}
+        return {
+            "monitored": clean_text(entry.get("monitored"), 1024),
+            "limit_percent": _clean_number(entry.get("limit_percent")),
+            "first": clean_text(entry.get("first"), 1024), "first_unit": clean_text(entry.get("first_unit"), 255),
+            "reason": clean_text(entry.get("reason"), 1024),
+            "omitted": _text_list(entry.get("omitted")),
+            "candidates": [{
+                "cgroup": clean_text(c.get("cgroup"), 1024), "unit": clean_text(c.get("unit"), 255),
+                "preference": clean_text(c.get("preference"), 20), "memory_current": clean_int(c.get("memory_current")),
+                "swap_current": clean_int(c.get("swap_current")), "pgscan_rate": _clean_number(c.get("pgscan_rate")),
+                "eligible": clean_bool(c.get("eligible")), "reason": clean_text(c.get("reason"), 1024),
+            } for c in (entry.get("candidates") or [])[:10] if isinstance(c, dict)],
+        }
+
+    monitored = raw.get("monitored") if isinstance(raw.get("monitored"), dict) else None
+    prediction = raw.get("prediction") if isinstance(raw.get("prediction"), dict) else None
+    return {
+        "running": clean_bool(raw.get("running")),
+        "settings": _clean_mapping(raw.get("settings") or raw.get("config")),
+        "monitored": None if monitored is None else {
+            kind: [{"path": clean_text(m.get("path"), 1024), "limit_percent": _clean_number(m.get("limit_percent"))}
+                   for m in monitored.get(kind) or [] if isinstance(m, dict)]
+            for kind in ("swap", "memory_pressure")},
+        "prediction": None if prediction is None else {
+            "swap": rule(prediction.get("swap")),
+            "memory_pressure": [rule(entry) for entry in prediction.get("memory_pressure") or []],
+        },
+        "error": clean_text(raw.get("error"), 1024),
+    }
+
+
+def counted_kills(records):
+    """OOM kills the units' own cgroups counted (memory.events / memory.oom_control), or None when no unit
+    was counted: a history that needs no kernel log."""
+    counts = [rec["oom_kills"] for rec in records if rec.get("oom_kills") is not None]
+    return sum(counts) if counts else None
 
 
 def normalize_compliance(raw):
@@ -387,8 +447,8 @@ def normalize_host(raw):
     errors = _text_list(data.get("errors"))
     compliance = normalize_compliance(data.get("compliance")) if reachable else None
     raw_host = data.get("host") if isinstance(data.get("host"), dict) else None
-    host = _clean_mapping(dict((k, v) for k, v in raw_host.items() if k != "headroom")) if reachable and raw_host \
-        else None
+    host = _clean_mapping(dict((k, v) for k, v in raw_host.items() if k not in ("headroom", "systemd_oomd"))) \
+        if reachable and raw_host else None
     headroom = None
     if reachable:
         headroom = normalize_headroom(data.get("headroom") if data.get("headroom") is not None
@@ -413,6 +473,8 @@ def normalize_host(raw):
         "kill_order": kill_order,
         "events_source": clean_text(data.get("events_source"), 100),
         "events": events,
+        "cgroup_oom_kills": counted_kills(compliance["records"]) if compliance else None,
+        "oomd": normalize_oomd((raw_host or {}).get("systemd_oomd")) if reachable else None,
         "headroom": headroom,
         "risk": risk,
         "leaks": [normalize_leak(leak) for leak in data.get("leaks") or [] if isinstance(leak, dict)]
@@ -530,8 +592,12 @@ def _host_detail(host):
         parts.append(_plural(len(host["leaks"]), "protection leak"))
     if host["events"]:
         parts.append(_plural(len(host["events"]), "recent OOM kill"))
-    elif host["events_source"] is None:
+    elif host["events_source"] is None and host.get("cgroup_oom_kills") is None:
         parts.append("kill history unknown")
+    if host.get("cgroup_oom_kills") is not None:
+        parts.append("%s counted by the units' cgroups" % _plural(host["cgroup_oom_kills"], "OOM kill"))
+    if counts["total"] and counts.get("not_effective"):
+        parts.append("%d not in effect on this host" % counts["not_effective"])
     if host["kill_order"]:
         victim = host["kill_order"][0]
         share = victim["memory_share_percent"]
@@ -596,6 +662,13 @@ def _record_details(rec):
     ]
     for proc in rec["processes"]:
         lines.append("process %s (%s): oom_score_adj %s" % (proc["pid"], proc["name"], proc["oom_score_adj"]))
+    for entry in rec.get("settings") or []:
+        lines.append("%s: %s (policy %s, declared %s, effective %s)%s" % (
+            entry["setting"], entry["status"], entry["policy"], entry["declared"], entry["effective"],
+            ": " + entry["reason"] if entry["reason"] else ""))
+    if rec.get("oom_kills") is not None or rec.get("oomd_kills") is not None:
+        lines.append("OOM kills counted by the cgroup: %s (kernel), %s (systemd-oomd)" % (rec.get("oom_kills"),
+                                                                                          rec.get("oomd_kills")))
     for reason in rec["reasons"]:
         lines.append("reason: %s" % reason)
     return "\n".join(lines)
@@ -613,6 +686,21 @@ def leak_text(leak):
         source["name"], source["pid"], source["unit"] or "no unit", source["oom_score_adj"])
     return "%s (pid %s, %s) holds oom_score_adj %s that nothing assigns: %s" % (
         leak["name"], leak["pid"], leak["unit"] or "no unit", leak["oom_score_adj"], origin)
+
+
+def oomd_text(oomd):
+    """Which cgroup systemd-oomd would kill first under each rule, one line per rule."""
+    lines = []
+    prediction = oomd.get("prediction") or {}
+    swap = prediction.get("swap")
+    if swap:
+        lines.append("swap rule: first %s" % (swap["first"] or "none (%s)" % swap["reason"]))
+    for entry in prediction.get("memory_pressure") or []:
+        lines.append("memory pressure of %s above %s%%: first %s" % (
+            entry["monitored"], entry["limit_percent"], entry["first"] or "none (%s)" % entry["reason"]))
+    if not lines:
+        lines.append("no prediction (%s)" % (oomd.get("error") or "systemd-oomd's state was not read"))
+    return "\n".join(lines)
 
 
 def render_junit(report):
@@ -650,8 +738,8 @@ def render_junit(report):
                     fail = ET.SubElement(case, "failure", type=rec["status"], message=_record_message(rec))
                     fail.text = _record_details(rec)
                     counts["failures"] += 1
-                elif rec["status"] == "not_running":
-                    ET.SubElement(case, "skipped", message=_record_message(rec))
+                elif rec["status"] in ("not_running", "not_effective"):
+                    ET.SubElement(case, "skipped", message=_record_message(rec)).text = _record_details(rec)
                     counts["skipped"] += 1
                 else:
                     out = ET.SubElement(case, "system-out")
@@ -661,6 +749,10 @@ def render_junit(report):
                 ET.SubElement(case, "skipped", message="not applied: %s has no systemd" % host["name"])
                 counts["tests"] += 1
                 counts["skipped"] += 1
+        if host.get("oomd") and host["oomd"]["running"]:
+            case = ET.SubElement(suite, "testcase", classname=host["name"], name="systemd-oomd", time="0")
+            ET.SubElement(case, "system-out").text = oomd_text(host["oomd"])
+            counts["tests"] += 1
         if host["headroom"] is not None:
             case = ET.SubElement(suite, "testcase", classname=host["name"], name="headroom", time="0")
             counts["tests"] += 1
@@ -747,6 +839,12 @@ PROMETHEUS_METRICS = (
     ("oomguard_assignment_effective_oom_score_adj_max", "gauge",
      "The highest oom_score_adj the kernel applies to the assignment's processes (absent without processes)."),
     ("oomguard_assignment_processes", "gauge", "Live processes of the assignment."),
+    ("oomguard_assignment_setting_status", "gauge",
+     "Each memory or systemd-oomd setting of an assignment: 1 for its status (ok, drift, not_effective)."),
+    ("oomguard_assignment_cgroup_oom_kills", "gauge",
+     "OOM kills the unit's cgroup counted (memory.events oom_kill, or memory.oom_control on cgroup v1)."),
+    ("oomguard_assignment_oomd_kills", "gauge", "Processes systemd-oomd killed in the unit's cgroup (user.oomd_kill)."),
+    ("oomguard_systemd_oomd_running", "gauge", "1 when systemd-oomd runs on the host."),
     ("oomguard_assignments", "gauge", "Assignments on this host by compliance status."),
     ("oomguard_compliant", "gauge", "1 when every assignment on this host is ok or not running (or there are none)."),
     ("oomguard_can_lower_oom_score_adj", "gauge",
@@ -789,6 +887,14 @@ def render_prometheus(host):
                 _prom_line("oomguard_assignment_effective_oom_score_adj_max", labels, max(adjs)))
         samples["oomguard_assignment_processes"].append(
             _prom_line("oomguard_assignment_processes", labels, len(rec["processes"])))
+        for entry in rec.get("settings") or []:
+            samples["oomguard_assignment_setting_status"].append(_prom_line(
+                "oomguard_assignment_setting_status", labels + [("setting", entry["setting"]), ("status", entry["status"])],
+                1))
+        for key, metric in (("oom_kills", "oomguard_assignment_cgroup_oom_kills"),
+                            ("oomd_kills", "oomguard_assignment_oomd_kills")):
+            if rec.get(key) is not None:
+                samples[metric].append(_prom_line(metric, labels, rec[key]))
     for status in RECORD_STATUSES:
         samples["oomguard_assignments"].append(
             _prom_line("oomguard_assignments", [("status", status)], host["assignments"][status]))
@@ -805,6 +911,9 @@ def render_prometheus(host):
     if kills is not None:
         samples["oomguard_kernel_oom_kills_total"].append(_prom_line("oomguard_kernel_oom_kills_total", [], kills))
     samples["oomguard_recent_oom_kills"].append(_prom_line("oomguard_recent_oom_kills", [], len(host["events"])))
+    if host.get("oomd") and host["oomd"]["running"] is not None:
+        samples["oomguard_systemd_oomd_running"].append(
+            _prom_line("oomguard_systemd_oomd_running", [], int(host["oomd"]["running"])))
     out = []
     for name, kind, text in PROMETHEUS_METRICS:
         if samples[name]:

@@ -50,7 +50,7 @@ code { font: 12px/1.4 ui-monospace, "DejaVu Sans Mono", monospace; white-space: 
 .s-ok, .s-compliant { background: var(--ok); }
 .s-drift, .s-denied, .s-missing, .s-unknown, .s-drifting { background: var(--bad); }
 .s-unreachable, .s-failed { background: #6e40c9; }
-.s-not_running, .s-no_assignments { background: var(--muted); }
+.s-not_running, .s-not_effective, .s-no_assignments { background: var(--muted); }
 .bar { display: inline-block; width: 10rem; height: .8rem; background: #eaeef2; border-radius: 3px;
        vertical-align: middle; overflow: hidden; }
 .bar span { display: block; height: 100%; background: #bc4c00; }
@@ -158,7 +158,9 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <td class="num">{% if rec.declared_set is false %}<span class="empty">not set</span>{% else %}{{ rec.declared_oom_score_adj | adj }}{% endif %}
 {{- " / %s" % rec.declared_oom_policy if rec.declared_oom_policy }}</td>
 <td>{% for p in rec.processes %}<code>{{ p.name | show }}</code> {{ p.pid | show }}: {{ p.oom_score_adj | adj }}{{ ", " if not loop.last }}{% else %}<span class="empty">none</span>{% endfor %}</td>
-<td>{% if rec.reasons %}<ul class="reasons">{% for r in rec.reasons %}<li>{{ r }}</li>{% endfor %}</ul>{% endif %}</td></tr>
+<td>{% if rec.reasons %}<ul class="reasons">{% for r in rec.reasons %}<li>{{ r }}</li>{% endfor %}</ul>{% endif %}
+{%- if rec.settings %}<ul class="reasons">{% for st in rec.settings %}<li>{{ badge(st.status) }} <code>{{ st.setting }}</code> policy {{ st.policy | show }}, declared {{ st.declared | show }}, effective {{ st.effective | show }}</li>{% endfor %}</ul>{% endif %}
+{%- if rec.oom_kills is not none or rec.oomd_kills is not none %}<p class="meta">OOM kills counted by its cgroup: {{ rec.oom_kills | show }} by the kernel, {{ rec.oomd_kills | show }} by systemd-oomd</p>{% endif %}</td></tr>
 {%- endfor %}
 {% endcall %}
 {% if comp.skipped_units %}
@@ -206,7 +208,20 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <h3>Recent OOM kills{{ " (from %s)" % host.events_source if host.events_source }}</h3>
 {% if host.events or host.events_source is not none %}
 {% call table(kill_headers, "No OOM kills found.") %}{{ kill_rows(host.events | map("pair", host.name) | list, false) }}{% endcall %}
+{% elif host.cgroup_oom_kills is not none %}<p class="meta">No kernel log could be read on this host; the assigned units' cgroups counted {{ host.cgroup_oom_kills }} OOM kill(s).</p>
 {% else %}<p class="empty">Unknown: no kernel log could be read on this host.</p>
+{% endif %}
+{% if host.oomd %}
+<h3>systemd-oomd</h3>
+{% if not host.oomd.running %}<p class="meta">systemd-oomd is not running on this host.</p>
+{% elif host.oomd.prediction %}{% set pr = host.oomd.prediction %}
+<dl class="settings">
+<dt>swap rule: kills first</dt><dd>{% if pr.swap.first %}<code>{{ pr.swap.first }}</code>{% else %}<span class="empty">nothing ({{ pr.swap.reason | show }})</span>{% endif %}</dd>
+{% for rule in pr.memory_pressure %}<dt>pressure on <code>{{ rule.monitored | show }}</code> above {{ rule.limit_percent | pct }}: kills first</dt>
+<dd>{% if rule.first %}<code>{{ rule.first }}</code>{% else %}<span class="empty">nothing ({{ rule.reason | show }})</span>{% endif %}{% if rule.omitted %}; never: {% for o in rule.omitted %}<code>{{ o }}</code>{{ ", " if not loop.last }}{% endfor %}{% endif %}</dd>
+{% endfor %}</dl>
+{% else %}<p class="meta">No prediction: {{ host.oomd.error | show }}</p>
+{% endif %}
 {% endif %}
 {% set settings = host.host | settings %}
 {% if settings %}

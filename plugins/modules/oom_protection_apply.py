@@ -252,10 +252,23 @@ skipped_units:
   elements: str
   sample: []
 reload_needed:
-  description: Whether a drop-in was written or removed, so that systemd needs C(daemon-reload) to see it.
+  description:
+    - Whether a drop-in was written or removed, so that systemd needs C(daemon-reload) to see it.
+    - Also true when every drop-in is as it should be but a running unit's cgroup (cgroup v2) does not hold its
+      O(units[].cgroup) memory settings or preference mark (see RV(cgroup_drift)); C(daemon-reload) makes systemd
+      write all cgroup attributes again, without restarting anything.
   returned: always
   type: bool
   sample: false
+cgroup_drift:
+  description:
+    - Per unit, the O(units[].cgroup) settings its running cgroup does not hold although systemd declares them
+      (changed by hand, say), as C({unit, setting, expected, held}); they make the call C(changed) and
+      RV(reload_needed) true.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{unit: postgresql.service, setting: memory_max, expected: 1073741824, held: 2147483648}]
 dropins:
   description:
     - The drop-in part, as M(oomguard.fleet.oom_dropins) returns it (C(changed), C(written), C(removed),
@@ -342,7 +355,7 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _adj_task, _dropins, _dropins_task, _info_task
+from ansible_collections.oomguard.fleet.plugins.module_utils import _adj_task, _cgroupfs, _dropins, _dropins_task, _info_task
 from ansible_collections.oomguard.fleet.plugins.module_utils._part import Part, PartFailed
 from ansible_collections.oomguard.fleet.plugins.module_utils._sysctl_file import (
     SysctlFile,
@@ -365,7 +378,7 @@ class ProtectionApply(object):
         self.params = module.params
         self.result = {
             "changed": False, "systemd": False, "skipped_units": [], "reload_needed": False, "dropins": None,
-            "adjust": None, "rule_offset": 0, "sysctl": None, "units": {}, "host": {},
+            "adjust": None, "rule_offset": 0, "sysctl": None, "units": {}, "host": {}, "cgroup_drift": [],
         }
 
     def _fail(self, msg, **extra):
@@ -472,9 +485,30 @@ class ProtectionApply(object):
         self.result["units"] = found.get("units") or {}
         self.result["host"] = found["host"]
         self.result["changed"] = any((self.result[key] or {}).get("changed") for key in ("dropins", "adjust", "sysctl"))
+        if not self.result["reload_needed"] and self.params["state"] == "present":
+            self.result["cgroup_drift"] = self._cgroup_drift()
+            if self.result["cgroup_drift"]:
+                # systemd writes every cgroup attribute again on daemon-reload: the fix costs no extra module run.
+                self.result["reload_needed"] = self.result["changed"] = True
         if self.module._diff and diffs:
             self.result["diff"] = diffs
         return self.result
+
+
+    def _cgroup_drift(self):
+        host = self.result["host"]
+        mem_total, page_size = (host.get("mem_total_kb") or 0) * 1024, host.get("page_size") or 4096
+        drift = []
+        for unit in self.params["units"]:
+            facts = (self.result["units"].get(unit["name"]) or {}).get("cgroup") or {}
+            declared = facts.get("declared") or {}
+            for key, expected, held in _cgroupfs.live_mismatches(unit.get("cgroup"), facts, mem_total, page_size):
+                # Only what systemd itself would write back; a different declared value is drift of the drop-in.
+                wanted = _cgroupfs.expected_bytes(unit["cgroup"][key], mem_total, page_size) \
+                    if key in _cgroupfs.MEMORY_KEYS else unit["cgroup"][key]
+                if _cgroupfs.same_value(declared.get(key), wanted, page_size):
+                    drift.append({"unit": unit["name"], "setting": key, "expected": expected, "held": held})
+        return drift
 
 
 def build_module():

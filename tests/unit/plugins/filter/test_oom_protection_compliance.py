@@ -16,7 +16,8 @@ from ansible_collections.oomguard.fleet.plugins.filter.oom_protection import (
 
 TIERS = {"essential": -500, "standard": 0, "expendable": 500, "batch": 300}
 RECORD_KEYS = {"kind", "target", "tier", "policy_oom_score_adj", "policy_oom_policy", "declared_oom_score_adj",
-               "declared_set", "declared_oom_policy", "processes", "status", "reasons"}
+               "declared_set", "declared_oom_policy", "processes", "status", "reasons", "settings", "oom_kills",
+               "oomd_kills"}
 
 
 def plan_for(units=None, processes=None):

@@ -130,8 +130,8 @@ def test_json_counts_hosts_and_assignments_by_status(fleet):
     summary = report_of(fleet)["summary"]
     assert summary["hosts"] == 6
     assert summary["by_status"] == {"unreachable": 1, "failed": 1, "drifting": 2, "no_assignments": 1, "compliant": 1}
-    assert summary["assignments"] == {"ok": 2, "drift": 1, "denied": 1, "missing": 1, "not_running": 1, "unknown": 0,
-                                      "total": 6}
+    assert summary["assignments"] == {"ok": 2, "drift": 1, "denied": 1, "missing": 1, "not_running": 1,
+                                      "not_effective": 0, "unknown": 0, "total": 6}
     assert summary["recent_kills"] == 2
 
 
@@ -465,7 +465,7 @@ def test_prometheus_reports_declared_and_effective_values_per_assignment(fleet):
     assert "oomguard_assignment_effective_oom_score_adj_min%s -500" % labels in lines
     assert "oomguard_assignment_processes%s 1" % labels in lines
     # ssh.service is not running: no effective value at all, rather than a made-up one
-    assert not [line for line in lines if "effective" in line and "ssh.service" in line]
+    assert not [line for line in lines if "oomguard_assignment_effective" in line and "ssh.service" in line]
     assert "oomguard_compliant 1" in lines
 
 
