@@ -124,7 +124,9 @@ options:
         description: A process ID.
         type: int
       name:
-        description: The process name (C(comm), 15 bytes at most).
+        description:
+          - The process name (C(comm), 15 bytes at most). A longer name can never match and fails the call, naming
+            the 15 bytes the kernel keeps; use those, O(rules[].name_pattern) or O(rules[].cmdline_pattern).
         type: str
       name_pattern:
         description: A Python regular expression searched in the process name.

@@ -64,7 +64,8 @@ options:
     type: int
   name:
     description:
-      - Select processes with this name (the kernel's C(comm)). Single-rule form; see O(rules[].name).
+      - Select processes with this name (the kernel's C(comm), at most 15 bytes). Single-rule form; see
+        O(rules[].name), which also says what a longer name does.
     type: str
   name_pattern:
     description:
@@ -124,8 +125,10 @@ options:
         type: int
       name:
         description:
-          - Processes whose name (the kernel's C(comm), at most 15 bytes) is exactly this. A longer name matches
-            a process whose name is its first 15 bytes.
+          - Processes whose name (the kernel's C(comm), at most 15 bytes) is exactly this.
+          - The kernel keeps only the first 15 bytes (not characters) of a process name, so a longer name
+            (V(systemd-journald), shown as C(systemd-journal)) can never match and fails the call, naming what the
+            kernel shows; use that name, O(rules[].name_pattern) or O(rules[].cmdline_pattern).
           - Unlike C(pgrep NAME), this is not a pattern; use C(name_pattern) for one.
         type: str
       name_pattern:
@@ -186,7 +189,7 @@ options:
         description: The process with this process id.
         type: int
       name:
-        description: Processes with this name (the kernel's C(comm)).
+        description: Processes with this name (the kernel's C(comm)); more than 15 bytes fails, as in O(rules[].name).
         type: str
       name_pattern:
         description: Processes whose name matches this Python regular expression.
@@ -306,7 +309,8 @@ EXAMPLES = r"""
       - cgroup: /system.slice/docker-*.scope
         value: 500
     exclude:
-      - name: systemd-journald
+      # systemd-journald, as the kernel names it (15 bytes).
+      - name: systemd-journal
     on_no_match: ignore
   register: oom_policy
 

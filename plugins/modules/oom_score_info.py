@@ -51,7 +51,8 @@ options:
   names:
     description:
       - Only return processes with one of these names, the kernel's C(comm) of at most 15 bytes.
-      - A longer name matches a process whose name is its first 15 bytes.
+      - A longer name (more than 15 bytes, not characters) can never match and fails the call, naming the first 15
+        bytes the kernel shows instead; use those, O(name_patterns) or O(cmdline_patterns).
     type: list
     elements: str
   name_patterns:
