@@ -308,11 +308,23 @@ def _cannot_reach(current, wanted, can_lower_adj):
     return not can_lower_adj and wanted < current and wanted < 0
 
 
+def _self_protected(value, wanted):
+    """A process at -1000 under a protective (negative) policy disabled OOM killing for itself, as OpenSSH's
+    sshd listener does at every start: it is more protected than the policy, and the role leaves it so."""
+    return value == -1000 and wanted is not None and wanted < 0
+
+
+def _self_protected_notes(processes, wanted):
+    return ["pid %s (%s) protects itself at -1000 (never OOM-killed), more than policy %s: left as it is"
+            % (proc.get("pid"), proc.get("name"), wanted)
+            for proc in processes if _self_protected(proc.get("oom_score_adj"), wanted)]
+
+
 def _process_findings(processes, wanted, can_lower_adj, denied):
     drift, refused = [], []
     for proc in processes:
         value = proc.get("oom_score_adj")
-        if value == wanted:
+        if value == wanted or _self_protected(value, wanted):
             continue
         label = "pid %s (%s)" % (proc.get("pid"), proc.get("name"))
         if proc.get("pid") in denied or (value is not None and _cannot_reach(value, wanted, can_lower_adj)):
@@ -365,7 +377,8 @@ def _unit_record(unit, info_unit, can_lower_adj, denied, host=None):
         record["settings"] = _setting_findings(unit, info_unit.get("cgroup") or {}, host or {})
         drift.extend(entry["reason"] for entry in record["settings"] if entry["status"] == "drift")
         ineffective = [entry["reason"] for entry in record["settings"] if entry["status"] == "not_effective"]
-    record["reasons"] = drift + refused + ineffective
+    record["reasons"] = drift + refused + ineffective + _self_protected_notes(record["processes"],
+                                                                             unit["oom_score_adj"])
     # A slice has no processes of its own (they belong to its services): its cgroup existing is "running".
     running = bool(record["processes"]) or (unit_type(unit["name"]) == "slice"
                                             and bool((info_unit.get("cgroup") or {}).get("exists")))
@@ -425,7 +438,9 @@ def _setting_findings(unit, facts, host):
             entry.update(status="drift", reason="systemd declares %s=%s, policy %s" % (directive, declared, wanted))
             continue
         problem = _cannot_take_effect(key, layout, oomd)
-        if problem is None and key == "memory_max" and layout == "v1" and exists and not _cgroupfs.same_value(
+        if problem is None and key == "memory_max" and layout == "v1" and not exists:
+            problem = "the unit has no cgroup of its own in the v1 memory hierarchy, so MemoryMax= is not applied"
+        elif problem is None and key == "memory_max" and layout == "v1" and not _cgroupfs.same_value(
                 effective, expected, page_size):
             problem = ("the v1 memory controller holds memory.limit_in_bytes %s, not %s: systemd could not apply "
                        "MemoryMax= here" % (effective, expected))
@@ -507,7 +522,7 @@ def _process_record(entry, found, can_lower_adj, denied):
         record["reasons"].append("no process matches %s" % entry["target"])
         return record
     drift, refused = _process_findings(found["processes"], entry["oom_score_adj"], can_lower_adj, denied)
-    record["reasons"] = drift + refused
+    record["reasons"] = drift + refused + _self_protected_notes(found["processes"], entry["oom_score_adj"])
     record["status"] = "drift" if drift else "denied" if refused else "ok"
     return record
 

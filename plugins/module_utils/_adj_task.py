@@ -35,6 +35,8 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._writer import (
 )
 
 SCORE_ADJ_MIN = -1000
+# Why a process already at -1000 is not raised to a negative (protective) value; compliance says the same.
+SELF_PROTECTED = "it protects itself at %d (never OOM-killed), more than the requested %d, which never raises it"
 SCORE_ADJ_MAX = 1000
 OOM_ADJ_MIN = -17
 OOM_ADJ_MAX = 15
@@ -251,6 +253,12 @@ class OomScoreAdj(object):
             rule.won += 1
             if proc.oom_score_adj == rule.value:
                 self._result["unchanged"] += 1
+            elif proc.oom_score_adj == SCORE_ADJ_MIN and rule.value < 0:
+                # OpenSSH's sshd puts its listener at -1000 itself: raising it to a protective value would
+                # fight the daemon after every restart, for less protection than it already has.
+                self._result["unchanged"] += 1
+                self._result["excluded"].append({"pid": proc.pid, "name": proc.name, "reason": SELF_PROTECTED % (
+                    SCORE_ADJ_MIN, rule.value)})
             else:
                 planned.append(Planned(proc, rule, rule.value))
         self._result["rules"] = [
