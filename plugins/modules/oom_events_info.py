@@ -13,7 +13,7 @@ description:
   - Finds the processes the Linux OOM killer killed, one event per C(Killed process) line of the kernel log,
     the only line of an OOM report that the kernel never ratelimits.
   - A kill whose C(Killed process) line is not in the log but whose summary line
-    (C(oom-kill:constraint=...,task=NAME,pid=N,uid=N), since Linux 4.19) is -- what
+    (C(oom-kill:constraint=...,task=NAME,pid=N,uid=N), since Linux 5.0) is -- what
     C(grep oom-kill /var/log/messages) keeps -- is one event read from the summary (RV(events[].line) says which). A kill with both lines is one event, in either order. A selection line
     (C(Kill process N ... or sacrifice child)) without its kill line is no event.
   - Adds what the rest of the same report says when it is there (the process that triggered the OOM, the

@@ -101,9 +101,56 @@ def test_engine_finds_the_kill_in_dmesg_with_pid_name_adj_and_memcg(oom_kill):
     assert event["oom_memcg"].endswith("/" + oom_kill["cgroup"])
     assert event["task_memcg"] == event["oom_memcg"]
     assert event["trigger"]["name"] == VICTIM_NAME
+    # The summary line names the victim too; the kill is still one event, read from its kill line.
+    assert event["line"] == "kill"
     assert event["raw"].startswith("Memory cgroup out of memory: Killed process %d (%s) " % (oom_kill["pid"], VICTIM_NAME))
     # dmesg times are boot time plus the printk clock: close to, not exactly, the wall clock.
     assert oom_kill["started"] - 5 <= event["timestamp"] <= oom_kill["ended"] + 5
+
+
+def _dmesg(*args, **env):
+    done = subprocess.run(["dmesg"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
+                          env=dict(os.environ, **env))
+    if done.returncode != 0:
+        pytest.skip("dmesg %s failed here: %s" % (" ".join(args), done.stderr.decode("utf-8", "replace").strip()))
+    return done.stdout.decode("utf-8", "replace")
+
+
+def test_a_grep_for_oom_kill_keeps_only_the_summary_line_and_that_is_the_kill(oom_kill):
+    grepped = [line for line in _dmesg("--time-format", "iso", LC_ALL="C").splitlines() if "oom-kill:" in line]
+    (event,) = _victim_events(kl.parse_text(grepped), oom_kill)
+    assert (event["line"], event["uid"], event["constraint"]) == ("summary", os.getuid(), "CONSTRAINT_MEMCG")
+    assert event["task_memcg"].endswith("/" + oom_kill["cgroup"])
+    assert event["total_vm_kb"] is None
+    assert oom_kill["started"] - 5 <= event["timestamp"] <= oom_kill["ended"] + 5
+
+
+@pytest.fixture
+def utc(monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("locale", ["de_DE", "fr_FR", "es_ES", "ru_RU", "zh_CN", "ja_JP"])
+def test_dmesg_T_in_another_locale_gives_the_kill_with_its_time_and_a_clean_trigger_name(oom_kill, locale, tmp_path,
+                                                                                          utc):
+    # dmesg -T writes its time with strftime in the reader's locale: build that locale from glibc's sources.
+    if not shutil.which("localedef") or not os.path.exists("/usr/share/i18n/locales/" + locale):
+        pytest.skip("glibc's locale sources for %s are not installed here" % locale)
+    built = subprocess.run(["localedef", "-i", locale, "-f", "UTF-8", str(tmp_path / (locale + ".UTF-8"))],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+    if built.returncode not in (0, 1):  # 1: built with warnings
+        pytest.skip("localedef %s failed: %s" % (locale, built.stdout.decode("utf-8", "replace").strip()))
+    text = _dmesg("-T", LOCPATH=str(tmp_path), LC_ALL=locale + ".UTF-8", TZ="UTC")
+    # Not C's English names: otherwise this would test nothing new.
+    assert "[%s " % time.strftime("%a", time.gmtime(oom_kill["started"])) not in text
+    (event,) = _victim_events(kl.parse_text(text), oom_kill)
+    assert event["trigger"]["name"] == VICTIM_NAME
+    # dmesg -T whole seconds from the boot time plus the printk clock.
+    assert oom_kill["started"] - 6 <= event["timestamp"] <= oom_kill["ended"] + 6
 
 
 def test_kernel_oom_kill_counter_counted_it(oom_kill):
