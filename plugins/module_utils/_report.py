@@ -851,6 +851,25 @@ PROMETHEUS_METRICS = (
      "1 when this host may lower oom_score_adj below a process's floor (CAP_SYS_RESOURCE)."),
     ("oomguard_kernel_oom_kills_total", "counter", "OOM kills since boot (oom_kill in /proc/vmstat)."),
     ("oomguard_recent_oom_kills", "gauge", "OOM kills found in the kernel log within the audit's time window."),
+    ("oomguard_host_at_risk", "gauge", "1 when a headroom figure is at or above its at_risk threshold."),
+    ("oomguard_headroom_finding", "gauge",
+     "Headroom figures over a threshold: the figure's value, labelled with the level and the threshold crossed."),
+    ("oomguard_memory_total_bytes", "gauge", "MemTotal."),
+    ("oomguard_memory_available_bytes", "gauge", "MemAvailable: what can be allocated without swapping."),
+    ("oomguard_swap_total_bytes", "gauge", "SwapTotal."),
+    ("oomguard_swap_free_bytes", "gauge", "SwapFree."),
+    ("oomguard_commit_charge_bytes", "gauge", "Committed_AS."),
+    ("oomguard_commit_limit_bytes", "gauge", "CommitLimit (enforced only with vm.overcommit_memory=2)."),
+    ("oomguard_overcommit_memory", "gauge", "vm.overcommit_memory."),
+    ("oomguard_memory_pressure_percent", "gauge",
+     "Memory PSI: share of wall time some/all tasks stalled on memory, over 10, 60 and 300 s."),
+    ("oomguard_memory_pressure_stall_seconds_total", "counter", "Memory PSI: time stalled on memory since boot."),
+    ("oomguard_next_victim_oom_score", "gauge",
+     "oom_score of the processes the OOM killer would take first (rank 1 first); protected=true when the "
+     "process belongs to an assignment with a negative oom_score_adj."),
+    ("oomguard_protection_leaks", "gauge", "Processes holding a negative oom_score_adj that nothing assigns."),
+    ("oomguard_protection_leak_memory_bytes", "gauge",
+     "Memory of each protection leak, labelled with where its value came from."),
 )
 
 
@@ -862,6 +881,73 @@ def _prom_label(value):
 def _prom_line(name, labels, value):
     label_text = ",".join('%s="%s"' % (key, _prom_label(val)) for key, val in labels)
     return "%s{%s} %s" % (name, label_text, value) if label_text else "%s %s" % (name, value)
+
+
+_HEADROOM_BYTES = (
+    ("oomguard_memory_total_bytes", "mem_total_kb"), ("oomguard_memory_available_bytes", "mem_available_kb"),
+    ("oomguard_swap_total_bytes", "swap_total_kb"), ("oomguard_swap_free_bytes", "swap_free_kb"),
+    ("oomguard_commit_charge_bytes", "committed_kb"), ("oomguard_commit_limit_bytes", "commit_limit_kb"),
+)
+
+
+def _prom_number(value):
+    return ("%d" % value) if isinstance(value, int) else repr(float(value))
+
+
+def _protected_pids_and_units(records):
+    pids, units = set(), set()
+    for rec in records:
+        if rec["policy_oom_score_adj"] is not None and rec["policy_oom_score_adj"] < 0:
+            pids.update(p["pid"] for p in rec["processes"])
+            if rec["kind"] == "unit" and rec["target"]:
+                units.add(rec["target"])
+    return pids, units
+
+
+def _prometheus_findings(host, samples, records):
+    """Headroom, pressure, next victims and leaks (what the audit sees beyond compliance)."""
+    headroom = host["headroom"]
+    if headroom is not None:
+        samples["oomguard_host_at_risk"].append(_prom_line("oomguard_host_at_risk", [], int(host["risk"]["at_risk"])))
+        for finding in host["risk"]["findings"]:
+            samples["oomguard_headroom_finding"].append(_prom_line(
+                "oomguard_headroom_finding", [("figure", finding["figure"]), ("level", finding["level"]),
+                                              ("threshold", _prom_number(finding["threshold"]))],
+                _prom_number(finding["value"])))
+        for name, key in _HEADROOM_BYTES:
+            if headroom[key] is not None:
+                samples[name].append(_prom_line(name, [], headroom[key] * 1024))
+        if headroom["overcommit_memory"] is not None:
+            samples["oomguard_overcommit_memory"].append(
+                _prom_line("oomguard_overcommit_memory", [], headroom["overcommit_memory"]))
+        for kind, values in sorted((headroom["pressure"] or {}).items()):
+            for window in ("10", "60", "300"):
+                if values["avg" + window] is not None:
+                    samples["oomguard_memory_pressure_percent"].append(_prom_line(
+                        "oomguard_memory_pressure_percent", [("kind", kind), ("window", window + "s")],
+                        _prom_number(values["avg" + window])))
+            if values["total"] is not None:
+                samples["oomguard_memory_pressure_stall_seconds_total"].append(_prom_line(
+                    "oomguard_memory_pressure_stall_seconds_total", [("kind", kind)],
+                    repr(values["total"] / 1000000.0)))
+    pids, units = _protected_pids_and_units(records)
+    for victim in host["kill_order"]:
+        if victim["oom_score"] is None:
+            continue
+        protected = victim["pid"] in pids or (victim["unit"] is not None and victim["unit"] in units)
+        samples["oomguard_next_victim_oom_score"].append(_prom_line(
+            "oomguard_next_victim_oom_score", [("rank", victim["rank"]), ("pid", victim["pid"]), ("name", victim["name"]),
+                                               ("unit", victim["unit"] or ""), ("protected", str(protected).lower())],
+            victim["oom_score"]))
+    if host["reachable"] and host["status"] != "failed":
+        samples["oomguard_protection_leaks"].append(_prom_line("oomguard_protection_leaks", [], len(host["leaks"])))
+    for leak in host["leaks"]:
+        source = leak["source"] or {}
+        samples["oomguard_protection_leak_memory_bytes"].append(_prom_line(
+            "oomguard_protection_leak_memory_bytes",
+            [("pid", leak["pid"]), ("name", leak["name"]), ("unit", leak["unit"] or ""),
+             ("oom_score_adj", leak["oom_score_adj"]), ("source_name", source.get("name") or ""),
+             ("source_unit", source.get("unit") or "")], (leak["memory_kb"] or 0) * 1024))
 
 
 def render_prometheus(host):
@@ -910,7 +996,9 @@ def render_prometheus(host):
     kills = clean_int(settings.get("oom_kill_count"))
     if kills is not None:
         samples["oomguard_kernel_oom_kills_total"].append(_prom_line("oomguard_kernel_oom_kills_total", [], kills))
-    samples["oomguard_recent_oom_kills"].append(_prom_line("oomguard_recent_oom_kills", [], len(host["events"])))
+    if host["events"] or host["events_source"] is not None:
+        samples["oomguard_recent_oom_kills"].append(_prom_line("oomguard_recent_oom_kills", [], len(host["events"])))
+    _prometheus_findings(host, samples, records)
     if host.get("oomd") and host["oomd"]["running"] is not None:
         samples["oomguard_systemd_oomd_running"].append(
             _prom_line("oomguard_systemd_oomd_running", [], int(host["oomd"]["running"])))
