@@ -188,6 +188,11 @@ def test_status_fields_on_the_first_and_the_last_line_are_found():
     assert status["cap_eff"] == 1
 
 
+def test_status_fields_in_another_order_than_the_kernels_are_all_found():
+    status = _procfs.parse_status(b"CapEff:\t0000000001000000\nVmSwap:\t5 kB\nRssAnon:\t1 kB\nUid:\t3\t3\t3\t3\n")
+    assert (status["cap_eff"], status["swap_kb"], status["rss_anon_kb"], status["uid"]) == (1 << 24, 5, 1, 3)
+
+
 def test_a_status_value_that_is_not_a_number_counts_as_missing():
     status = _procfs.parse_status(b"Name:\tx\nUid:\tnobody\nRssAnon:\t12 kB\nVmSwap:\t?? kB\nCapEff:\t\n")
     assert status["uid"] is None
