@@ -135,3 +135,10 @@ def test_a_slice_oomd_does_not_monitor_is_drift():
     record = record_for("batch.slice", "watched", cgroup, host(), procs=())
     assert record["status"] == "drift"
     assert "holds systemd-oomd monitoring auto, policy kill" in record["reasons"][0]
+
+
+def test_on_cgroup_v1_a_unit_without_its_own_memory_cgroup_has_no_memory_max_in_force():
+    cgroup = dict(v1_cgroup(None), exists=False)
+    record = record_for("db.service", "db", cgroup, host(oomd_running=False))
+    assert by_setting(record)["memory_max"]["status"] == "not_effective"
+    assert "no cgroup of its own in the v1 memory hierarchy" in by_setting(record)["memory_max"]["reason"]
