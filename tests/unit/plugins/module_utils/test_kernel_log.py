@@ -20,16 +20,7 @@ FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "kern
 # Traditional syslog lines carry no year; these fixtures are dated by a file written on New Year 2026.
 NEW_YEAR_2026 = calendar.timegm((2026, 1, 1, 0, 0, 0))
 BOOT = 1700000000.0
-
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    """Local time is UTC, so that times without an offset (traditional syslog, dmesg -T) are predictable."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 def fixture_text(name):

@@ -23,15 +23,7 @@ DOCKER = "/system.slice/docker-00748bf4e957f82c239a1db8a88579059b7d40c7b5fbd3f43
 LXC = "/lxc/703/ns/system.slice/pulse.service"
 SPARC_TASK = "/user.slice/user-1000.slice/session-1.scope"
 LOCALES = ("de", "es", "fr", "ja", "ru", "zh")
-
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 def corpus_text(name):
