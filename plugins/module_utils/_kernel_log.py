@@ -120,6 +120,8 @@ def _month_number(token):
         number = int(match.group(1))
         return number if 1 <= number <= 12 else None
     return _LOCALE_MONTHS.get(token.lower().rstrip("."))
+
+
 _PRIORITY_RE = re.compile(r"<\d{1,3}>")
 _DECODED_LEVEL_RE = re.compile(
     r"(?:kern|user|mail|daemon|auth|syslog|lpr|news|uucp|cron|authpriv|ftp|res0|res1|res2|res3|res4|res5|"

@@ -14,7 +14,8 @@ description:
     the only line of an OOM report that the kernel never ratelimits.
   - A kill whose C(Killed process) line is not in the log but whose summary line
     (C(oom-kill:constraint=...,task=NAME,pid=N,uid=N), since Linux 5.0) is -- what
-    C(grep oom-kill /var/log/messages) keeps -- is one event read from the summary (RV(events[].line) says which). A kill with both lines is one event, in either order. A selection line
+    C(grep oom-kill /var/log/messages) keeps -- is one event read from the summary (RV(events[].line) says
+    which). A kill with both lines is one event, in either order. A selection line
     (C(Kill process N ... or sacrifice child)) without its kill line is no event.
   - Adds what the rest of the same report says when it is there (the process that triggered the OOM, the
     constraint, the memory cgroup that ran out, the victim's cgroup and systemd unit, whether the OOM reaper
