@@ -329,6 +329,10 @@ def host_facts(run_command, running, v2_root, swap_total_bytes, unit_of, root="/
              "error": None}
     if not running:
         return facts
+    if not any(os.access(os.path.join(folder, "oomctl"), os.X_OK)
+               for folder in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep) + ["/usr/bin", "/bin"]):
+        facts["error"] = "systemd-oomd runs but oomctl is not installed"
+        return facts
     rc, out, err = run_command(["oomctl", "dump"])
     if rc != 0:
         facts["error"] = "oomctl dump failed (rc=%s): %s" % (rc, (err or out).strip())

@@ -88,7 +88,7 @@ options:
         type: str
       cgroup:
         description:
-          - Resource-control and systemd-oomd settings for the same drop-in, keyed like the role's tier keys:
+          - Resource-control and systemd-oomd settings for the same drop-in, keyed like the role's tier keys -
             C(memory_min), C(memory_low), C(memory_high), C(memory_max) (bytes with an optional K, M, G or T
             suffix, a percentage of RAM, or V(infinity); min <= low <= high <= max), C(managed_oom_preference)
             (V(none), V(avoid), V(omit)), C(managed_oom_memory_pressure) and C(managed_oom_swap) (V(auto),
