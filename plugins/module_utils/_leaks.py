@@ -11,8 +11,8 @@ process whose parent set itself to -1000) keeps the protection without anyone ha
 
 A leak here: a process (not PID 1, not a kernel thread) with oom_score_adj < 0 whose own unit does not
 declare exactly that value, and that the policy does not assign (its unit is not assigned and no assigned
-selector matches it). Its source is the nearest ancestor that holds a value as low or lower: where the
-value came from. Pure logic over a process table; the caller reads /proc and systemd. Standard library
+selector matches it). Its source is the protected ancestor it came out of (for an SSH session, the sshd
+of ssh.service). Pure logic over a process table; the caller reads /proc and systemd. Standard library
 only, Python >= 3.8.
 """
 
@@ -34,15 +34,21 @@ def _assigned(proc, unit, assigned_units, assigned_pids):
     return proc.pid in assigned_pids
 
 
-def _source(proc, by_pid):
-    seen = set()
+def _source(proc, unit, by_pid):
+    """The protected ancestor the value came out of: up the unbroken line of ancestors holding a value as low
+    or lower, the first one outside the process's own unit (the service it left), else the topmost of them."""
+    seen = set([proc.pid])
+    found = None
     parent = by_pid.get(proc.ppid)
-    while parent is not None and parent.pid not in seen and parent.pid != proc.pid:
+    while parent is not None and parent.pid not in seen and parent.pid != 1:
         seen.add(parent.pid)
-        if parent.oom_score_adj is not None and parent.oom_score_adj <= proc.oom_score_adj:
-            return parent
+        if parent.oom_score_adj is None or parent.oom_score_adj > proc.oom_score_adj:
+            break
+        found = parent
+        if unit_of_cgroup(parent.cgroup) != unit:
+            break
         parent = by_pid.get(parent.ppid)
-    return None
+    return found
 
 
 def find_leaks(procs, declared, assigned_units=(), matchers=(), page_size=4096):
@@ -60,7 +66,7 @@ def find_leaks(procs, declared, assigned_units=(), matchers=(), page_size=4096):
         unit = unit_of_cgroup(proc.cgroup)
         if declared.get(unit) == proc.oom_score_adj or _assigned(proc, unit, assigned_units, assigned_pids):
             continue
-        source = _source(proc, by_pid)
+        source = _source(proc, unit, by_pid)
         source_unit = unit_of_cgroup(source.cgroup) if source is not None else None
         if source is None:
             reason = "no living ancestor holds %d: the process set it itself or inherited it from a parent that " \

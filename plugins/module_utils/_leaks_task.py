@@ -21,6 +21,7 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._writer import CHAN
 
 def gather(proc_path, run_command, assigned_units=(), matchers=(), systemd=None):
     """(leaks, process table, warnings): one scan with cgroups, one `systemctl show` for the units concerned.
+    The caller's own process chain is left out.
 
     Shared with the exporter, which passes its own run_command. Raises OSError / RuntimeError.
     """
@@ -32,7 +33,12 @@ def gather(proc_path, run_command, assigned_units=(), matchers=(), systemd=None)
     if systemd:
         declared = _leaks.declared_values(show_units(run_command, _leaks.units_to_show(procs)))
     page_size = _procfs.read_host(proc_path)["page_size"]
-    return _leaks.find_leaks(procs, declared, assigned_units, matchers, page_size), procs, warnings
+    # The run's own processes (an SSH session under a protected sshd, when Ansible connects over SSH) end
+    # with the run: reporting them would flag every audit of such a host.
+    own = set(own_chain(proc_path))
+    leaks = [leak for leak in _leaks.find_leaks(procs, declared, assigned_units, matchers, page_size)
+             if leak["pid"] not in own]
+    return leaks, procs, warnings
 
 
 class ProtectionLeaks(object):

@@ -41,7 +41,8 @@ def test_an_ssh_session_under_a_protected_sshd_leaks_with_sshd_as_its_source():
     assert [(leak["pid"], leak["name"], leak["unit"]) for leak in leaks] == [
         (4241, "sshd", "session-3.scope"), (4242, "bash", "session-3.scope")]
     bash = leaks[1]
-    assert bash["source"] == {"pid": 4241, "name": "sshd", "unit": "session-3.scope", "oom_score_adj": -900}
+    # Not the session's own sshd: the one in ssh.service the session came out of.
+    assert bash["source"] == {"pid": 700, "name": "sshd", "unit": "ssh.service", "oom_score_adj": -900}
     assert bash["memory_kb"] == 8192
     assert leaks[0]["source"] == {"pid": 700, "name": "sshd", "unit": "ssh.service", "oom_score_adj": -900}
     assert leaks[0]["reason"] == "inherited from sshd (pid 700, ssh.service) at fork; " \
@@ -70,6 +71,19 @@ def test_pid_1_and_kernel_threads_are_never_leaks():
     procs = [proc(1, "systemd", -1000, "/init.scope", ppid=0), proc(2, "kthreadd", -1000, None, ppid=0)]
     procs[1].kthread = True
     assert _leaks.find_leaks(procs, {}) == []
+
+
+def test_pid_1_is_never_named_as_the_source():
+    procs = [proc(1, "systemd", -1000, "/init.scope", ppid=0), proc(10, "agent", -500, "/system.slice/a.service")]
+    assert _leaks.find_leaks(procs, {})[0]["source"] is None
+
+
+def test_the_source_is_the_ancestor_of_an_unbroken_line_of_protected_processes():
+    procs = table()
+    procs[2].oom_score_adj = 0  # the connection's sshd in ssh.service was raised: the line breaks there
+    leaks = _leaks.find_leaks(procs, DECLARED)
+    assert [(leak["pid"], leak["source"]["pid"] if leak["source"] else None) for leak in leaks] == [
+        (4241, None), (4242, 4241)]
 
 
 def test_a_child_that_raised_its_value_again_is_not_a_leak():
