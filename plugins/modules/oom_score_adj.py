@@ -154,7 +154,10 @@ options:
         description:
           - Every process of this systemd unit, for example V(postgresql.service), found through each
             process's cgroup. A template such as V(getty@.service) matches all of its instances.
-          - Must be a valid unit name; names with C(/) or without a unit suffix are rejected.
+          - Must be a valid unit name as systemd judges it (at most 255 bytes, letters, digits and C(:-_.\@), a
+            unit type suffix, not starting with C(@)); beyond systemd, a name whose part before C(@) or the suffix
+            is only dots (C(..service)) is rejected too. V(foo@.service) is a template; V(foo@@.service),
+            V(foo@bar@.service) and V(foo@.bar.service) are instances.
         type: str
       cgroup:
         description:

@@ -47,6 +47,33 @@ def test_file_source_returns_the_kill_with_its_unit():
         (40112, "php-fpm8.2", "php8.2-fpm.service", "memcg")]
 
 
+CORPUS = os.path.join(FIXTURES, "corpus")
+
+
+@pytest.mark.parametrize("name, expected", [
+    # RHEL 6: the uid before the name.
+    ("rhel6-2.6.32-messages-uid-before-name.log", [(11726, "mysqld", 498, "kill", None)]),
+    # What a grep for "oom-kill" keeps: the summary line is the kill.
+    ("dmesg-grep-summary-only-global-docker.txt", [(7134, "java", 1000, "summary", "global")]),
+    # Summary and kill line of one kill, newest first (journalctl -r), in a Polish locale.
+    ("journal-reverse-polish-locale.txt", [(142701, "convert", 1000, "kill", "global")]),
+    # A selection line and the trigger of another report, neither a kill.
+    ("dmesg-T-en-trigger-without-kill.txt", []),
+])
+def test_file_source_on_real_excerpts_gives_the_kills_and_the_line_each_was_read_from(name, expected):
+    result, failed = events_info(source="file", path=os.path.join(CORPUS, name))
+    assert not failed, result.get("msg")
+    assert [(e["pid"], e["name"], e["uid"], e["line"], e["scope"]) for e in result["events"]] == expected
+
+
+@pytest.mark.usefixtures("utc")
+def test_dmesg_T_file_in_a_german_locale_gives_the_kill_its_time():
+    result, failed = events_info(source="file", path=os.path.join(CORPUS, "dmesg-T-de-locale-sparc64-report.txt"))
+    assert not failed
+    (event,) = result["events"]
+    assert event["time"] == "2026-12-01T21:34:18+00:00"
+
+
 def test_check_mode_returns_the_same_events():
     normal = events_info(source="file", path=RATELIMITED)[0]
     checked, failed = run_module(oom_events_info.main, {"source": "file", "path": RATELIMITED}, check_mode=True)
