@@ -147,6 +147,15 @@ def test_summary_and_kill_line_of_one_kill_are_one_event_read_from_the_kill_line
     assert events[0]["reaped"] is True
 
 
+def test_a_grep_for_the_summary_and_reaper_lines_still_gives_the_kill_once_and_reaped():
+    grepped = [line for line in corpus_text("ubuntu-20.04-syslog-summary-kill-reaper.log").splitlines()
+               if "oom-kill:" in line or "oom_reaper:" in line]
+    assert len(grepped) == 2
+    (event,) = kl.parse_text(grepped, ref_time=NEW_YEAR_2026)
+    assert (event["pid"], event["name"], event["uid"], event["line"], event["reaped"]) == (
+        140113, "simplescreenrec", 1000, "summary", True)
+
+
 def test_summary_after_its_kill_line_in_a_newest_first_journal_completes_that_event():
     (event,) = corpus_events("journal-reverse-polish-locale.txt")
     assert (event["line"], event["constraint"], event["scope"], event["unit"]) == (
