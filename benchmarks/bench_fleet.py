@@ -21,7 +21,7 @@ Run it from the collection's root with ansible-core, containers.podman and podma
 importable (ansible_collections/oomguard/fleet on PYTHONPATH) and the fleet images built:
 
     PYTHONPATH=<dir holding ansible_collections> python benchmarks/bench_fleet.py [--units 1,10,50]
-        [--naive-units 1,10] [--rounds 1] [--json results.json] [--keep]
+        [--naive-units 1,10] [--rounds 1] [--json results.json] [--keep] [--memory-tier]
 
 --naive-units limits the naive role to some unit counts (it needs minutes per run at 50 units).
 
@@ -54,6 +54,8 @@ UNIT_PREFIX = "oomguard-bench-"
 MAX_UNITS = 50
 # Tiers cycle over the units: positive values only, so that hosts without CAP_SYS_RESOURCE apply them all.
 TIER_CYCLE = (("expendable", 500), ("bench", 300), ("standard", 0))
+# --memory-tier: the bench tier also carries memory and systemd-oomd settings (same drop-in, same calls).
+MEMORY_TIER = {"oom_score_adj": 300, "memory_min": "8M", "memory_max": "256M", "managed_oom_preference": "avoid"}
 HOSTS = (
     ("ogbench-h1", "bookworm"),
     ("ogbench-h2", "trixie"),
@@ -173,7 +175,7 @@ def ansible_env(fleet, workdir):
     return env
 
 
-def unit_vars(count):
+def unit_vars(count, memory_tier=False):
     units = {}
     naive = []
     for i in range(1, count + 1):
@@ -181,7 +183,7 @@ def unit_vars(count):
         name = "%s%02d.service" % (UNIT_PREFIX, i)
         units[name] = tier
         naive.append({"unit": name, "oom_score_adj": adj})
-    return {"oom_protection_custom_tiers": {"bench": 300}, "oom_protection_units": units,
+    return {"oom_protection_custom_tiers": {"bench": MEMORY_TIER if memory_tier else 300}, "oom_protection_units": units,
             "naive_oom_units": naive}
 
 
@@ -210,7 +212,7 @@ def run_playbook(fleet, workdir, playbook, extra, check=False):
     }
 
 
-def measure(fleet, workdir, counts, rounds, naive_counts=None):
+def measure(fleet, workdir, counts, rounds, naive_counts=None, memory_tier=False):
     """Per unit count, rounds of (reset, first, rerun, audit) for each contender; the contenders alternate
     within a round and swap places every round, so a busy stretch of the machine hits both alike."""
     contenders = (
@@ -221,7 +223,7 @@ def measure(fleet, workdir, counts, rounds, naive_counts=None):
     for count in counts:
         extra = os.path.join(workdir, "units-%d.json" % count)
         with open(extra, "w") as handle:
-            json.dump(dict(unit_vars(count), oom_audit_report_dir=os.path.join(workdir, "reports")), handle)
+            json.dump(dict(unit_vars(count, memory_tier), oom_audit_report_dir=os.path.join(workdir, "reports")), handle)
         present = [c for c in contenders if c[0] == "role" or naive_counts is None or count in naive_counts]
         runs = dict((name, {"first": [], "rerun": [], "audit": []}) for name, _p, _a, _c in present)
         for round_no in range(rounds):
@@ -307,6 +309,8 @@ def main():
     parser.add_argument("--naive-units", help="unit counts at which the naive role runs too (default: all of --units)")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--keep", action="store_true", help="leave the containers running")
+    parser.add_argument("--memory-tier", action="store_true",
+                        help="give the bench tier memory_min, memory_max and managed_oom_preference too")
     options = parser.parse_args()
     counts = sorted(int(n) for n in options.units.split(","))
     if counts[-1] > MAX_UNITS:
@@ -331,7 +335,7 @@ def main():
         print("| units | who   | run   | median s | min..max s    | modules/host | other/host |")
         print("|---|---|---|---|---|---|---|")
         naive_counts = None if options.naive_units is None else set(int(n) for n in options.naive_units.split(",") if n)
-        results = measure(fleet, workdir, counts, options.rounds, naive_counts)
+        results = measure(fleet, workdir, counts, options.rounds, naive_counts, options.memory_tier)
         summary, constant = summarize(results)
     finally:
         if not options.keep:

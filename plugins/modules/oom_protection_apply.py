@@ -496,7 +496,6 @@ class ProtectionApply(object):
             self.result["diff"] = diffs
         return self.result
 
-
     def _cgroup_drift(self):
         host = self.result["host"]
         mem_total, page_size = (host.get("mem_total_kb") or 0) * 1024, host.get("page_size") or 4096

@@ -52,8 +52,9 @@ def test_a_slice_still_refuses_a_tier_with_oom_score_adj():
         plan(units={"batch.slice": "critical"})
 
 
-@pytest.mark.parametrize("value, bytes_", [("64M", "64M"), ("10%", "10%"), ("infinity", "infinity"), (1024, "1024"),
-                                            ("1T", "1T"), ("12.5%", "12.5%")])
+@pytest.mark.parametrize("value, bytes_", [
+    ("64M", "64M"), ("10%", "10%"), ("infinity", "infinity"), (1024, "1024"), ("1T", "1T"), ("12.5%", "12.5%"),
+])
 def test_every_systemd_size_form_is_accepted(value, bytes_):
     result = plan(custom_tiers={"t": {"memory_max": value}}, units={"a.service": "t"})
     assert result["dropins"][0]["cgroup"] == {"memory_max": bytes_}

@@ -24,9 +24,8 @@ def record(status="ok", settings=(), oom_kills=None, oomd_kills=None):
             "settings": list(settings), "oom_kills": oom_kills, "oomd_kills": oomd_kills}
 
 
-V1_MIN = {"setting": "memory_min", "policy": "32M", "declared": 33554432, "effective": None,
-          "status": "not_effective", "reason": "memory_min: on a cgroup v1 memory controller systemd applies only "
-                                                "MemoryMax=, not MemoryMin="}
+V1_MIN = {"setting": "memory_min", "policy": "32M", "declared": 33554432, "effective": None, "status": "not_effective",
+          "reason": "memory_min: on a cgroup v1 memory controller systemd applies only MemoryMax=, not MemoryMin="}
 OOMD = {"running": True, "config": {"swap_used_limit_percent": 90.0}, "settings": {"swap_used_limit_percent": 90.0},
         "monitored": {"swap": [], "memory_pressure": [{"path": "/batch.slice", "limit_percent": 20.0}]},
         "prediction": {
