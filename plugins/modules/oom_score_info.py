@@ -123,7 +123,7 @@ options:
     description:
       - Seconds between the two C(pgscan) readings that rank the candidates of a cgroup systemd-oomd monitors for
         memory pressure (it ranks by reclaim rate first). Only spent when such a cgroup has two or more candidates.
-      - V(0) ranks them by C(memory.current) alone and leaves RV(host.systemd_oomd.prediction) C(pgscan_rate) null.
+      - V(0) ranks them by C(memory.current) alone and leaves C(pgscan_rate) null in the C(prediction) of RV(host.systemd_oomd).
     type: float
     default: 1.0
 notes:
