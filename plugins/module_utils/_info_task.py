@@ -7,6 +7,7 @@ Shared by the oom_score_info and oom_protection_apply modules."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -19,6 +20,10 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import (
 from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import (
     is_template, read_declared, show_units, split_paths, systemd_running, unit_name_error, unit_of_cgroup, unit_type,
 )
+
+# The unit of a cgroup path, once per distinct path: a host's processes share a few hundred cgroups at most,
+# and each lookup checks every component of the path against systemd's unit name rules.
+_unit_of = functools.lru_cache(maxsize=4096)(unit_of_cgroup)
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(i?B)?\s*$", re.I)
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
@@ -110,7 +115,7 @@ class OOMScoreInfo(object):
         params = self.params
         if self.cmdline_res and not any(rx.search(" ".join(proc.cmdline or [])) for rx in self.cmdline_res):
             return False
-        if params["units"] and not any(unit_matches(unit, unit_of_cgroup(proc.cgroup)) for unit in params["units"]):
+        if params["units"] and not any(unit_matches(unit, _unit_of(proc.cgroup)) for unit in params["units"]):
             return False
         if params["cgroups"] and not any(in_cgroup(path, proc) for path in params["cgroups"]):
             return False
@@ -179,7 +184,7 @@ class OOMScoreInfo(object):
 
         self._result["kill_order"] = [
             {
-                "rank": position, "pid": proc.pid, "name": proc.name, "unit": unit_of_cgroup(proc.cgroup),
+                "rank": position, "pid": proc.pid, "name": proc.name, "unit": _unit_of(proc.cgroup),
                 "badness": badness,
                 "share_percent": round(_scoring.share_percent(_scoring.memory_pages(proc, page_size), total_pages), 2),
                 "oom_score": proc.oom_score, "oom_score_adj": proc.oom_score_adj,
@@ -243,7 +248,7 @@ class OOMScoreInfo(object):
             "state": proc.state,
             "uid": proc.uid,
             "user": _procfs.user_name(proc.uid),
-            "unit": unit_of_cgroup(proc.cgroup),
+            "unit": _unit_of(proc.cgroup),
             "cgroup": proc.cgroup,
             "oom_score": proc.oom_score,
             "oom_score_adj": proc.oom_score_adj,
@@ -282,7 +287,7 @@ class OOMScoreInfo(object):
                 paths.append(props["FragmentPath"])
             paths.extend(split_paths(props.get("DropInPaths")))
             declared = read_declared(paths, unit_type(unit))
-            members = [proc for proc in procs if unit_matches(unit, unit_of_cgroup(proc.cgroup))]
+            members = [proc for proc in procs if unit_matches(unit, _unit_of(proc.cgroup))]
             out[unit] = {
                 "declared_oom_score_adj": declared["oom_score_adjust"],
                 "declared_set": declared["oom_score_adjust_set"],

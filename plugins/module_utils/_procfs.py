@@ -107,8 +107,8 @@ def read_bytes(path, dir_fd=None):
 def read_record(path, dir_fd=None):
     """Read a per-process file that the kernel hands out whole in one read() when the buffer is big enough.
 
-    cmdline and cgroup are such files (one record, no seq_file paging), so a read that does not fill the
-    buffer has reached the end and the second read() that read_bytes() makes to see EOF is saved. A full
+    status, cmdline and cgroup are such files (one record, no seq_file paging), so a read that does not fill
+    the buffer has reached the end and the second read() that read_bytes() makes to see EOF is saved. A full
     buffer may mean more data: then read on to EOF.
     """
     fd = os.open(path, os.O_RDONLY, dir_fd=dir_fd)
@@ -219,7 +219,8 @@ def read_process(proc_path, pid, want=frozenset()):
     kthread = bool(flags & PF_KTHREAD) or pid == 2 or ppid == 2
     proc = Process(pid, ppid, name, state, flags, starttime, kthread=kthread)
     try:
-        _set_status(proc, read_small(base + "status"))
+        # A process in thousands of groups has a status longer than one read.
+        _set_status(proc, read_record(base + "status"))
     except OSError as exc:
         if exc.errno in _VANISHED:
             return None

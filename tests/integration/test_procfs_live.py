@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -19,9 +20,12 @@ LONG_ARG = "a" * 100000
 
 @pytest.fixture
 def long_command_line():
-    argv = [sys.executable, "-c", "import sys; sys.stdin.read()", LONG_ARG, "b" + LONG_ARG, "last"]
-    child = subprocess.Popen(argv, stdin=subprocess.PIPE)
+    argv = [sys.executable, "-c", "import sys; print('ready', flush=True); sys.stdin.read()", LONG_ARG, "b" + LONG_ARG,
+            "last"]
+    child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
+        # Popen returns once the exec has begun; the command line exists only after the new image is set up.
+        assert child.stdout.readline() == b"ready\n"
         yield child.pid, argv
     finally:
         child.stdin.close()
@@ -32,6 +36,30 @@ def test_a_command_line_longer_than_one_read_is_read_whole_from_the_kernel(long_
     pid, argv = long_command_line
     procs, _warnings = _procfs.scan("/proc", {"cmdline"}, pids=[pid])
     assert [proc.cmdline for proc in procs] == [argv]
+
+
+@pytest.fixture
+def member_of_many_groups():
+    if os.geteuid() != 0:
+        pytest.skip("setting supplementary groups needs root")
+    # 15,000 groups make a Groups: line of about 90 KiB, above the memory lines of status.
+    code = "import os, sys; os.setgroups(list(range(100000, 115000))); print('ready', flush=True); sys.stdin.read()"
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert child.stdout.readline() == b"ready\n"
+        yield child.pid
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
+
+
+def test_a_status_longer_than_one_read_is_read_whole_from_the_kernel(member_of_many_groups):
+    with open("/proc/%d/status" % member_of_many_groups, "rb") as handle:
+        whole = handle.read()
+    assert len(whole) > 65536
+    proc = _procfs.read_process("/proc", member_of_many_groups)
+    assert proc.has_mm and proc.rss_anon_kb > 0
+    assert _procfs.parse_status(whole)["rss_anon_kb"] == proc.rss_anon_kb
 
 
 def test_one_read_of_a_cgroup_file_returns_all_of_it():

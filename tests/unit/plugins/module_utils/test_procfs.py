@@ -181,6 +181,18 @@ def test_command_line_arguments_keep_invalid_bytes_visible_each_on_its_own(fakep
     assert _procfs.read_process(fakeproc.root, 32, {"cmdline"}).cmdline == ["caf\\xc3", "\\xa9t\u00e9"]
 
 
+def test_a_status_longer_than_one_read_buffer_keeps_the_memory_lines_after_a_long_groups_line(fakeproc):
+    fakeproc.add(33, rss_anon_kb=4321, swap_kb=12)
+    path = fakeproc.path("33", "status")
+    with open(path, "rb") as handle:
+        lines = handle.read().split(b"\n")
+    groups = b"Groups:\t" + b" ".join(b"%d" % gid for gid in range(100000, 115000))  # about 90 KiB
+    with open(path, "wb") as handle:
+        handle.write(b"\n".join(lines[:5] + [groups] + lines[5:]))
+    proc = _procfs.read_process(fakeproc.root, 33)
+    assert (proc.rss_anon_kb, proc.swap_kb, proc.has_mm) == (4321, 12, True)
+
+
 def test_status_fields_on_the_first_and_the_last_line_are_found():
     status = _procfs.parse_status(b"Uid:\t1000\t1000\t1000\t1000\nRssAnon:\t  12 kB\nCapEff:\t0000000000000001")
     assert status["uid"] == 1000
