@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 
 import pytest
+import yaml
 
 from ansible.module_utils import basic
+from ansible_collections.oomguard.fleet.plugins.module_utils import _kernel_log as kl
 from ansible_collections.oomguard.fleet.plugins.modules import oom_events_info
 
 from modrun import run_module
@@ -48,6 +50,13 @@ def test_file_source_returns_the_kill_with_its_unit():
 
 
 CORPUS = os.path.join(FIXTURES, "corpus")
+
+
+def test_returned_fields_and_their_choices_are_the_engines():
+    contains = yaml.safe_load(oom_events_info.RETURN)["events"]["contains"]
+    assert sorted(contains) == sorted(kl.EVENT_FIELDS)
+    assert contains["scope"]["choices"] == list(kl.SCOPES)
+    assert contains["line"]["choices"] == list(kl.LINE_KINDS)
 
 
 @pytest.mark.parametrize("name, expected", [
