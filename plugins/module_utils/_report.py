@@ -769,6 +769,10 @@ def render_junit(report):
             ET.SubElement(case, "failure", type="leak", message=leak_text(leak))
             counts["tests"] += 1
             counts["failures"] += 1
+        if host["events"]:
+            # The kill history is no test result, but CI readers of this file must see it too.
+            ET.SubElement(props, "property", name="recent_oom_kills", value=str(len(host["events"])))
+            ET.SubElement(suite, "system-out").text = "\n".join(_event_line(event) for event in host["events"])
         if host["errors"] and host["status"] not in ("unreachable", "failed"):
             err = ET.SubElement(suite, "system-err")
             err.text = "\n".join(host["errors"])
@@ -781,6 +785,15 @@ def render_junit(report):
     suites.set("time", "0")
     _indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def _event_line(event):
+    """One OOM kill as a line: time, victim, its unit and oom_score_adj, and where the kill happened."""
+    where = "in %s" % event["oom_memcg"] if event.get("scope") == "memcg" and event.get("oom_memcg") else \
+        event.get("scope") or "scope unknown"
+    return "OOM kill %s: pid %s (%s)%s, oom_score_adj %s, %s" % (
+        event.get("time") or "at an unknown time", event.get("pid"), event.get("name"),
+        " of %s" % event["unit"] if event.get("unit") else "", event.get("oom_score_adj"), where)
 
 
 def _indent(elem, level=0):
