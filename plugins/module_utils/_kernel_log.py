@@ -136,9 +136,10 @@ _UNIX_TS_RE = re.compile(r"(\d{9,11}\.\d{1,9})\s+")
 # prints no such prefix, and its own bracketed columns hold no clock).
 _CTIME_TS_RE = re.compile(
     r"\[(?P<before>[^\[\]:]{0,40}?)\s*(?P<clock>\d{1,2}:\d\d:\d\d)\s+(?P<year>\d{4})\s*\]\s?")
-# journalctl's short output and some syslog daemons: the month in the reader's locale ("wrz 13 15:08:56 host ...").
+# journalctl's short output and some syslog daemons: the month in the reader's locale ("wrz 13 15:08:56 host ...";
+# Japanese and Korean %b pads single-digit months with a space: " 1月 07 ...").
 _LOCALE_TRAD_TS_RE = re.compile(
-    r"(?P<month>[^\W\d_][^\s\d.]{1,5}\.?|\d{1,2}[月월]) +(?P<day>\d{1,2})日? (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?\s+")
+    r" ?(?P<month>[^\W\d_][^\s\d.]{1,5}\.?|\d{1,2}[月월]) +(?P<day>\d{1,2})日? (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?\s+")
 # busybox syslogd may add the facility and level before the tag: "host kern.warn kernel: ...".
 _KERNEL_TAG_RE = re.compile(r"\S+ (?:[a-z0-9]+\.[a-z]+ )?kernel(?:\[\d+\])?: ?")
 _OTHER_TAG_RE = re.compile(r"\S+ [^\s\[\]:]+(?:\[\d+\])?: ")

@@ -220,6 +220,21 @@ def test_dmesg_T_dates_in_several_locales(prefix, expected):
     assert time.gmtime(ts)[:3] == expected
 
 
+# journalctl's short format is strftime's "%b %d %H:%M:%S" in the reader's locale; these are glibc's renderings.
+@pytest.mark.parametrize("prefix, month", [
+    ("wrz 13 15:08:56", 9),
+    ("avril 16 21:08:50", 4),
+    ("Okt 07 09:05:03", 10),
+    (" 1\u6708 07 09:05:03", 1),
+    ("1\u6708 07 09:05:03", 1),
+    (" 1\uc6d4 07 09:05:03", 1),
+])
+def test_journal_short_times_in_other_locales(prefix, month):
+    ts, text = kl.split_line(prefix + " host kernel: Out of memory: Killed process 1 (x)", ref_time=NEW_YEAR_2026)
+    assert text == "Out of memory: Killed process 1 (x)"
+    assert time.gmtime(ts).tm_mon == month
+
+
 def test_dmesg_T_prefix_with_an_unknown_month_is_removed_without_a_time():
     assert kl.split_line("[Xq Yz  1 09:48:36 2026] Out of memory") == (None, "Out of memory")
 
