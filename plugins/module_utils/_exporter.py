@@ -134,8 +134,8 @@ def collect(config, hostname=None):
         unit_params = dict(params, top=0, units=assigned_units)
         info["units"] = OOMScoreInfo(_Module(unit_params)).execute(procs)["units"]
     systemd = info["host"]["systemd_running"]
-    procs_by_rule = [(rule, matcher.select(procs)) for rule, matcher in zip(config.get("rules") or [],
-                                                                          config["matchers"])]
+    rules = config.get("rules") or []
+    procs_by_rule = [(rule, matcher.select(procs)) for rule, matcher in zip(rules, config["matchers"])]
     host = info["host"]
     return {
         "name": hostname or socket.gethostname(),

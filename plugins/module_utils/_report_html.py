@@ -77,7 +77,8 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {% macro badge(status, label=none) %}<span class="badge s-{{ status }}">{{ label or status.replace("_", " ") }}</span>{% endmacro %}
 {% macro bar(percent, level="") %}
 {%- if percent is none %}<span class="empty">unknown</span>
-{%- else %}<span class="bar{{ ' l-' ~ level if level }}" title="{{ '%.1f%%' % percent }}"><span style="width:{{ '%.1f%%' % percent }}"></span></span> {{ '%.1f%%' % percent }}
+{%- else %}<span class="bar{{ ' l-' ~ level if level }}" title="{{ '%.1f%%' % percent }}"><span style="width:{{ '%.1f%%' % percent }}"></span>{#-
+-#}</span> {{ '%.1f%%' % percent }}
 {%- endif %}{% endmacro %}
 {% macro table(headers, empty) %}
 {%- set rows = caller() %}
@@ -148,7 +149,8 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {% set comp = host.compliance %}
 {% if comp is not none %}
 <h3>Protection status</h3>
-<p class="meta">systemd: {{ comp.systemd | show }}; can lower oom_score_adj (CAP_SYS_RESOURCE): {{ comp.can_lower_adj | show }}; policy state: {{ comp.state | show }}</p>
+<p class="meta">systemd: {{ comp.systemd | show }}; can lower oom_score_adj (CAP_SYS_RESOURCE): {{ comp.can_lower_adj | show }}{#-
+-#}; policy state: {{ comp.state | show }}</p>
 {% call table(["status", "kind", "target", "tier", "#policy", "#declared", "live processes (pid: adj)", "reasons"],
               "No OOM protection assignments on this host.") %}
 {% for rec in comp.records %}
@@ -157,14 +159,19 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <td class="num">{{ rec.policy_oom_score_adj | adj }}{{ " / %s" % rec.policy_oom_policy if rec.policy_oom_policy }}</td>
 <td class="num">{% if rec.declared_set is false %}<span class="empty">not set</span>{% else %}{{ rec.declared_oom_score_adj | adj }}{% endif %}
 {{- " / %s" % rec.declared_oom_policy if rec.declared_oom_policy }}</td>
-<td>{% for p in rec.processes %}<code>{{ p.name | show }}</code> {{ p.pid | show }}: {{ p.oom_score_adj | adj }}{{ ", " if not loop.last }}{% else %}<span class="empty">none</span>{% endfor %}</td>
+<td>{% for p in rec.processes %}<code>{{ p.name | show }}</code> {{ p.pid | show }}: {{ p.oom_score_adj | adj }}{{ ", " if not loop.last }}{% else %}{#-
+-#}<span class="empty">none</span>{% endfor %}</td>
 <td>{% if rec.reasons %}<ul class="reasons">{% for r in rec.reasons %}<li>{{ r }}</li>{% endfor %}</ul>{% endif %}
-{%- if rec.settings %}<ul class="reasons">{% for st in rec.settings %}<li>{{ badge(st.status) }} <code>{{ st.setting }}</code> policy {{ st.policy | show }}, declared {{ st.declared | show }}, effective {{ st.effective | show }}</li>{% endfor %}</ul>{% endif %}
-{%- if rec.oom_kills is not none or rec.oomd_kills is not none %}<p class="meta">OOM kills counted by its cgroup: {{ rec.oom_kills | show }} by the kernel, {{ rec.oomd_kills | show }} by systemd-oomd</p>{% endif %}</td></tr>
+{%- if rec.settings %}<ul class="reasons">{% for st in rec.settings %}<li>{{ badge(st.status) }} <code>{{ st.setting }}{#-
+-#}</code> policy {{ st.policy | show }}, declared {{ st.declared | show }}, effective {{ st.effective | show }}</li>{% endfor %}</ul>{% endif %}
+{%- if rec.oom_kills is not none or rec.oomd_kills is not none %}{#-
+-#}<p class="meta">OOM kills counted by its cgroup: {{ rec.oom_kills | show }} by the kernel, {{ rec.oomd_kills | show }} by systemd-oomd</p>{#-
+-#}{% endif %}</td></tr>
 {%- endfor %}
 {% endcall %}
 {% if comp.skipped_units %}
-<p class="meta">Not applied, because this host has no systemd: {% for unit in comp.skipped_units %}<code>{{ unit }}</code>{{ ", " if not loop.last }}{% endfor %}</p>
+<p class="meta">Not applied, because this host has no systemd: {% for unit in comp.skipped_units %}<code>{{ unit }}</code>{{ ", " if not loop.last }}{#-
+-#}{% endfor %}</p>
 {% endif %}
 {% endif %}
 <h3>Headroom and pressure</h3>
@@ -174,12 +181,17 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {% set fig = host.risk.figures %}
 {% if host.risk.findings %}<ul class="findings">{% for f in host.risk.findings %}<li>{{ badge(f.level) }} {{ f.text }}</li>{% endfor %}</ul>{% endif %}
 <dl class="settings">
-<dt>memory used</dt><dd>{{ bar(fig.memory_used_percent, level_of(host, "memory_used_percent")) }} ({{ hr.mem_available_kb | kb }} available of {{ hr.mem_total_kb | kb }})</dd>
-<dt>swap used</dt><dd>{% if hr.swap_total_kb %}{{ bar(fig.swap_used_percent, level_of(host, "swap_used_percent")) }} (of {{ hr.swap_total_kb | kb }}){% else %}no swap{% endif %}</dd>
-<dt>commit charge</dt><dd>{{ hr.committed_kb | kb }} of the commit limit {{ hr.commit_limit_kb | kb }} ({{ fig.commit_used_percent | pct }}); vm.overcommit_memory={{ hr.overcommit_memory | show }}{{ " (the limit is enforced)" if hr.overcommit_memory == 2 else " (the limit is not enforced in this mode)" }}</dd>
+<dt>memory used</dt><dd>{{ bar(fig.memory_used_percent, level_of(host, "memory_used_percent")) }} ({#-
+-#}{{ hr.mem_available_kb | kb }} available of {{ hr.mem_total_kb | kb }})</dd>
+<dt>swap used</dt><dd>{% if hr.swap_total_kb %}{#-
+-#}{{ bar(fig.swap_used_percent, level_of(host, "swap_used_percent")) }} (of {{ hr.swap_total_kb | kb }}){% else %}no swap{% endif %}</dd>
+<dt>commit charge</dt><dd>{{ hr.committed_kb | kb }} of the commit limit {{ hr.commit_limit_kb | kb }} ({{ fig.commit_used_percent | pct }}{#-
+-#}); vm.overcommit_memory={{ hr.overcommit_memory | show }}{#-
+-#}{{ " (the limit is enforced)" if hr.overcommit_memory == 2 else " (the limit is not enforced in this mode)" }}</dd>
 {% if hr.pressure %}
 {% for kind in ["some", "full"] %}{% set p = hr.pressure[kind] %}
-<dt>memory pressure {{ kind }}</dt><dd>avg10 {{ p.avg10 | pct }}, avg60 {{ p.avg60 | pct }}, avg300 {{ p.avg300 | pct }}, total {{ p.total | show }} &micro;s</dd>
+<dt>memory pressure {{ kind }}</dt><dd>avg10 {{ p.avg10 | pct }}, avg60 {{ p.avg60 | pct }}, avg300 {{ p.avg300 | pct }}{#-
+-#}, total {{ p.total | show }} &micro;s</dd>
 {% endfor %}
 {% else %}<dt>memory pressure</dt><dd><span class="empty">not offered by this kernel</span></dd>
 {% endif %}
@@ -192,7 +204,9 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {% for leak in host.leaks %}
 <tr><td class="num">{{ leak.pid | show }}</td><td><code class="name">{{ leak.name | show }}</code></td><td>{{ leak.unit | show }}</td>
 <td class="num">{{ leak.oom_score_adj | adj }}</td><td class="num">{{ leak.memory_kb | kb }}</td>
-<td>{% if leak.source %}<code class="name">{{ leak.source.name | show }}</code> ({{ leak.source.pid | show }}, {{ leak.source.unit | show }}, {{ leak.source.oom_score_adj | adj }}){% else %}<span class="empty">unknown (no protected ancestor is alive)</span>{% endif %}</td>
+<td>{% if leak.source %}<code class="name">{{ leak.source.name | show }}{#-
+-#}</code> ({{ leak.source.pid | show }}, {{ leak.source.unit | show }}, {{ leak.source.oom_score_adj | adj }}){% else %}{#-
+-#}<span class="empty">unknown (no protected ancestor is alive)</span>{% endif %}</td>
 <td>{{ leak.reason | show }}</td></tr>
 {%- endfor %}
 {% endcall %}
@@ -208,7 +222,8 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <h3>Recent OOM kills{{ " (from %s)" % host.events_source if host.events_source }}</h3>
 {% if host.events or host.events_source is not none %}
 {% call table(kill_headers, "No OOM kills found.") %}{{ kill_rows(host.events | map("pair", host.name) | list, false) }}{% endcall %}
-{% elif host.cgroup_oom_kills is not none %}<p class="meta">No kernel log could be read on this host; the assigned units' cgroups counted {{ host.cgroup_oom_kills }} OOM kill(s).</p>
+{% elif host.cgroup_oom_kills is not none %}{#-
+-#}<p class="meta">No kernel log could be read on this host; the assigned units' cgroups counted {{ host.cgroup_oom_kills }} OOM kill(s).</p>
 {% else %}<p class="empty">Unknown: no kernel log could be read on this host.</p>
 {% endif %}
 {% if host.oomd %}
@@ -216,9 +231,11 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {% if not host.oomd.running %}<p class="meta">systemd-oomd is not running on this host.</p>
 {% elif host.oomd.prediction %}{% set pr = host.oomd.prediction %}
 <dl class="settings">
-<dt>swap rule: kills first</dt><dd>{% if pr.swap.first %}<code>{{ pr.swap.first }}</code>{% else %}<span class="empty">nothing ({{ pr.swap.reason | show }})</span>{% endif %}</dd>
+<dt>swap rule: kills first</dt><dd>{% if pr.swap.first %}<code>{{ pr.swap.first }}</code>{% else %}{#-
+-#}<span class="empty">nothing ({{ pr.swap.reason | show }})</span>{% endif %}</dd>
 {% for rule in pr.memory_pressure %}<dt>pressure on <code>{{ rule.monitored | show }}</code> above {{ rule.limit_percent | pct }}: kills first</dt>
-<dd>{% if rule.first %}<code>{{ rule.first }}</code>{% else %}<span class="empty">nothing ({{ rule.reason | show }})</span>{% endif %}{% if rule.omitted %}; never: {% for o in rule.omitted %}<code>{{ o }}</code>{{ ", " if not loop.last }}{% endfor %}{% endif %}</dd>
+<dd>{% if rule.first %}<code>{{ rule.first }}</code>{% else %}<span class="empty">nothing ({{ rule.reason | show }})</span>{% endif %}{#-
+-#}{% if rule.omitted %}; never: {% for o in rule.omitted %}<code>{{ o }}</code>{{ ", " if not loop.last }}{% endfor %}{% endif %}</dd>
 {% endfor %}</dl>
 {% else %}<p class="meta">No prediction: {{ host.oomd.error | show }}</p>
 {% endif %}
@@ -304,4 +321,3 @@ def render_html(report):
         labels=HOST_STATUS_LABELS, level_of=_level_of,
         failing=lambda host: sum(host["assignments"][s] for s in FAILING_STATUSES),
     )
-

@@ -119,9 +119,8 @@ def test_kills_since_a_previous_report_make_a_host_at_risk(fleet):
 
 
 def test_the_module_fails_on_a_bad_threshold_in_one_line_and_writes_nothing(tmp_path):
-    result, failed = run_module(oom_audit_report.main, {
-        "dest": str(tmp_path / "r"), "hosts": [{"name": "h1", "compliance": COMPLIANT, "headroom": headroom(1),
-                                                 "thresholds": {"memory_used": 90}}]})
+    host = {"name": "h1", "compliance": COMPLIANT, "headroom": headroom(1), "thresholds": {"memory_used": 90}}
+    result, failed = run_module(oom_audit_report.main, {"dest": str(tmp_path / "r"), "hosts": [host]})
     assert failed
     assert result["msg"].startswith("Invalid audit input, no report was written: unknown threshold 'memory_used'")
     assert "\n" not in result["msg"]
@@ -131,7 +130,7 @@ def test_the_module_fails_on_a_bad_threshold_in_one_line_and_writes_nothing(tmp_
 def test_the_module_fails_on_a_previous_report_that_is_not_json(tmp_path):
     bad = tmp_path / "old.json"
     bad.write_text("<html>")
-    result, failed = run_module(oom_audit_report.main, {"dest": str(tmp_path / "r"), "previous_report": str(bad),
-                                                   "hosts": [{"name": "h1", "compliance": COMPLIANT}]})
+    args = {"dest": str(tmp_path / "r"), "previous_report": str(bad), "hosts": [{"name": "h1", "compliance": COMPLIANT}]}
+    result, failed = run_module(oom_audit_report.main, args)
     assert failed and result["msg"].startswith("previous_report %s is not a JSON audit report" % bad)
     assert not (tmp_path / "r").exists()
