@@ -591,11 +591,16 @@ def oom_protection_compliance(plan, info=None, adj=None, systemd=True, state="pr
     }
 
 
-def oom_protection_reset_rules(info_result):
+def oom_protection_reset_rules(info_result, excludes=False):
     """Rules that put the processes of units whose drop-in was removed back to what systemd applies now:
     the declared value, or, when nothing is declared, the manager's own value that they would inherit
-    (which is what `systemctl show -p OOMScoreAdjust` reports in both cases)."""
+    (which is what `systemctl show -p OOMScoreAdjust` reports in both cases).
+    excludes=True: the exclude selectors for those rules instead, the processes that protect themselves at
+    -1000 (sshd's listener): the role never wrote their value, so removing the role must not change it."""
     units = (info_result or {}).get("units") or {}
+    if excludes:
+        return [{"pid": proc["pid"]} for _unit, facts in sorted(units.items()) for proc in facts.get("processes") or []
+                if proc.get("oom_score_adj") == -1000 and proc.get("pid")]
     return [{"unit": unit, "value": facts.get("systemctl_oom_score_adj") or 0} for unit, facts in sorted(units.items())]
 
 

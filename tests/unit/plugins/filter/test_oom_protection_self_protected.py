@@ -3,13 +3,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Compliance of a process that protects itself at -1000 (OpenSSH's sshd listener): under a negative policy it
 is more protected than asked, so it is `ok` with a reason saying so, never drift; under a killable policy it
-is drift like any other value."""
+is drift like any other value. Removing the role leaves it as it is."""
 
 from __future__ import annotations
 
 from ansible_collections.oomguard.fleet.plugins.filter.oom_protection import (
     oom_protection_compliance,
     oom_protection_plan,
+    oom_protection_reset_rules,
 )
 
 TIERS = {"critical": -900, "expendable": 500}
@@ -46,3 +47,10 @@ def test_minus_1000_under_a_killable_policy_is_drift():
     record = record_for("expendable", [(100, -1000)])
     assert record["status"] == "drift"
     assert record["reasons"] == ["pid 100 (sshd) has oom_score_adj -1000, policy 500"]
+
+
+def test_removing_the_role_resets_the_units_but_excludes_a_self_protected_listener():
+    removed = {"units": {"ssh.service": dict(unit(None, [(100, -1000), (101, -900)]), systemctl_oom_score_adj=0)}}
+    assert oom_protection_reset_rules(removed) == [{"unit": "ssh.service", "value": 0}]
+    assert oom_protection_reset_rules(removed, excludes=True) == [{"pid": 100}]
+    assert oom_protection_reset_rules({"skipped": True}, excludes=True) == []
