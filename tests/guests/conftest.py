@@ -41,8 +41,14 @@ def guests():
     started = [Guest(suite, suite, run_dir, image) for suite, image in sorted(images.items())]
     try:
         with concurrent.futures.ThreadPoolExecutor(len(started)) as pool:
-            for future in [pool.submit(guest.start) for guest in started]:
-                future.result()
+            futures = [pool.submit(guest.start) for guest in started]
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    future.result()
+            except Exception:
+                # One guest failed: end the others' boots now instead of waiting for them to come up.
+                list(pool.map(lambda guest: guest.stop(), started))
+                raise
         for guest in started:
             guest.wait_system()
         yield {guest.name: guest for guest in started}

@@ -24,6 +24,20 @@ HACK = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.absp
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+WORKLOAD_DIR = "/usr/local/lib/oomguard-test"
+_ADJ = r"""
+import json, sys
+found = {}
+for pid in sys.argv[1:]:
+    try:
+        with open("/proc/%s/oom_score_adj" % pid) as handle:
+            found[pid] = int(handle.read())
+    except OSError:
+        pass
+print(json.dumps(found))
+"""
+
+
 class GuestError(AssertionError):
     """A command in a guest failed, or the guest did not come back."""
 
@@ -80,6 +94,38 @@ class Guest(object):
         out = self.ssh("python3 - %s" % argv, stdin=code, timeout=timeout).stdout
         return json.loads(out.strip().splitlines()[-1])
 
+    def install_workloads(self, workloads):
+        """Install, enable and start one service per {unit name: MiB}: files/hold.py holding that much memory
+        under the unit's name (comm, at most 15 characters). No OOMScoreAdjust= of their own."""
+        with open(os.path.join(HERE, "files", "hold.py")) as handle:
+            hold = handle.read()
+        script = ["set -e", "mkdir -p %s" % WORKLOAD_DIR, "cat >%s/hold.py <<'HOLD'\n%sHOLD" % (WORKLOAD_DIR, hold)]
+        for unit, mib in workloads.items():
+            name = unit.rsplit(".", 1)[0]
+            script.append("printf '[Unit]\\nDescription=oomguard test workload %s\\n[Service]\\n"
+                          "ExecStart=/usr/bin/python3 %s/hold.py %s %d\\n[Install]\\nWantedBy=multi-user.target\\n'"
+                          " >/etc/systemd/system/%s" % (name, WORKLOAD_DIR, name, mib, unit))
+        script.append("systemctl daemon-reload")
+        script.append("systemctl enable --now --quiet %s" % " ".join(workloads))
+        self.ssh("\n".join(script))
+
+    def remove_workloads(self, units):
+        """Stop the units and remove their files and drop-in directories (whoever wrote them)."""
+        names = " ".join(units)
+        self.ssh("systemctl disable --now --quiet %s 2>/dev/null; systemctl reset-failed %s 2>/dev/null; "
+                 "cd /etc/systemd/system && "
+                 "rm -rf %s %s; systemctl daemon-reload"
+                 % (names, names, names, " ".join(unit + ".d" for unit in units)), check=False)
+
+    def main_pids(self, units):
+        """{unit: MainPID} (0 when not running)."""
+        out = self.sh("systemctl show -P MainPID %s" % " ".join(units))
+        return dict(zip(units, (int(pid) for pid in out.split())))
+
+    def adj(self, pids):
+        """{pid: oom_score_adj} of running processes (missing ones left out)."""
+        return self.python(_ADJ, *pids)
+
     def boot_id(self):
         return self.sh("cat /proc/sys/kernel/random/boot_id").strip()
 
@@ -119,8 +165,8 @@ class Result(object):
         return [r for r in self.records if r["host"] == host and (name is None or r["task"] == name)]
 
     def task(self, host, name):
-        """The result of the (last) task called `name` on `host`."""
-        found = self.tasks(host, name)
+        """The result of the (last) task called `name` on `host` (a role's task: its name without the role)."""
+        found = self.tasks(host, name) or [r for r in self.tasks(host) if r["task"].endswith(" : " + name)]
         if not found:
             raise AssertionError("no result of task %r on %s; output:\n%s" % (name, host, self.output[-4000:]))
         return found[-1]["result"]
@@ -162,6 +208,14 @@ class Ansible(object):
             "ANSIBLE_RETRY_FILES_ENABLED": "false",
         })
         return env
+
+    def close_connections(self):
+        """End Ansible's kept SSH connections, so that the next run logs in anew (a session opened before
+        sshd restarted keeps what the old listener gave it)."""
+        control = os.path.join(self.run_dir, "cp")
+        for name in os.listdir(control) if os.path.isdir(control) else []:
+            subprocess.run(["ssh", "-O", "exit", "-o", "ControlPath=" + os.path.join(control, name), "guest"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30, check=False)
 
     def _run(self, argv, timeout):
         fd, results = tempfile.mkstemp(prefix="results-", suffix=".jsonl", dir=self.run_dir)
