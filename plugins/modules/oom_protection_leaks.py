@@ -22,8 +22,8 @@ description:
   - With O(reset_to), each leak is set to that value. A reset only raises the value, so it needs no
     capability; PID 1, kernel threads, assigned processes and the module's own process chain are never
     touched, and a pid reused since the scan is skipped.
-  - Needs only Python 3.8+ and its standard library on the target. Without systemd, no unit declares anything:
-    every negative value outside O(rules) is a leak.
+  - Needs only Python 3.8+ and its standard library on the target. Without systemd no unit declares anything,
+    so every negative value outside O(rules) is a leak.
 author:
   - oomguard contributors (@oomguard)
 attributes:
@@ -50,7 +50,7 @@ options:
     default: []
     suboptions:
       pid: {description: Process id., type: int}
-      name: {description: Exact process name (comm, at most 15 bytes)., type: str}
+      name: {description: "Exact process name (comm, at most 15 bytes).", type: str}
       name_pattern: {description: Regular expression searched in the process name., type: str}
       cmdline_pattern: {description: Regular expression searched in the command line., type: str}
       exe: {description: Path of the executable., type: path}
@@ -58,7 +58,7 @@ options:
       unit: {description: systemd unit name or glob., type: str}
       cgroup: {description: Cgroup path or glob., type: str}
       include_descendants: {description: Also match the descendants of matching processes., type: bool, default: false}
-      value: {description: Ignored; lets a policy's rules (selector and value) be passed as they are., type: int}
+      value: {description: "Ignored - lets a policy's rules (selector and value) be passed as they are.", type: int}
   reset_to:
     description:
       - Reset every leak to this value (0 to 1000). Unset, the module only reports.
@@ -97,7 +97,7 @@ leaks:
     name: {description: Process name (comm)., type: str}
     unit: {description: The unit the process lives in now (null outside any unit)., type: str}
     oom_score_adj: {description: Its value., type: int}
-    memory_kb: {description: What counts for its badness (resident memory, swap, page tables)., type: int}
+    memory_kb: {description: "What counts for its badness - resident memory, swap, page tables.", type: int}
     starttime: {description: Its start time in clock ticks after boot (identifies the process with the pid)., type: int}
     source:
       description: The nearest living ancestor holding a value as low or lower (C(pid), C(name), C(unit), C(oom_score_adj)); null when none is alive.
