@@ -526,7 +526,13 @@ def build_report(hosts, targets=None, generated_at=None, events_since=None, prev
                 "reachable": True,
                 "errors": ["the host produced no audit data (it failed or dropped out of the audit play)"],
             })
-    ordered = sorted(by_name.values(), key=host_sort_key)
+    return assemble_report(by_name.values(), generated_at, events_since)
+
+
+def assemble_report(hosts, generated_at=None, events_since=None):
+    """The report around normalised host entries (see normalize_host): their order and the summary follow
+    from the entries alone, so reports of parts of a fleet merge into the report of the whole."""
+    ordered = sorted(hosts, key=host_sort_key)
     by_status = {status: 0 for status in HOST_STATUSES}
     assignments = {status: 0 for status in RECORD_STATUSES}
     assignments["total"] = 0
@@ -830,8 +836,9 @@ def render_html(report):
     return _report_html.render_html(report)
 
 
-RENDERERS = {"json": render_json, "junit": render_junit, "html": render_html}
-FILE_NAMES = {"json": "oom-audit.json", "junit": "oom-audit.xml", "html": "oom-audit.html"}
+RENDERERS = {"json": render_json, "junit": render_junit, "html": render_html}  # and "prometheus", below
+FILE_NAMES = {"json": "oom-audit.json", "junit": "oom-audit.xml", "html": "oom-audit.html",
+              "prometheus": "oom-audit.prom"}
 
 
 def render_all(report, formats=("json", "junit", "html")):
@@ -965,6 +972,38 @@ def _prometheus_findings(host, samples, records):
 
 def render_prometheus(host):
     """The textfile-collector exposition of one normalised host (see normalize_host), sorted and stable."""
+    return _exposition(prometheus_samples(host))
+
+
+def render_prometheus_fleet(report):
+    """Every host of a report in one exposition, each sample labelled with its host (host="name"), for a
+    textfile collector or a push gateway next to the controller."""
+    samples = {name: [] for name, _type, _help in PROMETHEUS_METRICS}
+    for host in report["hosts"]:
+        label = 'host="%s"' % _prom_label(host["name"])
+        for name, lines in prometheus_samples(host).items():
+            for line in lines:
+                rest = line[len(name):]
+                samples[name].append("%s{%s,%s" % (name, label, rest[1:]) if rest.startswith("{")
+                                     else "%s{%s}%s" % (name, label, rest))
+    return _exposition(samples)
+
+
+RENDERERS["prometheus"] = render_prometheus_fleet
+
+
+def _exposition(samples):
+    out = []
+    for name, kind, text in PROMETHEUS_METRICS:
+        if samples[name]:
+            out.append("# HELP %s %s" % (name, text))
+            out.append("# TYPE %s %s" % (name, kind))
+            out.extend(sorted(samples[name]))
+    return "\n".join(out) + "\n"
+
+
+def prometheus_samples(host):
+    """{metric: [sample lines]} of one normalised host."""
     samples = {name: [] for name, _type, _help in PROMETHEUS_METRICS}
     records = host["compliance"]["records"] if host["compliance"] else []
     for rec in records:
@@ -1015,10 +1054,4 @@ def render_prometheus(host):
     if host.get("oomd") and host["oomd"]["running"] is not None:
         samples["oomguard_systemd_oomd_running"].append(
             _prom_line("oomguard_systemd_oomd_running", [], int(host["oomd"]["running"])))
-    out = []
-    for name, kind, text in PROMETHEUS_METRICS:
-        if samples[name]:
-            out.append("# HELP %s %s" % (name, text))
-            out.append("# TYPE %s %s" % (name, kind))
-            out.extend(sorted(samples[name]))
-    return "\n".join(out) + "\n"
+    return samples

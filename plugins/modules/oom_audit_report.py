@@ -29,6 +29,12 @@ description:
   - The files are replaced atomically. When a run finds exactly what the files already say, they are left
     untouched and the module reports no change; the generation time in the reports is then the time of the
     run that first found this state.
+  - With O(merge_reports) instead of O(hosts), it merges the C(oom-audit.json) files of several runs over
+    parts of a fleet (AWX job slices, a split inventory) into one fleet report in every format. Two entries
+    of the same host that are identical are kept once; different ones are a conflict, and the entry of the
+    report generated last wins (at the same time, the report named later). Duplicates and conflicts are
+    warnings and are listed under C(merge) in C(oom-audit.json). Without them the merge of the slices of
+    a run is exactly the report of the whole run.
 author:
   - oomguard contributors (@oomguard)
 requirements:
@@ -49,9 +55,9 @@ options:
   hosts:
     description:
       - What the audit gathered, one entry per host that took part.
+      - One of O(hosts) and O(merge_reports) is required.
     type: list
     elements: dict
-    required: true
     suboptions:
       name:
         description: Inventory name of the host.
@@ -111,6 +117,16 @@ options:
         type: list
         elements: dict
         default: []
+  merge_reports:
+    description:
+      - C(oom-audit.json) files of earlier runs over parts of the fleet, to merge into one report (see the
+        description). Each must be a report of this collection's C(schema_version).
+      - An entry with C(*), C(?) or C([) is a glob pattern (V(slices/*/oom-audit.json)), expanded in sorted
+        order; a pattern that matches no file is an error.
+      - Cannot be combined with O(hosts), O(targets), O(previous_report) or O(events_since): their host entries
+        are taken as the runs wrote them, with the kill history window they name.
+    type: list
+    elements: path
   previous_report:
     description:
       - An earlier C(oom-audit.json). Each host's C(oom_kills_since_previous) figure is its OOM kill counter's
@@ -136,6 +152,9 @@ options:
       json: C(oom-audit.json), everything, validated by C(docs/oom-audit.schema.json).
       junit: C(oom-audit.xml), JUnit XML for CI systems.
       html: C(oom-audit.html), one static page for people.
+      prometheus: C(oom-audit.prom), every host's metrics (the ones the audit can write on each host for the
+        node_exporter textfile collector), each labelled with C(host), for a textfile collector or push gateway
+        next to the controller.
     default: [json, junit, html]
   summary_hosts:
     description: At most this many host lines in the RV(summary), worst first.
@@ -165,6 +184,16 @@ EXAMPLES = r"""
 - name: Show the fleet in a few lines, worst hosts first
   ansible.builtin.debug:
     msg: "{{ report.summary }}"
+
+- name: Merge the reports of two AWX job slices into one fleet report, in every format
+  oomguard.fleet.oom_audit_report:
+    dest: /srv/audit/fleet
+    merge_reports:
+      - /srv/audit/slice-1/oom-audit.json
+      - /srv/audit/slice-2/oom-audit.json
+    formats: [json, junit, html, prometheus]
+  delegate_to: localhost
+  run_once: true
 
 - name: Only the JUnit file, for a CI job
   oomguard.fleet.oom_audit_report:
@@ -229,6 +258,35 @@ counts:
     recent_kills: 2
     at_risk: 1
     leaks: 0
+merge:
+  description: With O(merge_reports), what the merge found (the same as C(merge) in C(oom-audit.json), which is
+    there only when it found duplicates, conflicts or different kill history windows).
+  returned: when O(merge_reports) is given
+  type: dict
+  contains:
+    sources:
+      description: The input reports, oldest first, with their C(generated_at) and number of hosts.
+      type: list
+      elements: dict
+    duplicates:
+      description: Hosts whose identical entry was in several inputs (C(host), C(sources)); kept once.
+      type: list
+      elements: dict
+    conflicts:
+      description: Hosts with different entries (C(host), C(kept) the input whose entry is in the report, C(dropped)).
+      type: list
+      elements: dict
+    events_since:
+      description: The distinct kill history windows of the inputs; the report names the last one.
+      type: list
+      elements: str
+  sample:
+    sources:
+      - {source: slice-1/oom-audit.json, generated_at: "2026-11-25T21:52:30Z", hosts: 250}
+      - {source: slice-2/oom-audit.json, generated_at: "2026-11-25T21:53:02Z", hosts: 251}
+    duplicates: []
+    conflicts: [{host: web7, kept: slice-2/oom-audit.json, dropped: [slice-1/oom-audit.json]}]
+    events_since: [7d]
 summary:
   description: A few lines for the console, the fleet first, then hosts worst first.
   returned: always
@@ -242,6 +300,7 @@ summary:
 """
 
 import datetime
+import glob
 import json
 import os
 import re
@@ -258,8 +317,10 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._report import (
     summary_lines,
 )
 from ansible_collections.oomguard.fleet.plugins.module_utils._report_html import HAS_JINJA2
+from ansible_collections.oomguard.fleet.plugins.module_utils._report_merge import merge_reports
 
-FORMATS = ("json", "junit", "html")
+FORMATS = ("json", "junit", "html", "prometheus")
+DEFAULT_FORMATS = ("json", "junit", "html")
 _JUNIT_TIME_RE = re.compile(r'<testsuites [^>]*\btimestamp="([0-9T:-]+)"')
 _HTML_TIME_RE = re.compile(r'<p class="meta">Generated ([0-9T:Z-]+) by')
 
@@ -291,6 +352,8 @@ class AuditReport(object):
         self.report = None
         self.generated_at = None
         self.previous = None
+        self.inputs = None
+        self.merge = None
 
     def _read(self, path):
         try:
@@ -302,12 +365,53 @@ class AuditReport(object):
             self.module.fail_json(msg="Could not read the existing report %s: %s" % (path, to_native(exc)))
 
     def _render(self, formats, generated_at):
+        if self.inputs is not None:
+            return self._render_merge(formats, generated_at)
         try:
             report = build_report(self.params["hosts"], targets=self.params["targets"], generated_at=generated_at,
                                   events_since=self.params["events_since"], previous=self.previous)
         except ValueError as exc:
             self.module.fail_json(msg="Invalid audit input, no report was written: %s" % exc)
         return report, render_all(report, formats)
+
+    def _render_merge(self, formats, generated_at):
+        try:
+            report, self.merge = merge_reports(self.inputs, generated_at)
+            return report, render_all(report, formats)
+        except ValueError as exc:
+            self.module.fail_json(msg="merge_reports: %s; no report was written" % exc)
+        except (KeyError, TypeError, AttributeError) as exc:
+            # A host entry with the right keys but values of other types (an edited file) cannot be rendered.
+            self.module.fail_json(msg="merge_reports: a host entry could not be rendered (%s: %s); merge unedited "
+                                      "oom-audit.json files; no report was written" % (type(exc).__name__, exc))
+
+    def _expand(self, paths):
+        for entry in paths:
+            if not any(char in entry for char in "*?["):
+                yield entry
+                continue
+            matches = sorted(glob.glob(entry))
+            if not matches:
+                self.module.fail_json(msg="merge_reports: %s matches no file" % entry)
+            for match in matches:
+                yield match
+
+    def _read_inputs(self):
+        paths = self.params["merge_reports"]
+        if paths is None:
+            return None
+        if not paths:
+            self.module.fail_json(msg="merge_reports must name at least one oom-audit.json")
+        inputs = []
+        for path in self._expand(paths):
+            text = self._read(path)
+            if text is None:
+                self.module.fail_json(msg="merge_reports: %s does not exist" % path)
+            try:
+                inputs.append((path, json.loads(text)))
+            except ValueError as exc:
+                self.module.fail_json(msg="merge_reports: %s is not JSON: %s" % (path, exc))
+        return inputs
 
     def _read_previous(self):
         path = self.params["previous_report"]
@@ -339,6 +443,7 @@ class AuditReport(object):
         if "html" in formats and not HAS_JINJA2:
             self.module.fail_json(msg=missing_required_lib("jinja2", reason="to write the HTML report"))
         self.previous = self._read_previous()
+        self.inputs = self._read_inputs()
         if self.params["summary_hosts"] < 0:
             self.module.fail_json(msg="summary_hosts must be 0 or more, got %d" % self.params["summary_hosts"])
         if os.path.exists(dest) and not os.path.isdir(dest):
@@ -350,7 +455,8 @@ class AuditReport(object):
         existing = {fmt: self._read(path) for fmt, path in self.paths.items()}
         if all(text is not None for text in existing.values()):
             times = set(previous_time(fmt, text) for fmt, text in existing.items()) - set([None])
-            for old_time in sorted(times):
+            # A Prometheus file alone carries no time: any time renders it the same.
+            for old_time in sorted(times) or [None]:
                 report, contents = self._render(formats, old_time)
                 if contents == existing:
                     self.report, self.generated_at = report, old_time
@@ -368,9 +474,13 @@ class AuditReport(object):
         for fmt in formats:
             self._write(dest, fmt, contents[fmt])
 
+    def warn_merge(self):
+        for line in (self.merge or {}).get("warnings", []):
+            self.module.warn(line)
+
     @property
     def result(self):
-        return {
+        out = {
             "changed": self.changed,
             "paths": self.paths,
             "generated_at": self.generated_at,
@@ -378,6 +488,9 @@ class AuditReport(object):
             "counts": self.report["summary"],
             "summary": summary_lines(self.report, self.params["summary_hosts"]),
         }
+        if self.merge is not None:
+            out["merge"] = dict((key, self.merge[key]) for key in ("sources", "duplicates", "conflicts", "events_since"))
+        return out
 
 
 def build_module():
@@ -387,7 +500,6 @@ def build_module():
             hosts=dict(
                 type="list",
                 elements="dict",
-                required=True,
                 options=dict(
                     name=dict(type="str", required=True),
                     reachable=dict(type="bool", default=True),
@@ -403,11 +515,14 @@ def build_module():
                 ),
             ),
             targets=dict(type="list", elements="str", default=[]),
+            merge_reports=dict(type="list", elements="path"),
             previous_report=dict(type="path"),
             events_since=dict(type="str"),
-            formats=dict(type="list", elements="str", choices=list(FORMATS), default=list(FORMATS)),
+            formats=dict(type="list", elements="str", choices=list(FORMATS), default=list(DEFAULT_FORMATS)),
             summary_hosts=dict(type="int", default=10),
         ),
+        required_one_of=[("hosts", "merge_reports")],
+        mutually_exclusive=[("merge_reports", other) for other in ("hosts", "targets", "previous_report", "events_since")],
         supports_check_mode=True,
     )
 
@@ -416,6 +531,7 @@ def main():
     module = build_module()
     audit = AuditReport(module)
     audit.execute()
+    audit.warn_merge()
     module.exit_json(**audit.result)
 
 
