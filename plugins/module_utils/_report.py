@@ -46,6 +46,8 @@ _EVENT_INT_FIELDS = (
     "pid", "uid", "oom_score_adj", "total_vm_kb", "anon_rss_kb", "file_rss_kb", "shmem_rss_kb", "pgtables_kb",
 )
 _EVENT_TEXT_FIELDS = ("time", "name", "scope", "constraint", "oom_memcg", "task_memcg", "unit")
+# oom_events_info's events[].line: the "Killed process" line, or the summary line of a kill whose kill line is lost.
+EVENT_LINES = ("kill", "summary")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -333,6 +335,8 @@ def normalize_event(raw):
     for field in _EVENT_INT_FIELDS:
         out[field] = clean_int(ev.get(field))
     out["reaped"] = clean_bool(ev.get("reaped"))
+    # Which kernel log line the event was read from (oom_events_info): a summary-line event has no memory values.
+    out["line"] = ev.get("line") if ev.get("line") in EVENT_LINES else None
     trigger = ev.get("trigger")
     if isinstance(trigger, dict):
         out["trigger"] = {
@@ -797,9 +801,10 @@ def _event_line(event):
     """One OOM kill as a line: time, victim, its unit and oom_score_adj, and where the kill happened."""
     where = "in %s" % event["oom_memcg"] if event.get("scope") == "memcg" and event.get("oom_memcg") else \
         event.get("scope") or "scope unknown"
-    return "OOM kill %s: pid %s (%s)%s, oom_score_adj %s, %s" % (
+    return "OOM kill %s: pid %s (%s)%s, oom_score_adj %s, %s%s" % (
         event.get("time") or "at an unknown time", event.get("pid"), event.get("name"),
-        " of %s" % event["unit"] if event.get("unit") else "", event.get("oom_score_adj"), where)
+        " of %s" % event["unit"] if event.get("unit") else "", event.get("oom_score_adj"), where,
+        " (read from the summary line)" if event.get("line") == "summary" else "")
 
 
 def _indent(elem, level=0):

@@ -25,6 +25,12 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._report import (
     FAILING_STATUSES, HOST_STATUS_LABELS, _event_sort_key, display_time,
 )
 
+# Hosts in the summary's table. A larger report adds a table of all hosts and collapses their sections;
+# a smaller one shows every host in the summary with its section open, as it always did.
+WORST_HOSTS = 10
+# Hosts named one by one in a sentence (the hosts whose kill history is unknown).
+LISTED_HOSTS = 20
+
 _CSS = """:root { --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --muted: #57606a; --line: #d0d7de; --bg: #f6f8fa; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: #1f2328;
@@ -54,8 +60,16 @@ code { font: 12px/1.4 ui-monospace, "DejaVu Sans Mono", monospace; white-space: 
 .bar { display: inline-block; width: 10rem; height: .8rem; background: #eaeef2; border-radius: 3px;
        vertical-align: middle; overflow: hidden; }
 .bar span { display: block; height: 100%; background: #bc4c00; }
-.host { border: 1px solid var(--line); border-radius: 6px; padding: 0 1rem .5rem; margin: 1rem 0; }
-.host > h2 { border: 0; margin-top: 1rem; }
+.host { border: 1px solid var(--line); border-radius: 6px; padding: 0 1rem; margin: .25rem 0; }
+.host > details > summary { cursor: pointer; padding: .2rem 0; }
+.host > details > summary > h2 { display: inline; border: 0; margin: 0; font-size: 1.05rem; }
+.host > details[open] { padding-bottom: .5rem; }
+.summary .cards { margin: .5rem 0; gap: .5rem; }
+.summary .card { padding: .3rem .7rem; min-width: 7rem; } .summary .card b { font-size: 1.3rem; }
+.summary h2 { margin-top: .8rem; }
+td.nowrap, td.clip code { white-space: nowrap; }
+td.clip { max-width: 18rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+nav.jump { margin: .3rem 0 0; }
 .errors { color: var(--bad); }
 .empty { color: var(--muted); font-style: italic; }
 ul.reasons { margin: 0; padding-left: 1.1rem; }
@@ -94,11 +108,29 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <td class="num">{{ ev.pid | show }}</td><td class="num">{{ ev.oom_score_adj | adj }}</td>
 <td class="num">{{ (rss | sum if rss else none) | kb }}</td><td>{{ ev.unit | show }}</td>
 <td>{{ ev.scope | show }}{% if ev.oom_memcg %}<br><code class="path">{{ ev.oom_memcg }}</code>{% endif %}</td>
-<td>{% if ev.trigger and ev.trigger.name is not none %}<code class="name">{{ ev.trigger.name }}</code>{% else %}{{ none | show }}{% endif %}</td></tr>
+<td>{% if ev.trigger and ev.trigger.name is not none %}<code class="name">{{ ev.trigger.name }}</code>{% else %}{{ none | show }}{% endif %}</td>
+{#- Reports merged from files written before events carried their line have no key. #}
+<td>{{ "%s line" % ev.get("line") if ev.get("line") else none | show }}</td></tr>
 {%- endfor %}{% endmacro %}
-{% set kill_headers = ["time", "victim", "#pid", "#adj", "#rss", "unit", "scope", "triggered by"] %}
+{% set kill_headers = ["time", "victim", "#pid", "#adj", "#rss", "unit", "scope", "triggered by", "read from"] %}
+{% macro host_row(host) %}
+{%- set victim = host.kill_order[0] if host.kill_order else none %}
+<tr><td class="time"><a href="#{{ anchors[host.name] }}">{{ host.name }}</a></td>
+<td class="nowrap">{{ badge(host.status, labels[host.status]) }}{% if host.risk.at_risk %} {{ badge("at_risk") }}{% endif %}</td>
+<td class="nowrap">{{ bar(host.risk.figures.memory_used_percent if host.risk.figures else none, level_of(host, "memory_used_percent")) }}</td>
+<td class="num">{{ host.assignments.ok }}</td><td class="num">{{ failing(host) }}</td>
+<td class="num">{{ host.assignments.not_running }}</td><td class="num">{{ host.leaks | length }}</td>
+<td class="clip">{% if victim %}<code>{{ victim.name | show }}</code> ({{ victim.pid | show }}){% else %}{{ none | show }}{% endif %}</td>
+<td class="num">{{ host.events | length if host.events or host.events_source else none | show }}</td>
+{#- One line per host: the full text is in the tooltip and in the host's section. #}
+<td class="clip" title="{{ host.errors | join('; ') }}">{{ host.errors | join("; ") }}</td></tr>
+{%- endmacro %}
+{% set host_headers = ["host", "status", "headroom (memory used)", "#ok", "#not ok", "#not running", "#leaks", "next victim",
+                       "#recent kills", "problems"] %}
 {% set counts = report.summary.by_status %}
 {% set summary = report.summary %}
+{# The summary block fits one screen (1366x768) whatever the fleet's size: the browser test measures it. #}
+<section class="summary" id="summary">
 <h1>oomguard fleet audit</h1>
 <p class="meta">Generated {{ report.generated_at | show }} by {{ report.generator }}, report schema {{ report.schema_version }}
 {{- "; OOM kills since %s" % report.events_since if report.events_since }}.</p>
@@ -114,37 +146,41 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <div class="card {{ 'warn' if summary.leaks else 'ok' }}">protection leaks<b>{{ summary.leaks }}</b></div>
 <div class="card {{ 'warn' if summary.recent_kills else 'ok' }}">recent OOM kills<b>{{ summary.recent_kills }}</b></div>
 </div>
-{% call table(["host", "status", "headroom (memory used)", "#ok", "#not ok", "#not running", "#leaks", "next victim",
-               "#recent kills", "problems"], "No hosts were audited.") %}
-{% for host in report.hosts %}
-{%- set victim = host.kill_order[0] if host.kill_order else none %}
-<tr><td class="time"><a href="#{{ anchors[host.name] }}">{{ host.name }}</a></td>
-<td>{{ badge(host.status, labels[host.status]) }}{% if host.risk.at_risk %} {{ badge("at_risk") }}{% endif %}</td>
-<td>{{ bar(host.risk.figures.memory_used_percent if host.risk.figures else none, level_of(host, "memory_used_percent")) }}</td>
-<td class="num">{{ host.assignments.ok }}</td><td class="num">{{ failing(host) }}</td>
-<td class="num">{{ host.assignments.not_running }}</td><td class="num">{{ host.leaks | length }}</td>
-<td>{% if victim %}<code>{{ victim.name | show }}</code> ({{ victim.pid | show }}){% else %}{{ none | show }}{% endif %}</td>
-<td class="num">{{ host.events | length if host.events or host.events_source else none | show }}</td>
-<td>{{ host.errors | join("; ") }}</td></tr>
-{%- endfor %}
+{% set large = report.hosts | length > worst %}
+{% if large %}<h3>The {{ worst }} worst hosts</h3>{% endif %}
+{% call table(host_headers, "No hosts were audited.") %}
+{% for host in report.hosts[:worst] %}{{ host_row(host) }}{% endfor %}
 {% endcall %}
+<nav class="jump meta">{% if large %}<a href="#hosts">All {{ summary.hosts }} hosts</a>, worst first &middot; {% endif %}{#-
+-#}<a href="#kills">Recent OOM kills</a> &middot; <a href="#details">Host details</a>{{ " (collapsed)" if large }}</nav>
+</section>
+{% if large %}
+<h2 id="hosts">All hosts, worst first</h2>
+{% call table(host_headers, "") %}
+{% for host in report.hosts %}{{ host_row(host) }}{% endfor %}
+{% endcall %}
+{% endif %}
 {% set fleet_kills = report.hosts | fleet_kills %}
-<h3>Recent OOM kills in the fleet</h3>
+<h3 id="kills">Recent OOM kills in the fleet</h3>
 {% set unknown = report.hosts | selectattr("events_source", "none") | rejectattr("events") | list %}
 {% call table(["host"] + kill_headers, "No OOM kills were found in the kernel logs%s." % (" that could be read" if unknown else "")) %}
 {{- kill_rows(fleet_kills[:50], true) }}
 {% endcall %}
 {% if unknown %}
 <p class="meta">Kill history unknown (no kernel log could be read, or the host was not audited) on
-{% for h in unknown %} <a href="#{{ anchors[h.name] }}">{{ h.name }}</a>{{ "," if not loop.last }}{% endfor %}.</p>
+{% for h in unknown[:listed] %} <a href="#{{ anchors[h.name] }}">{{ h.name }}</a>{{ "," if not loop.last }}{% endfor %}
+{{- " and %d more" % (unknown | length - listed) if unknown | length > listed }}.</p>
 {% endif %}
 {% if fleet_kills | length > 50 %}<p class="meta">{{ fleet_kills | length - 50 }} more in the host sections below.</p>{% endif %}
+<h2 id="details">Host details</h2>
 {% for host in report.hosts %}
 <section class="host" id="{{ anchors[host.name] }}">
-<h2>{{ host.name }} {{ badge(host.status, labels[host.status]) }}{% if host.risk.at_risk %} {{ badge("at_risk") }}{% endif %}</h2>
+{#- Collapsed in a large fleet, so that a thousand hosts are a thousand lines; open in a small one. #}
+<details{{ " open" if not large }}><summary><h2>{{ host.name }} {{ badge(host.status, labels[host.status]) }}{#-
+-#}{% if host.risk.at_risk %} {{ badge("at_risk") }}{% endif %}</h2></summary>
 {% if host.errors %}<ul class="errors">{% for e in host.errors %}<li>{{ e }}</li>{% endfor %}</ul>{% endif %}
 {% if host.status == "unreachable" %}
-<p class="empty">Nothing could be gathered: the host was unreachable.</p></section>
+<p class="empty">Nothing could be gathered: the host was unreachable.</p></details></section>
 {% else %}
 {% set comp = host.compliance %}
 {% if comp is not none %}
@@ -244,7 +280,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {% if settings %}
 <h3>Host OOM settings</h3><dl class="settings">{% for k, v in settings %}<dt>{{ k }}</dt><dd>{{ v | show }}</dd>{% endfor %}</dl>
 {% endif %}
-</section>
+</details></section>
 {% endif %}
 {% endfor %}
 </body></html>
@@ -320,4 +356,5 @@ def render_html(report):
         anchors=dict((host["name"], "host-%d" % index) for index, host in enumerate(hosts, 1)),
         labels=HOST_STATUS_LABELS, level_of=_level_of,
         failing=lambda host: sum(host["assignments"][s] for s in FAILING_STATUSES),
+        worst=WORST_HOSTS, listed=LISTED_HOSTS,
     )
