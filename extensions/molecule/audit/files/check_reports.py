@@ -51,13 +51,15 @@ def main(report_dir, schema_path):
         found["json_valid"] = "%s at %s" % (exc.message, "/".join(str(p) for p in exc.absolute_path))
     found["schema_version"] = document.get("schema_version")
     found["statuses"] = {host["name"]: host["status"] for host in document["hosts"]}
+    found["risk"] = {host["name"]: {"at_risk": host["risk"]["at_risk"], "findings": host["risk"]["findings"]}
+                     for host in document["hosts"]}
     found["failing_records"] = sorted(
         [host["name"], record["target"], record["status"]]
         for host in document["hosts"] if host["compliance"]
         for record in host["compliance"]["records"] if record["status"] in FAILING)
 
     root = ET.parse(os.path.join(report_dir, "oom-audit.xml")).getroot()
-    junit = {"failures": [], "errors": [], "tests": 0}
+    junit = {"failures": [], "errors": [], "tests": 0, "at_risk": []}
     for suite in root.iter("testsuite"):
         for case in suite.iter("testcase"):
             junit["tests"] += 1
@@ -65,6 +67,8 @@ def main(report_dir, schema_path):
                 child = case.find(tag)
                 if child is not None:
                     junit[key].append([suite.get("name"), case.get("name"), child.get("type")])
+                    if case.get("name") == "headroom" and child.get("type") == "at_risk":
+                        junit["at_risk"].append(suite.get("name"))
     junit["totals_agree"] = (root.get("tests") == str(junit["tests"])
                              and root.get("failures") == str(len(junit["failures"]))
                              and root.get("errors") == str(len(junit["errors"])))
@@ -72,10 +76,14 @@ def main(report_dir, schema_path):
 
     page = TextOf()
     with open(os.path.join(report_dir, "oom-audit.html"), encoding="utf-8") as handle:
-        page.feed(handle.read())
+        raw = handle.read()
+    page.feed(raw)
     text = " ".join(page.text)
     found["html"] = {
         "scripts": page.scripts,
+        # The badge in the host's section (the fleet table has one too): counted once per host.
+        "at_risk_badges": sum(1 for section in raw.split('<section class="host"')[1:]
+                              if 'class="badge s-at_risk"' in section.split("</h2>", 1)[0]),
         "hosts_shown": sorted(name for name in found["statuses"] if name in text),
         "fleet_summary_first": 0 <= text.find("Fleet summary") < min(
             [text.find(name) for name in found["statuses"] if name in text] or [len(text)]),
