@@ -6,12 +6,20 @@
 Spawns N extra `sleep` processes (default 1,000 / 5,000 / 10,000), then times, in interleaved rounds so
 that background noise hits every contender alike:
 
+  ps           ps -eo pid,oom,oomadj,rss,comm: the baseline of the engine, the lean module and psutil
+  ps-full      ps -eo pid,oom,oomadj,rss,comm,cgroup,args: the same plus what the default module adds
+               (cgroup and command line of every process), the baseline of the default module
   engine       _procfs.scan() + _scoring.kill_order(): every process's badness parts, adj and score
   module       the oom_score_info module in-process (AnsibleModule, execute(), JSON result), default options
   module-lean  the same with return_processes: false (kill order and host facts only)
-  ps           ps -eo pid,oom,oomadj,rss,comm (the baseline: ratios are against it, in the same run)
   psutil       a scanner in the style of the usual monitoring scripts: psutil.process_iter(), then per process
                /proc/PID/oom_score, /proc/PID/oom_score_adj, psutil name() and memory_info().rss
+  module-proc  (--whole-process) the default module as a process of its own, as Ansible runs it: a fresh
+               interpreter imports AnsibleModule and the module, scans, prints the JSON (exit_json)
+  import-only  (--whole-process) that interpreter's fixed part: the imports, no scan
+
+Besides wall time, each contender's CPU time (user + system, of the child for ps and the processes, of this
+interpreter for the in-process ones) is recorded: it is less disturbed by other jobs on a shared machine.
 
 Then peak memory of the module at the largest N, each measurement in a fresh interpreter: the peak RSS of
 the process (VmHWM, the ru_maxrss of its own image), its growth over an interpreter that only imported the
@@ -21,7 +29,7 @@ Run it from the collection's root with the collection importable (ansible_collec
 PYTHONPATH) and ansible-core and psutil installed:
 
     PYTHONPATH=<dir holding ansible_collections> python benchmarks/bench_scan.py [--counts 1000,5000,10000]
-        [--rounds 7] [--json results.json]
+        [--rounds 7] [--whole-process] [--json results.json]
 
 Every spawned process is killed and reaped before the script exits, also on errors and Ctrl-C.
 """
@@ -37,6 +45,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 from ansible.module_utils.testing import patch_module_args
@@ -45,7 +54,12 @@ from ansible_collections.oomguard.fleet.plugins.module_utils import _procfs, _sc
 from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info
 
 PS_ARGV = ["ps", "-eo", "pid,oom,oomadj,rss,comm"]
+PS_FULL_ARGV = ["ps", "-eo", "pid,oom,oomadj,rss,comm,cgroup,args"]
+# Each contender is compared with the ps that reports what it reports.
+BASELINES = {"module": "ps-full", "module-proc": "ps-full"}
 BASELINE = "ps"
+MODULE_NAME = "ansible_collections.oomguard.fleet.plugins.modules.oom_score_info"
+IMPORT_ONLY = "import %s" % MODULE_NAME
 
 MEMORY_PROBE = r"""
 import json, sys, tracemalloc
@@ -100,9 +114,31 @@ def module_lean():
     return _module({"return_processes": False})
 
 
-def ps_scan():
-    out = subprocess.run(PS_ARGV, stdout=subprocess.PIPE, check=True).stdout
+def _lines_of(argv):
+    out = subprocess.run(argv, stdout=subprocess.PIPE, check=True).stdout
     return out.count(b"\n") - 1
+
+
+def ps_scan():
+    return _lines_of(PS_ARGV)
+
+
+def ps_full_scan():
+    return _lines_of(PS_FULL_ARGV)
+
+
+def module_process():
+    # AnsibleModule reads its arguments from a file named on the command line when it is run directly.
+    out = subprocess.run([sys.executable, "-m", MODULE_NAME, ARGS_FILE], stdout=subprocess.PIPE, check=True).stdout
+    return json.loads(out)["host"]["process_count"]
+
+
+def import_only():
+    subprocess.run([sys.executable, "-c", IMPORT_ONLY], check=True)
+    return 0
+
+
+ARGS_FILE = None  # written by main() when --whole-process asks for the process contenders
 
 
 def psutil_scan():
@@ -123,11 +159,16 @@ def psutil_scan():
 
 
 CONTENDERS = [
-    ("ps", ps_scan),
-    ("engine", engine_scan),
-    ("module", module_default),
-    ("module-lean", module_lean),
-    ("psutil", psutil_scan),
+    ("ps", ps_scan, True),
+    ("ps-full", ps_full_scan, True),
+    ("engine", engine_scan, False),
+    ("module", module_default, False),
+    ("module-lean", module_lean, False),
+    ("psutil", psutil_scan, False),
+]
+WHOLE_PROCESS = [
+    ("module-proc", module_process, True),
+    ("import-only", import_only, True),
 ]
 
 
@@ -186,17 +227,26 @@ def check_room(count):
 # ---------------------------------------------------------------------------------------------------------
 # Measuring
 
-def time_rounds(rounds):
-    """{name: [seconds per round]} and {name: process count seen}; contenders interleaved, order rotated."""
-    times = {name: [] for name, _fn in CONTENDERS}
+def cpu_seconds(children):
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_rounds(rounds, contenders):
+    """{name: [wall s per round]}, {name: [CPU s per round]} and {name: processes seen}; contenders
+    interleaved, their order rotated every round."""
+    times = {name: [] for name, _fn, _child in contenders}
+    cpu = {name: [] for name, _fn, _child in contenders}
     seen = {}
     for round_no in range(rounds):
-        shift = round_no % len(CONTENDERS)
-        for name, func in CONTENDERS[shift:] + CONTENDERS[:shift]:
+        shift = round_no % len(contenders)
+        for name, func, children in contenders[shift:] + contenders[:shift]:
+            cpu_start = cpu_seconds(children)
             start = time.perf_counter()
             seen[name] = func()
             times[name].append(time.perf_counter() - start)
-    return times, seen
+            cpu[name].append(cpu_seconds(children) - cpu_start)
+    return times, cpu, seen
 
 
 def memory_probe(args):
@@ -205,21 +255,31 @@ def memory_probe(args):
     return json.loads(out)
 
 
-def summarize(times):
-    base = times[BASELINE]
+def summarize(times, cpu, contenders):
     rows = []
-    for name, _fn in CONTENDERS:
-        series = times[name]
+    for name, _fn, _child in contenders:
+        baseline = BASELINES.get(name, BASELINE)
+        series, base = times[name], times[baseline]
         paired = [value / ref for value, ref in zip(series, base)]
         rows.append({
             "name": name,
+            "baseline": baseline,
             "median_ms": statistics.median(series) * 1000,
             "min_ms": min(series) * 1000,
             "max_ms": max(series) * 1000,
             "ratio": statistics.median(series) / statistics.median(base),
             "paired_ratio": statistics.median(paired),
+            "paired_min": min(paired),
+            "paired_max": max(paired),
+            "cpu_ms": statistics.median(cpu[name]) * 1000,
+            "cpu_ratio": statistics.median(cpu[name]) / statistics.median(cpu[baseline]),
         })
     return rows
+
+
+def loadavg():
+    with open("/proc/loadavg") as handle:
+        return handle.read().split()[:3]
 
 
 def machine():
@@ -230,7 +290,7 @@ def machine():
         "kernel": os.uname()[2],
         "python": sys.version.split()[0],
         "ps": subprocess.run(["ps", "--version"], stdout=subprocess.PIPE, check=False).stdout.decode().strip(),
-        "loadavg_start": open("/proc/loadavg").read().split()[:3],
+        "loadavg_start": loadavg(),
     }
 
 
@@ -240,8 +300,17 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probe")
+    parser.add_argument("--whole-process", action="store_true",
+                        help="also time the default module as a process of its own, and its imports alone")
     options = parser.parse_args()
     counts = sorted(int(n) for n in options.counts.split(","))
+    contenders = list(CONTENDERS)
+    if options.whole_process:
+        global ARGS_FILE  # pylint: disable=global-statement
+        handle, ARGS_FILE = tempfile.mkstemp(prefix="bench-scan-args-", suffix=".json")
+        with os.fdopen(handle, "w") as args:
+            json.dump({"ANSIBLE_MODULE_ARGS": {}}, args)
+        contenders += WHOLE_PROCESS
 
     info = machine()
     print("machine: %(nproc)s CPUs, %(mem_total_gib)s GiB RAM, kernel %(kernel)s, Python %(python)s, %(ps)s"
@@ -254,9 +323,11 @@ def main():
         for count in counts:
             sleepers.grow_to(count)
             time.sleep(0.5)  # let the spawns settle (exec, page-in) before timing
-            times, seen = time_rounds(options.rounds)
-            rows = summarize(times)
-            step = {"spawned": count, "processes": seen[BASELINE], "seen": seen, "rows": rows}
+            load_before = loadavg()
+            times, cpu, seen = time_rounds(options.rounds, contenders)
+            rows = summarize(times, cpu, contenders)
+            step = {"spawned": count, "processes": seen[BASELINE], "seen": seen, "rows": rows,
+                    "loadavg": [load_before, loadavg()]}
             if count == counts[-1] and not options.no_memory:
                 step["memory"] = {
                     "import_only": memory_probe(None),
@@ -267,7 +338,9 @@ def main():
             print_step(step, options.rounds)
     finally:
         sleepers.reap()
-    info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+        if ARGS_FILE:
+            os.unlink(ARGS_FILE)
+    info["loadavg_end"] = loadavg()
     print("load average at end: %s" % " ".join(info["loadavg_end"]))
     if options.json:
         with open(options.json, "w") as handle:
@@ -276,14 +349,18 @@ def main():
 
 def print_step(step, rounds):
     print()
-    print("%d processes on the host (%d spawned), %d rounds; ratio = median / median of ps, paired = median "
-          "of the per-round ratios" % (step["processes"], step["spawned"], rounds))
-    print("| %-12s | %10s | %19s | %10s | %8s | %8s |" % ("scanner", "median ms", "min..max ms", "vs ps",
-                                                          "paired", "procs"))
-    print("|%s|%s|%s|%s|%s|%s|" % ("-" * 14, "-" * 12, "-" * 21, "-" * 12, "-" * 10, "-" * 10))
+    print("%d processes on the host (%d spawned), %d rounds, load average %s before, %s after; ratio = median / "
+          "median of the baseline, paired = median (min..max) of the per-round ratios, cpu = user + system"
+          % (step["processes"], step["spawned"], rounds, step["loadavg"][0][0], step["loadavg"][1][0]))
+    print("| %-12s | %-8s | %10s | %19s | %8s | %24s | %8s | %8s | %8s |" % (
+        "scanner", "baseline", "median ms", "min..max ms", "ratio", "paired (min..max)", "cpu ms", "cpu ratio",
+        "procs"))
+    print("|%s|%s|%s|%s|%s|%s|%s|%s|%s|" % ("-" * 14, "-" * 10, "-" * 12, "-" * 21, "-" * 10, "-" * 26, "-" * 10,
+                                            "-" * 10, "-" * 10))
     for row in step["rows"]:
-        print("| %-12s | %10.1f | %8.1f..%-8.1f | %9.2fx | %7.2fx | %8d |" % (
-            row["name"], row["median_ms"], row["min_ms"], row["max_ms"], row["ratio"], row["paired_ratio"],
+        print("| %-12s | %-8s | %10.1f | %8.1f..%-8.1f | %7.2fx | %7.2fx (%5.2f..%-5.2f) | %8.1f | %7.2fx | %8d |" % (
+            row["name"], row["baseline"], row["median_ms"], row["min_ms"], row["max_ms"], row["ratio"],
+            row["paired_ratio"], row["paired_min"], row["paired_max"], row["cpu_ms"], row["cpu_ratio"],
             step["seen"][row["name"]]))
     memory = step.get("memory")
     if memory:

@@ -94,14 +94,18 @@ def read_bytes(path, dir_fd=None):
     """Read a whole file with raw syscalls (no Python buffering)."""
     fd = os.open(path, os.O_RDONLY, dir_fd=dir_fd)
     try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, _READ_CHUNK)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
+        return _read_to_end(fd)
     finally:
         os.close(fd)
+
+
+def _read_to_end(fd, first=b""):
+    chunks = [first]
+    while True:
+        chunk = os.read(fd, _READ_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
 
 
 def read_record(path, dir_fd=None):
@@ -114,20 +118,13 @@ def read_record(path, dir_fd=None):
     fd = os.open(path, os.O_RDONLY, dir_fd=dir_fd)
     try:
         data = os.read(fd, _READ_CHUNK)
-        if len(data) < _READ_CHUNK:
-            return data
-        chunks = [data]
-        while True:
-            chunk = os.read(fd, _READ_CHUNK)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
+        return data if len(data) < _READ_CHUNK else _read_to_end(fd, data)
     finally:
         os.close(fd)
 
 
 def read_small(path, dir_fd=None):
-    """One read() for procfs records that always fit in one buffer (stat, status, oom_score*)."""
+    """One read() for procfs records that always fit in one buffer (stat, oom_score, oom_score_adj)."""
     fd = os.open(path, os.O_RDONLY, dir_fd=dir_fd)
     try:
         return os.read(fd, _READ_CHUNK)
