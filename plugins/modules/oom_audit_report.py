@@ -21,7 +21,9 @@ description:
     and an unreachable or failed host is one test case with an error.
   - C(oom-audit.html) is one self-contained page (inline CSS, no script, no external assets) with the fleet
     summary first, then per host the protection status, the next victims and the recent kills. All text
-    that comes from hosts is HTML-escaped.
+    that comes from hosts is HTML-escaped. With more than 10 hosts the summary shows the 10 worst, a table
+    lists all hosts, and each host's details are collapsed, so that the summary fits one screen and the
+    page stays short at 1,000 hosts.
   - Hosts appear worst first everywhere, unreachable and failed hosts included, so one broken host never hides
     the others.
   - Run it once, on the controller; a task with C(delegate_to=localhost) and C(run_once=true), or a play on
