@@ -11,7 +11,8 @@ process whose parent set itself to -1000) keeps the protection without anyone ha
 
 A leak here: a process (not PID 1, not a kernel thread) with oom_score_adj < 0 whose own unit does not
 declare exactly that value, and that the policy does not assign (its unit is not assigned and no assigned
-selector matches it). Its source is the protected ancestor it came out of (for an SSH session, the sshd
+selector matches it). A service's daemon started by init that holds its value without a protected
+ancestor set it itself (sshd's listener does) and is not a leak; its children are. Its source is the protected ancestor it came out of (for an SSH session, the sshd
 of ssh.service). Pure logic over a process table; the caller reads /proc and systemd. Standard library
 only, Python >= 3.8.
 """
@@ -67,6 +68,10 @@ def find_leaks(procs, declared, assigned_units=(), matchers=(), page_size=4096):
         if declared.get(unit) == proc.oom_score_adj or _assigned(proc, unit, assigned_units, assigned_pids):
             continue
         source = _source(proc, unit, by_pid)
+        if source is None and proc.ppid in (0, 1) and unit is not None and unit.endswith(".service"):
+            # A service's daemon that set its own value (sshd's listener writes -1000 into itself at start)
+            # protects itself by design; what it forks is what leaks.
+            continue
         source_unit = unit_of_cgroup(source.cgroup) if source is not None else None
         if source is None:
             reason = "no living ancestor holds %d: the process set it itself or inherited it from a parent that " \

@@ -53,8 +53,17 @@ def test_processes_of_the_unit_that_declares_their_value_are_not_leaks():
     assert not [leak for leak in _leaks.find_leaks(table(), DECLARED) if leak["unit"] == "ssh.service"]
 
 
+def test_a_service_daemon_that_protects_itself_is_not_a_leak_but_what_it_forks_is():
+    # sshd's listener writes -1000 into itself at start, whatever ssh.service declares.
+    procs = [proc(1, "systemd", 0, "/init.scope", ppid=0), proc(612, "sshd", -1000, SSH),
+             proc(4241, "sshd", -900, SESSION, ppid=612)]
+    leaks = _leaks.find_leaks(procs, {"ssh.service": 0})
+    assert [(leak["pid"], leak["source"]["pid"]) for leak in leaks] == [(4241, 612)]
+
+
 def test_a_unit_that_declares_another_value_does_not_cover_its_process():
-    procs = [proc(1, "systemd", 0, "/init.scope", ppid=0), proc(10, "postgres", -1000, "/system.slice/pg.service")]
+    procs = [proc(1, "systemd", 0, "/init.scope", ppid=0), proc(9, "pg-main", 0, "/system.slice/pg.service"),
+             proc(10, "postgres", -1000, "/system.slice/pg.service", ppid=9)]
     [leak] = _leaks.find_leaks(procs, {"pg.service": -500})
     assert leak["source"] is None
     assert leak["reason"].startswith("no living ancestor holds -1000")
@@ -74,7 +83,7 @@ def test_pid_1_and_kernel_threads_are_never_leaks():
 
 
 def test_pid_1_is_never_named_as_the_source():
-    procs = [proc(1, "systemd", -1000, "/init.scope", ppid=0), proc(10, "agent", -500, "/system.slice/a.service")]
+    procs = [proc(1, "systemd", -1000, "/init.scope", ppid=0), proc(10, "agent", -500, "/user.slice/x.scope")]
     assert _leaks.find_leaks(procs, {})[0]["source"] is None
 
 

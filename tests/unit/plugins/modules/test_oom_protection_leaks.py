@@ -25,7 +25,9 @@ def host(fakeproc):
     fakeproc.add(612, name="sshd", oom_score_adj=-900, cgroup=SSH)
     fakeproc.add(4241, name="sshd", ppid=612, oom_score_adj=-900, cgroup=SESSION)
     fakeproc.add(4242, name="bash", ppid=4241, oom_score_adj=-900, cgroup=SESSION)
-    fakeproc.add(4300, name="backup-agent", ppid=1, oom_score_adj=-500, cgroup="/system.slice/backup.service")
+    # A worker that lowered its own value under a daemon that did not (no protected ancestor to name).
+    fakeproc.add(4299, name="backupd", ppid=1, oom_score_adj=0, cgroup="/system.slice/backup.service")
+    fakeproc.add(4300, name="backup-agent", ppid=4299, oom_score_adj=-500, cgroup="/system.slice/backup.service")
     return fakeproc
 
 
