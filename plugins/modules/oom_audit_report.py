@@ -125,7 +125,7 @@ options:
         description). Each must be a report of this collection's C(schema_version).
       - An entry with C(*), C(?) or C([) is a glob pattern (V(slices/*/oom-audit.json)), expanded in sorted
         order; a pattern that matches no file is an error.
-      - Cannot be combined with O(hosts), O(targets), O(previous_report) or O(events_since): their host entries
+      - Cannot be combined with O(hosts), O(targets), O(previous_report) or O(events_since). The host entries
         are taken as the runs wrote them, with the kill history window they name.
     type: list
     elements: path
@@ -395,8 +395,7 @@ class AuditReport(object):
             matches = sorted(glob.glob(entry))
             if not matches:
                 self.module.fail_json(msg="merge_reports: %s matches no file" % entry)
-            for match in matches:
-                yield match
+            yield from matches
 
     def _read_inputs(self):
         paths = self.params["merge_reports"]

@@ -21,7 +21,7 @@ from ansible_collections.oomguard.fleet.plugins.module_utils import _report
 from ansible_collections.oomguard.fleet.plugins.module_utils._report_merge import merge_reports
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "modules"))
-from test_oom_audit_report import SCHEMA_PATH, fleet  # noqa: E402,F401  pylint: disable=wrong-import-position
+from test_oom_audit_report import SCHEMA_PATH, fleet  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
 T1 = "2026-11-25T21:52:30Z"
 T2 = "2026-11-25T22:10:00Z"
