@@ -68,7 +68,8 @@ code { font: 12px/1.4 ui-monospace, "DejaVu Sans Mono", monospace; white-space: 
 .summary .card { padding: .3rem .7rem; min-width: 7rem; } .summary .card b { font-size: 1.3rem; }
 .summary h2 { margin-top: .8rem; }
 td.nowrap, td.clip code { white-space: nowrap; }
-td.clip { max-width: 18rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+th.num { white-space: normal; } td.nowrap .bar { width: 6rem; }
+td.clip { max-width: 9rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 nav.jump { margin: .3rem 0 0; }
 .errors { color: var(--bad); }
 .empty { color: var(--muted); font-style: italic; }

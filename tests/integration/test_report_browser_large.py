@@ -23,7 +23,8 @@ import pytest
 from ansible_collections.oomguard.fleet.plugins.module_utils import _report
 
 import large_fleet  # noqa: E402  pylint: disable=wrong-import-position
-from test_report_browser import ARTIFACTS, REPO, DevTools, chromium_installed, run_cli  # noqa: F401
+# chromium_installed is that module's autouse fixture: imported, it fails these tests too without Chromium.
+from test_report_browser import ARTIFACTS, REPO, DevTools, chromium_installed, run_cli  # noqa: F401  pylint: disable=unused-import
 
 jsonschema = pytest.importorskip("jsonschema")
 
@@ -79,6 +80,7 @@ def measure(path, tmp_path):
             return {
                 summary_bottom: document.getElementById('summary').getBoundingClientRect().bottom,
                 page_height: document.documentElement.scrollHeight,
+                page_width: document.documentElement.scrollWidth,
                 scripts: document.getElementsByTagName('script').length,
                 worst: rows('#summary'),
                 all_hosts: Array.from(document.querySelectorAll('#hosts + table tbody tr td:first-child'))
@@ -113,7 +115,8 @@ def page(fleet, tmp_path_factory):
         "hosts": HOSTS, "html_bytes": fleet["paths"]["html"].stat().st_size,
         "json_bytes": fleet["paths"]["json"].stat().st_size, "junit_bytes": fleet["paths"]["junit"].stat().st_size,
         "render_seconds": round(fleet["render_seconds"], 2), "chromium_load_seconds": round(found["load_seconds"], 2),
-        "page_height_px": found["page_height"], "summary_bottom_px": found["summary_bottom"],
+        "page_height_px": found["page_height"], "page_width_px": found["page_width"],
+        "summary_bottom_px": found["summary_bottom"],
     }
     with open(os.path.join(ARTIFACTS, "oom-audit-1000.json"), "w", encoding="utf-8") as handle:
         json.dump(measured, handle, indent=2, sort_keys=True)
@@ -141,6 +144,10 @@ def test_the_summary_block_fits_one_1366x768_screen(page):
     assert 0 < page["summary_bottom"] <= SCREEN["height"], page["summary_bottom"]
     assert "Fleet summary" in page["text"] and "The 10 worst hosts" in page["text"]
     assert page["first_screen_png"][:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_table_is_wider_than_the_screen(page):
+    assert page["page_width"] <= SCREEN["width"], page["page_width"]
 
 
 def test_hosts_come_worst_first_in_the_summary_and_in_the_table_of_all_hosts(fleet, page):
