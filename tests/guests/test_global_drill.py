@@ -172,7 +172,8 @@ def test_the_checker_fails_when_fed_a_wrong_prediction(drills):
 
 
 def test_the_audit_shows_the_kills_in_all_three_reports(drills, ansible, tmp_path):
-    result = ansible.playbook(AUDIT, {"oom_audit_report_dir": str(tmp_path), "oom_audit_events_since": "1h"})
+    result = ansible.playbook(AUDIT, {"oom_audit_report_dir": str(tmp_path), "oom_audit_events_since": "1h",
+                                      "oom_audit_events_limit": 100})
     result.assert_ok()
     document = json.loads((tmp_path / "oom-audit.json").read_text())
     hosts = {host["name"]: host for host in document["hosts"]}
