@@ -87,7 +87,9 @@ def load_config(path):
 def _status(policy, adjs):
     if not adjs:
         return "not_running"
-    return "ok" if all(adj == policy for adj in adjs) else "drift"
+    # As the role judges it: a process at -1000 under a protective policy protects itself (sshd's listener).
+    return "ok" if all(adj == policy or (adj == -1000 and policy is not None and policy < 0) for adj in adjs) \
+        else "drift"
 
 
 def _records(config, units, procs_by_rule, systemd):

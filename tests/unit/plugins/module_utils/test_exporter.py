@@ -25,7 +25,8 @@ def host(fakeproc):
     fakeproc._write("pressure/memory", "some avg10=1.00 avg60=2.00 avg300=3.00 total=4000000\n"
                                        "full avg10=0.00 avg60=0.50 avg300=0.25 total=1000\n")
     fakeproc.add(1, name="systemd", ppid=0, cgroup="/init.scope")
-    fakeproc.add(612, name="sshd", oom_score_adj=-900, cgroup="/system.slice/ssh.service")
+    # sshd's listener protects itself at -1000: ok for a -900 policy, as the role judges it.
+    fakeproc.add(612, name="sshd", oom_score_adj=-1000, cgroup="/system.slice/ssh.service")
     fakeproc.add(4242, name="bash", ppid=612, oom_score_adj=-900, cgroup=SESSION)
     fakeproc.add(800, name="java", rss_anon_kb=900000, cgroup="/system.slice/app.service")
     # The exporter's own process is in the fake tree too: it must not be listed as a victim.
