@@ -377,8 +377,8 @@ def _unit_record(unit, info_unit, can_lower_adj, denied, host=None):
         record["settings"] = _setting_findings(unit, info_unit.get("cgroup") or {}, host or {})
         drift.extend(entry["reason"] for entry in record["settings"] if entry["status"] == "drift")
         ineffective = [entry["reason"] for entry in record["settings"] if entry["status"] == "not_effective"]
-    record["reasons"] = drift + refused + ineffective + _self_protected_notes(record["processes"],
-                                                                             unit["oom_score_adj"])
+    record["reasons"] = drift + refused + ineffective + _self_protected_notes(
+        record["processes"], unit["oom_score_adj"])
     # A slice has no processes of its own (they belong to its services): its cgroup existing is "running".
     running = bool(record["processes"]) or (unit_type(unit["name"]) == "slice"
                                             and bool((info_unit.get("cgroup") or {}).get("exists")))

@@ -59,11 +59,11 @@ def guests():
 
 @pytest.fixture(scope="session")
 def inventory(guests):
-    run_dir, _ = _lane()
+    run_dir = _lane()[0]
     return write_inventory(os.path.join(run_dir, "inventory.json"), guests.values())
 
 
 @pytest.fixture(scope="session")
 def ansible(inventory):
-    run_dir, _ = _lane()
+    run_dir = _lane()[0]
     return Ansible(inventory, run_dir)

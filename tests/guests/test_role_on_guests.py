@@ -108,9 +108,9 @@ def scenario(guests, ansible):
 
 def test_stock_sshd_protects_its_listener_itself_and_its_sessions_run_at_zero(guests, scenario):
     for name in guests:
-        _, listener, session = scenario["stock_sshd"][name]
+        listener, session = scenario["stock_sshd"][name][1:]
         assert listener == -1000, name
-        assert session and all(adj == 0 for _, adj in session), (name, session)
+        assert session and all(entry[1] == 0 for entry in session), (name, session)
 
 
 def test_the_first_converge_applies_negative_tiers_live_without_a_restart_and_reports_ok(guests, scenario):
@@ -134,7 +134,7 @@ def test_the_first_converge_applies_negative_tiers_live_without_a_restart_and_re
 
 def test_the_role_leaves_sshds_self_protected_listener_alone_and_says_why(guests, scenario):
     for name, guest in guests.items():
-        pid, listener, _ = _sshd(guest)
+        pid, listener = _sshd(guest)[:2]
         assert (pid, listener) == (scenario["stock_sshd"][name][0], -1000), name
         record = _records(scenario["converge"], name)["ssh.service"]
         assert record["status"] == "ok", (name, record)
@@ -145,9 +145,9 @@ def test_after_a_restart_systemd_applies_the_tiers_and_ssh_sessions_run_at_minus
     for name, guest in guests.items():
         guest.ssh("systemctl restart %s ssh.service" % " ".join(SERVICES))
         assert _service_values(guest) == EXPECTED, name
-        _, listener, session = _sshd(guest)
+        listener, session = _sshd(guest)[1:]
         assert listener == -1000, name
-        assert session and all(adj == -900 for _, adj in session), (name, session)
+        assert session and all(entry[1] == -900 for entry in session), (name, session)
     # Ansible's own modules run in such a session too (a new one: its kept connection predates the restart).
     ansible.close_connections()
     module = ansible.module_results("ansible.builtin.command", {"cmd": "cat /proc/self/oom_score_adj"})
