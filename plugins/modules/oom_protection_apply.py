@@ -296,6 +296,13 @@ adjust:
     unchanged: 3
     denied: []
     rules: [{index: 0, description: unit=postgresql.service, value: -500, matched: 3, won: 3}]
+check_mode:
+  description:
+    - Whether this call ran in check mode, so that RV(adjust) shows requested values instead of applied ones.
+    - Also true under a play's or a task's C(check_mode) keyword, where the variable C(ansible_check_mode) stays false.
+  returned: always
+  type: bool
+  sample: false
 rule_offset:
   description: The index of O(rules[0]) among the C(rules) of RV(adjust); the unit values come before it.
   returned: always
@@ -381,6 +388,8 @@ class ProtectionApply(object):
         self.result = {
             "changed": False, "systemd": False, "skipped_units": [], "reload_needed": False, "dropins": None,
             "adjust": None, "rule_offset": 0, "sysctl": None, "units": {}, "host": {}, "cgroup_drift": [],
+            # A play's check_mode keyword leaves ansible_check_mode false: the caller reads it from here.
+            "check_mode": bool(module.check_mode),
         }
 
     def _fail(self, msg, **extra):

@@ -135,3 +135,19 @@ def test_fail_on_findings_fails_the_run_after_writing_the_reports(tmp_path):
     out = run_audit(tmp_path, "-i", str(inventory), "-e", "oom_audit_fail_on_findings=true", rc=2)
     assert "The audit found hosts that are not compliant, at risk, leaking protection, unreachable or failed" in out
     assert sorted(os.listdir(str(tmp_path / "reports"))) == ["oom-audit.html", "oom-audit.json", "oom-audit.xml"]
+
+
+def test_audit_reports_a_process_assignment_that_needs_a_change_as_drift_and_leaves_it(tmp_path):
+    # The audit playbook runs in check mode through the play's check_mode keyword, under which
+    # ansible_check_mode stays false: the record must still show the value the kernel holds, not the planned one.
+    name = "og-audit-drift"
+    processes = json.dumps({"oom_protection_processes": [{"tier": "expendable", "name": name}]})
+    with livetools.workers([(name, 1 << 20)]) as [worker]:
+        run_audit(tmp_path, "-e", processes)
+        with open("/proc/%d/oom_score_adj" % worker.pid) as handle:
+            assert handle.read().strip() == "0"
+    [host] = json.loads((tmp_path / "reports" / "oom-audit.json").read_text())["hosts"]
+    [record] = [rec for rec in host["compliance"]["records"] if rec["target"] == "name=%s" % name]
+    assert record["status"] == "drift", record
+    assert [proc["oom_score_adj"] for proc in record["processes"]] == [0], record
+    assert host["status"] == "drifting"
