@@ -13,8 +13,8 @@ A leak here: a process (not PID 1, not a kernel thread) with oom_score_adj < 0 w
 declare exactly that value, and that the policy does not assign (its unit is not assigned and no assigned
 selector matches it). A service's daemon started by init that holds its value without a protected
 ancestor set it itself (sshd's listener does) and is not a leak; its children are. Its source is the
-protected ancestor it came out of (for an SSH session, the sshd of ssh.service). Pure logic over a process table; the caller reads /proc and systemd. Standard library
-only, Python >= 3.8.
+protected ancestor it came out of (for an SSH session, the sshd of ssh.service). Pure logic over a process
+table; the caller reads /proc and systemd. Standard library only, Python >= 3.8.
 """
 
 from __future__ import annotations
