@@ -32,8 +32,9 @@ MOLECULE_ENV := ANSIBLE_HOME=$(BUILD)/molecule-home NO_COLOR=1 PY_COLORS=0 ANSIB
 ANSIBLE_ENV := ANSIBLE_HOME=$(BUILD)/ansible-home ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) \
 	PATH=$(TOOLS_VENV)/bin:$$PATH
 
-TEST_STAGES := setup units-2.19 units-2.21 sanity-2.19 sanity-2.21 lint integration images molecule guests \
-	fleet-cleanup
+# The real-host lane (`make guests`) is not a stage yet: it needs about 25 minutes on its own, which would take
+# `make test` past its 30-minute budget (docs/testing.md).
+TEST_STAGES := setup units-2.19 units-2.21 sanity-2.19 sanity-2.21 lint integration images molecule fleet-cleanup
 
 .PHONY: help run test setup deps venvs venv-2.19 venv-2.21 link units units-2.19 units-2.21 sanity sanity-2.19 \
 	sanity-2.21 lint integration images molecule guests fleet-cleanup changelog build lock clean distclean
