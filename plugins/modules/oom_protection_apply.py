@@ -194,6 +194,26 @@ options:
       - Where procfs is mounted (for tests).
     type: path
     default: /proc
+  realize:
+    description:
+      - What to do when a unit's running cgroup (cgroup v2) does not hold the O(units[].cgroup) settings that
+        systemd declares for it (RV(cgroup_drift)), typically right after C(daemon-reload) of a changed drop-in.
+      - V(false) reports them and sets RV(reload_needed), because systemd up to version 255 writes every cgroup
+        attribute again on C(daemon-reload).
+      - V(true) applies them to the running unit at once with C(systemctl set-property --runtime UNIT ...) with
+        the same values as its drop-in, then removes the runtime files that this leaves in O(systemd_control_dir)
+        (so that the drop-in stays what systemd reads) and reads everything back. Since version 256 systemd no
+        longer writes a running unit's cgroup attributes on C(daemon-reload); C(set-property) does, on every
+        version. A setting that already has a runtime file of its own (someone's earlier C(set-property)) is
+        left to it, and stays drift in the record.
+      - The role calls the module with V(true) after its reload.
+    type: bool
+    default: false
+  systemd_control_dir:
+    description:
+      - Where C(systemctl set-property --runtime) writes its files (for tests).
+    type: path
+    default: /run/systemd/system.control
   systemd_marker:
     description:
       - The directory that exists only when systemd runs as PID 1 (for tests).
@@ -271,6 +291,14 @@ cgroup_drift:
   type: list
   elements: dict
   sample: [{unit: postgresql.service, setting: memory_max, expected: 1073741824, held: 2147483648}]
+realized:
+  description:
+    - With O(realize=true), the units whose RV(cgroup_drift) was applied with C(systemctl set-property --runtime),
+      and the properties given, as C({unit, properties}).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{unit: postgresql.service, properties: [MemoryMin=1G, ManagedOOMPreference=omit]}]
 dropins:
   description:
     - The drop-in part, as M(oomguard.fleet.oom_dropins) returns it (C(changed), C(written), C(removed),
@@ -362,6 +390,8 @@ diff:
       after: "# oomguard-owner: oomguard.fleet.oom_protection\n[Service]\nOOMScoreAdjust=-500\n"
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oomguard.fleet.plugins.module_utils import _adj_task, _cgroupfs, _dropins, _dropins_task, _info_task
@@ -387,7 +417,7 @@ class ProtectionApply(object):
         self.params = module.params
         self.result = {
             "changed": False, "systemd": False, "skipped_units": [], "reload_needed": False, "dropins": None,
-            "adjust": None, "rule_offset": 0, "sysctl": None, "units": {}, "host": {}, "cgroup_drift": [],
+            "adjust": None, "rule_offset": 0, "sysctl": None, "units": {}, "host": {}, "cgroup_drift": [], "realized": [],
             # A play's check_mode keyword leaves ansible_check_mode false: the caller reads it from here.
             "check_mode": bool(module.check_mode),
         }
@@ -498,12 +528,54 @@ class ProtectionApply(object):
         self.result["changed"] = any((self.result[key] or {}).get("changed") for key in ("dropins", "adjust", "sysctl"))
         if not self.result["reload_needed"] and self.params["state"] == "present":
             self.result["cgroup_drift"] = self._cgroup_drift()
-            if self.result["cgroup_drift"]:
-                # systemd writes every cgroup attribute again on daemon-reload: the fix costs no extra module run.
+            if self.result["cgroup_drift"] and self.params["realize"] and not self.module.check_mode:
+                self.result["realized"] = self._realize(self.result["cgroup_drift"])
+                found = self.reader.execute(procs=self.adjuster.snapshot if self.adjuster is not None else None)
+                self.result["units"] = found.get("units") or {}
+                self.result["changed"] = True
+            elif self.result["cgroup_drift"]:
+                # systemd up to 255 writes every cgroup attribute again on daemon-reload: the fix costs no extra
+                # module run there (and the role's follow-up realizes what a newer systemd leaves).
                 self.result["reload_needed"] = self.result["changed"] = True
         if self.module._diff and diffs:
             self.result["diff"] = diffs
         return self.result
+
+    def _realize(self, drift):
+        """systemctl set-property --runtime for each drifting unit, with its drop-in's values; then the runtime
+        files this left are removed again (and systemd reloaded), so that the drop-in stays in charge."""
+        systemctl = self.module.get_bin_path("systemctl", required=True)
+        control = self.params["systemd_control_dir"]
+        wanted = dict((unit["name"], unit.get("cgroup") or {}) for unit in self.params["units"])
+        realized, removed = [], False
+        for name in sorted(set(item["unit"] for item in drift)):
+            if is_template(name):
+                continue
+            directory = os.path.join(control, name + ".d")
+            existed = os.path.isdir(directory)
+            before = set(os.listdir(directory)) if existed else set()
+            properties = [line for line in _dropins.directive_lines(wanted.get(name))
+                          if "50-%s.conf" % line.split("=", 1)[0] not in before]
+            if not properties:
+                continue
+            rc, _out, err = self.module.run_command([systemctl, "set-property", "--runtime", "--", name] + properties)
+            created = (set(os.listdir(directory)) if os.path.isdir(directory) else set()) - before
+            for entry in sorted(created):
+                os.unlink(os.path.join(directory, entry))
+                removed = True
+            if not existed and os.path.isdir(directory) and not os.listdir(directory):
+                os.rmdir(directory)
+            if rc != 0:
+                lines = (err or "").strip().splitlines()
+                self.module.warn("systemctl set-property --runtime %s failed (rc %d): %s"
+                                 % (name, rc, lines[-1] if lines else "no message"))
+                continue
+            realized.append({"unit": name, "properties": properties})
+        if removed:
+            rc, _out, err = self.module.run_command([systemctl, "daemon-reload"])
+            if rc != 0:
+                self.module.warn("systemctl daemon-reload failed (rc %d): %s" % (rc, (err or "").strip()))
+        return realized
 
     def _cgroup_drift(self):
         host = self.result["host"]
@@ -531,6 +603,8 @@ def build_module():
         on_no_match=dict(type="str", choices=["ignore", "warn", "fail"], default="ignore"),
         sysctl_file=dict(type="path"),
         sysctl_content=dict(type="str", default=""),
+        realize=dict(type="bool", default=False),
+        systemd_control_dir=dict(type="path", default="/run/systemd/system.control"),
         proc_path=dict(type="path", default="/proc"),
         systemd_marker=dict(type="path", default="/run/systemd/system"),
     )

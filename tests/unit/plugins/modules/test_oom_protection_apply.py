@@ -9,8 +9,10 @@ of unit settings goes through a fake show_units, because this machine has no sys
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import sys
 
 import pytest
 
@@ -708,3 +710,211 @@ def test_every_file_written_is_mode_0644_whatever_the_umask(host):
     for unit in UNITS:
         assert stat.S_IMODE(host.dropin(unit["name"]).stat().st_mode) == 0o644
     assert stat.S_IMODE(host.sysctl.stat().st_mode) == 0o644
+
+
+# -- 8. realize: a running cgroup that does not hold its drop-in's settings gets them with set-property ----
+
+FAKE_SYSTEMCTL = r'''#!%(python)s
+"""A stand-in for systemctl: records its argv; set-property --runtime writes the runtime files systemd would
+(50-<Property>.conf in the control directory) and the memory files of the unit's cgroup."""
+import json
+import os
+import sys
+
+args = sys.argv[1:]
+with open(os.environ["FAKE_SYSTEMCTL_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\n")
+if args[:3] == ["set-property", "--runtime", "--"]:
+    unit, assignments = args[3], args[4:]
+    directory = os.path.join(os.environ["FAKE_SYSTEMCTL_CONTROL"], unit + ".d")
+    if not os.path.isdir(directory):
+        os.makedirs(directory)
+    suffix = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    for assignment in assignments:
+        prop, value = assignment.split("=", 1)
+        with open(os.path.join(directory, "50-%%s.conf" %% prop), "w") as handle:
+            handle.write("# This is a drop-in unit file extension, created via \"systemctl set-property\"\n"
+                         "[Service]\n%%s\n" %% assignment)
+        files = {"MemoryMin": "memory.min", "MemoryLow": "memory.low", "MemoryHigh": "memory.high",
+                 "MemoryMax": "memory.max"}
+        if prop in files and not os.environ.get("FAKE_SYSTEMCTL_FAIL"):
+            number = int(value[:-1]) * suffix[value[-1]] if value[-1] in suffix else value
+            with open(os.path.join(os.environ["FAKE_SYSTEMCTL_CGROUP"], files[prop]), "w") as handle:
+                handle.write("%%s\n" %% number)
+    if os.environ.get("FAKE_SYSTEMCTL_FAIL"):
+        sys.stderr.write("Failed to set unit properties on %%s:\n%%s\n" %% (unit, os.environ["FAKE_SYSTEMCTL_FAIL"]))
+        sys.exit(1)
+'''
+
+DB = {"name": "db.service", "oom_score_adj": 0,
+      "cgroup": {"memory_min": "32M", "memory_max": "256M", "managed_oom_preference": "omit"}}
+DB_PROPERTIES = ["MemoryMin=32M", "MemoryMax=256M", "ManagedOOMPreference=omit"]
+
+
+class RealizeHost(object):
+    """db.service running in a v2 cgroup under tmp_path (mounted as cgroup2 in the fake mountinfo) that holds
+    memory.min 0 and memory.max 512M while systemd declares 32M and 256M for it; a fake systemctl first on PATH."""
+
+    def __init__(self, tmp_path, monkeypatch):
+        self.tmp = tmp_path
+        root = tmp_path / "cg"
+        self.cgroup = root / "system.slice" / "db.service"
+        self.cgroup.mkdir(parents=True)
+        (root / "cgroup.controllers").write_text("cpu io memory pids\n")
+        self.write_cgroup(memory_min=0, memory_max=512 * 1024 * 1024)
+        self.proc = FakeProc(tmp_path / "proc", mountinfo="30 1 0:26 / %s rw - cgroup2 cgroup2 rw\n" % root)
+        self.proc.add(1, name=b"systemd", ppid=0, cgroup="/init.scope")
+        self.proc.add(50, name=b"db", cgroup="/system.slice/db.service")
+        self.root = tmp_path / "etc-systemd-system"
+        self.root.mkdir()
+        self.marker = tmp_path / "run-systemd-system"
+        self.marker.mkdir()
+        self.control = tmp_path / "system.control"
+        self.control.mkdir()
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        script = bin_dir / "systemctl"
+        script.write_text(FAKE_SYSTEMCTL % {"python": sys.executable})
+        script.chmod(0o755)
+        self.log = tmp_path / "systemctl.log"
+        monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ.get("PATH", "")))
+        monkeypatch.setenv("FAKE_SYSTEMCTL_LOG", str(self.log))
+        monkeypatch.setenv("FAKE_SYSTEMCTL_CONTROL", str(self.control))
+        monkeypatch.setenv("FAKE_SYSTEMCTL_CGROUP", str(self.cgroup))
+        monkeypatch.setattr(_info_task, "show_units", self.show)
+
+    @staticmethod
+    def show(_run, units, systemctl="systemctl"):
+        return dict((unit, {"Id": unit, "LoadState": "loaded", "ActiveState": "active", "MainPID": "50",
+                            "OOMScoreAdjust": "0", "OOMPolicy": "stop", "FragmentPath": "", "DropInPaths": "",
+                            "ControlGroup": "/system.slice/db.service", "MemoryMin": str(32 * 1024 * 1024),
+                            "MemoryMax": str(256 * 1024 * 1024), "ManagedOOMPreference": "omit"})
+                    for unit in units)
+
+    def write_cgroup(self, memory_min, memory_max):
+        (self.cgroup / "memory.min").write_text("%d\n" % memory_min)
+        (self.cgroup / "memory.max").write_text("%d\n" % memory_max)
+
+    def cgroup_values(self):
+        return [int((self.cgroup / name).read_text()) for name in ("memory.min", "memory.max")]
+
+    def run(self, check_mode=False, **args):
+        base = {"units": [DB], "root": str(self.root), "systemd_marker": str(self.marker),
+                "proc_path": self.proc.root, "systemd_control_dir": str(self.control)}
+        base.update(args)
+        return run_module(oom_protection_apply.main, base, check_mode=check_mode)
+
+    def calls(self):
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def control_files(self):
+        return sorted(os.path.relpath(os.path.join(dirpath, name), str(self.control))
+                      for dirpath, dirnames, filenames in os.walk(str(self.control)) for name in dirnames + filenames)
+
+
+@pytest.fixture
+def realize_host(tmp_path, monkeypatch):
+    host = RealizeHost(tmp_path, monkeypatch)
+    # The drop-in is written first; a changed drop-in asks for daemon-reload and is never realized yet.
+    first = ok(host.run(realize=True))
+    assert first["reload_needed"] is True and first["cgroup_drift"] == [] and first["realized"] == []
+    assert host.calls() == []
+    return host
+
+
+def test_realize_applies_the_dropins_values_with_set_property_and_removes_the_runtime_files(realize_host):
+    host = realize_host
+    result = ok(host.run(realize=True))
+    assert host.calls() == [["set-property", "--runtime", "--", "db.service"] + DB_PROPERTIES, ["daemon-reload"]]
+    assert result["realized"] == [{"unit": "db.service", "properties": DB_PROPERTIES}]
+    # The runtime files set-property wrote are gone again, with their empty db.service.d: the drop-in is what
+    # systemd reads; the control directory itself stays.
+    assert host.control.is_dir() and host.control_files() == []
+    assert result["changed"] is True and result["reload_needed"] is False
+    assert [item["setting"] for item in result["cgroup_drift"]] == ["managed_oom_preference", "memory_max", "memory_min"]
+    # The read-back after set-property shows what the cgroup holds now.
+    assert host.cgroup_values() == [32 * 1024 * 1024, 256 * 1024 * 1024]
+    cgroup = result["units"]["db.service"]["cgroup"]
+    assert (cgroup["memory.min"], cgroup["memory.max"]) == (32 * 1024 * 1024, 256 * 1024 * 1024)
+    assert result["dropins"]["changed"] is False
+    assert result["warnings"] == []
+
+
+def test_realize_leaves_a_property_with_a_runtime_file_of_its_own_to_it(realize_host):
+    host = realize_host
+    own = host.control / "db.service.d" / "50-MemoryMax.conf"
+    own.parent.mkdir()
+    own.write_text("[Service]\nMemoryMax=1G\n")
+    result = ok(host.run(realize=True))
+    assert host.calls() == [["set-property", "--runtime", "--", "db.service", "MemoryMin=32M",
+                             "ManagedOOMPreference=omit"], ["daemon-reload"]]
+    assert result["realized"] == [{"unit": "db.service", "properties": ["MemoryMin=32M", "ManagedOOMPreference=omit"]}]
+    # Only the files this call created are removed; the earlier one, and its directory, stay.
+    assert host.control_files() == ["db.service.d", os.path.join("db.service.d", "50-MemoryMax.conf")]
+    assert own.read_text() == "[Service]\nMemoryMax=1G\n"
+    assert host.cgroup_values() == [32 * 1024 * 1024, 512 * 1024 * 1024]
+    assert result["reload_needed"] is False
+
+
+def test_realize_calls_nothing_when_every_drifting_property_has_a_runtime_file_of_its_own(realize_host):
+    host = realize_host
+    directory = host.control / "db.service.d"
+    directory.mkdir()
+    for prop in ("MemoryMin", "MemoryMax", "ManagedOOMPreference"):
+        (directory / ("50-%s.conf" % prop)).write_text("[Service]\n")
+    result = ok(host.run(realize=True))
+    assert host.calls() == []
+    assert result["realized"] == []
+    assert len(host.control_files()) == 4
+
+
+def test_without_realize_drift_asks_for_a_reload_and_calls_no_systemctl(realize_host):
+    host = realize_host
+    result = ok(host.run())
+    assert result["reload_needed"] is True and result["changed"] is True
+    assert result["realized"] == []
+    assert [item["setting"] for item in result["cgroup_drift"]] == ["managed_oom_preference", "memory_max", "memory_min"]
+    assert host.calls() == []
+    assert host.control_files() == []
+    assert host.cgroup_values() == [0, 512 * 1024 * 1024]
+
+
+def test_realize_in_check_mode_calls_nothing_and_writes_nothing(realize_host):
+    host = realize_host
+    result = ok(host.run(check_mode=True, realize=True))
+    assert host.calls() == []
+    assert host.control_files() == []
+    assert host.cgroup_values() == [0, 512 * 1024 * 1024]
+    # The prediction is today's: the drift, and a reload.
+    assert result["realized"] == []
+    assert len(result["cgroup_drift"]) == 3
+    assert result["changed"] is True and result["reload_needed"] is True
+
+
+def test_a_failing_set_property_warns_and_still_removes_the_files_it_left(realize_host, monkeypatch):
+    host = realize_host
+    monkeypatch.setenv("FAKE_SYSTEMCTL_FAIL", "Access denied")
+    result, failed = host.run(realize=True)
+    assert not failed, result.get("msg")
+    assert "Traceback" not in json.dumps(result)
+    assert result["realized"] == []
+    warning = [w for w in result["warnings"] if "set-property" in w]
+    assert warning == ["systemctl set-property --runtime db.service failed (rc 1): Access denied"]
+    assert host.control_files() == []
+    # The files were removed, so systemd is reloaded to forget them.
+    assert host.calls()[-1] == ["daemon-reload"]
+    assert result["reload_needed"] is False
+
+
+def test_after_realize_a_cgroup_holding_the_memory_settings_is_left_alone(realize_host):
+    host = realize_host
+    units = [{"name": "db.service", "oom_score_adj": 0, "cgroup": {"memory_min": "32M", "memory_max": "256M"}}]
+    ok(host.run(units=units))  # the drop-in without the preference
+    ok(host.run(units=units, realize=True))
+    assert host.cgroup_values() == [32 * 1024 * 1024, 256 * 1024 * 1024]
+    host.log.unlink()
+    again = ok(host.run(units=units, realize=True))
+    assert (again["changed"], again["reload_needed"], again["cgroup_drift"], again["realized"]) == (False, False, [], [])
+    assert host.calls() == []
