@@ -203,8 +203,8 @@ options:
       - V(true) applies them to the running unit at once with C(systemctl set-property --runtime UNIT ...) with
         the same values as its drop-in, then removes the runtime files that this leaves in O(systemd_control_dir)
         (so that the drop-in stays what systemd reads) and reads everything back. Since version 256 systemd no
-        longer writes a running unit's cgroup attributes on C(daemon-reload); C(set-property) does, on every
-        version. A setting that already has a runtime file of its own (someone's earlier C(set-property)) is
+        longer writes a running unit's cgroup attributes on C(daemon-reload); C(set-property) does (for the
+        systemd-oomd mark from version 256 on; before, the reload writes it). A setting that already has a runtime file of its own (someone's earlier C(set-property)) is
         left to it, and stays drift in the record.
       - The role calls the module with V(true) after its reload.
     type: bool
@@ -532,7 +532,7 @@ class ProtectionApply(object):
                 self.result["realized"] = self._realize(self.result["cgroup_drift"])
                 found = self.reader.execute(procs=self.adjuster.snapshot if self.adjuster is not None else None)
                 self.result["units"] = found.get("units") or {}
-                self.result["changed"] = True
+                self.result["changed"] = self.result["changed"] or bool(self.result["realized"])
             elif self.result["cgroup_drift"]:
                 # systemd up to 255 writes every cgroup attribute again on daemon-reload: the fix costs no extra
                 # module run there (and the role's follow-up realizes what a newer systemd leaves).
