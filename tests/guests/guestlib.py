@@ -74,9 +74,12 @@ class Guest(object):
             return None
         return pid
 
-    def ssh(self, command, check=True, timeout=120, stdin=None):
-        """Run a shell command as root in the guest; returns the CompletedProcess (text)."""
-        done = subprocess.run([os.path.join(HACK, "ssh"), self.dir, command], input=stdin,
+    def ssh(self, command, check=True, timeout=120, stdin=None, fresh=False):
+        """Run a shell command as root in the guest; returns the CompletedProcess (text). Commands share a kept
+        connection; fresh=True logs in anew (a new sshd session: what sshd gives sessions now, or whether it
+        still accepts logins)."""
+        done = subprocess.run([os.path.join(HACK, "ssh")] + (["--fresh"] if fresh else []) + [self.dir, command],
+                              input=stdin,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
                               timeout=timeout, check=False)
         if check and done.returncode != 0:
@@ -88,10 +91,10 @@ class Guest(object):
         """stdout of a shell command that must succeed."""
         return self.ssh(command, timeout=timeout).stdout
 
-    def python(self, code, *args, timeout=120):
+    def python(self, code, *args, timeout=120, fresh=False):
         """Run Python code in the guest (its python3) and return the JSON it prints on its last line."""
         argv = " ".join("'%s'" % str(arg).replace("'", "'\\''") for arg in args)
-        out = self.ssh("python3 - %s" % argv, stdin=code, timeout=timeout).stdout
+        out = self.ssh("python3 - %s" % argv, stdin=code, timeout=timeout, fresh=fresh).stdout
         return json.loads(out.strip().splitlines()[-1])
 
     def install_workloads(self, workloads):
@@ -126,6 +129,11 @@ class Guest(object):
         """{pid: oom_score_adj} of running processes (missing ones left out)."""
         return self.python(_ADJ, *pids)
 
+    def close(self):
+        """End the kept SSH connection (the next command logs in anew and keeps that connection)."""
+        subprocess.run(["ssh", "-q", "-o", "ControlPath=" + os.path.join(self.dir, "ssh.sock"), "-O", "exit", "guest"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30, check=False)
+
     def boot_id(self):
         return self.sh("cat /proc/sys/kernel/random/boot_id").strip()
 
@@ -133,6 +141,7 @@ class Guest(object):
         """Reboot the guest (QEMU keeps running and boots the same kernel) and wait until SSH is back."""
         before = self.boot_id()
         self.ssh("systemctl reboot", check=False, timeout=30)
+        self.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             time.sleep(3)

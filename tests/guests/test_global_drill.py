@@ -88,7 +88,7 @@ def _hog(guest):
         "kills_counted": _oom_kill_count(guest) - kills_before,
         "protected_pids_before": pids,
         "protected_pids_after": guest.main_pids(PROTECTED),
-        "sshd_answers": guest.ssh("true", check=False).returncode == 0,
+        "sshd_answers": guest.ssh("true", check=False, fresh=True).returncode == 0,
     }
 
 

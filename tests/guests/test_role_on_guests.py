@@ -82,7 +82,7 @@ def _cruncher_value(guest):
 def _sshd(guest):
     """(listener pid, listener adj, [[comm, adj]] of a new session)."""
     pid = guest.main_pids(["ssh.service"])["ssh.service"]
-    return pid, guest.adj([pid])[str(pid)], guest.python(_SESSION)
+    return pid, guest.adj([pid])[str(pid)], guest.python(_SESSION, fresh=True)
 
 
 @pytest.fixture(scope="module")
