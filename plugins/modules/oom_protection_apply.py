@@ -204,8 +204,8 @@ options:
         the same values as its drop-in, then removes the runtime files that this leaves in O(systemd_control_dir)
         (so that the drop-in stays what systemd reads) and reads everything back. Since version 256 systemd no
         longer writes a running unit's cgroup attributes on C(daemon-reload); C(set-property) does (for the
-        systemd-oomd mark from version 256 on; before, the reload writes it). A setting that already has a runtime file of its own (someone's earlier C(set-property)) is
-        left to it, and stays drift in the record.
+        systemd-oomd mark from version 256 on; before, the reload writes it). A setting that already has a
+        runtime file of its own (someone's earlier C(set-property)) is left to it, and stays drift in the record.
       - The role calls the module with V(true) after its reload.
     type: bool
     default: false

@@ -233,8 +233,11 @@ def test_a_unit_over_memory_max_is_killed_in_its_cgroup_and_the_counter_and_the_
         assert records["guest-mem.service"]["status"] == "ok", (name, records["guest-mem.service"])
 
 
-@pytest.mark.xfail(strict=True, reason="open: on both guests the audit's systemd-oomd prediction has no entry for the "
-                                      "watched slice, although `oomctl dump` lists it after the role's reload")
+OOMD_OPEN = ("open: on both guests the audit's systemd-oomd prediction has no entry for the watched slice, "
+             "although `oomctl dump` lists it after the role's reload")
+
+
+@pytest.mark.xfail(strict=True, reason=OOMD_OPEN)
 def test_systemd_oomd_kills_the_predicted_cgroup_of_the_watched_slice_and_never_the_omitted_one(
         guests, hog_killed_then_audited):
     for name, guest in guests.items():
