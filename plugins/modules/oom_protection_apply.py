@@ -553,17 +553,17 @@ class ProtectionApply(object):
                 continue
             directory = os.path.join(control, name + ".d")
             existed = os.path.isdir(directory)
-            before = set(os.listdir(directory)) if existed else set()
+            before = _entries(directory)
             properties = [line for line in _dropins.directive_lines(wanted.get(name))
                           if "50-%s.conf" % line.split("=", 1)[0] not in before]
             if not properties:
                 continue
             rc, _out, err = self.module.run_command([systemctl, "set-property", "--runtime", "--", name] + properties)
-            created = (set(os.listdir(directory)) if os.path.isdir(directory) else set()) - before
+            created = _entries(directory) - before
             for entry in sorted(created):
                 os.unlink(os.path.join(directory, entry))
                 removed = True
-            if not existed and os.path.isdir(directory) and not os.listdir(directory):
+            if not existed and os.path.isdir(directory) and not _entries(directory):
                 os.rmdir(directory)
             if rc != 0:
                 lines = (err or "").strip().splitlines()
@@ -591,6 +591,11 @@ class ProtectionApply(object):
                 if _cgroupfs.same_value(declared.get(key), wanted, page_size):
                     drift.append({"unit": unit["name"], "setting": key, "expected": expected, "held": held})
         return drift
+
+
+def _entries(directory):
+    """The names in a directory; none when it does not exist."""
+    return set(os.listdir(directory)) if os.path.isdir(directory) else set()
 
 
 def build_module():

@@ -25,6 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 WORKLOAD_DIR = "/usr/local/lib/oomguard-test"
+# The oom_protection role's task that sets the compliance fact.
+COMPLIANCE_TASK = "Record compliance (policy vs declared vs applied) as the host fact oom_protection_compliance"
 _ADJ = r"""
 import json, sys
 found = {}
@@ -179,6 +181,11 @@ class Result(object):
         if not found:
             raise AssertionError("no result of task %r on %s; output:\n%s" % (name, host, self.output[-4000:]))
         return found[-1]["result"]
+
+    def compliance(self, host):
+        """The role's compliance records on `host`, by target (its oom_protection_compliance fact)."""
+        fact = self.task(host, COMPLIANCE_TASK)["ansible_facts"]["oom_protection_compliance"]
+        return dict((record["target"], record) for record in fact["records"])
 
     def changed(self, host):
         return [r["task"] for r in self.tasks(host) if r["result"].get("changed")]

@@ -136,12 +136,6 @@ def _read(guest, units=None):
     return guest.python(READ, *(units or list(UNITS)))
 
 
-def _records(result, host):
-    fact = result.task(host, "Record compliance (policy vs declared vs applied) as the host fact "
-                             "oom_protection_compliance")["ansible_facts"]["oom_protection_compliance"]
-    return {r["target"]: r for r in fact["records"]}
-
-
 def _wait(what, check, timeout):
     deadline = time.monotonic() + timeout
     while True:
@@ -187,7 +181,7 @@ def test_memory_min_max_and_the_omit_mark_are_in_cgroupfs_without_a_restart_and_
         assert mem["user.oomd_avoid"] is None, name
         assert now["guest-squeeze.service"]["memory.high"] == str(48 * MiB), name
         assert now["guest-keep.service"]["user.oomd_omit"] == "1", name
-        records = _records(result, name)
+        records = result.compliance(name)
         for unit in UNITS:
             assert records[unit]["status"] == "ok", (name, records[unit])
         settings = {s["setting"]: s for s in records["guest-mem.service"]["settings"]}
@@ -264,7 +258,7 @@ def test_a_hand_change_in_cgroupfs_is_drift_in_check_mode_and_the_next_run_puts_
         guest.ssh("echo %d > /sys/fs/cgroup/system.slice/guest-mem.service/memory.max" % (256 * MiB))
     checked = ansible.playbook(PROTECT, EXTRA_VARS, check=True).assert_ok()
     for name, guest in guests.items():
-        record = _records(checked, name)["guest-mem.service"]
+        record = checked.compliance(name)["guest-mem.service"]
         assert record["status"] == "drift", (name, record)
         assert "holds memory.max %d, policy 128M" % (256 * MiB) in " ".join(record["reasons"]), (name, record)
         assert _read(guest, ["guest-mem.service"])["guest-mem.service"]["memory.max"] == str(256 * MiB), \
@@ -272,4 +266,4 @@ def test_a_hand_change_in_cgroupfs_is_drift_in_check_mode_and_the_next_run_puts_
     fixed = ansible.playbook(PROTECT, EXTRA_VARS).assert_ok()
     for name, guest in guests.items():
         assert _read(guest, ["guest-mem.service"])["guest-mem.service"]["memory.max"] == str(128 * MiB), name
-        assert _records(fixed, name)["guest-mem.service"]["status"] == "ok", name
+        assert fixed.compliance(name)["guest-mem.service"]["status"] == "ok", name

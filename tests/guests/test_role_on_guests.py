@@ -29,7 +29,6 @@ import pytest
 from guestlib import WORKLOAD_DIR
 
 PLAYBOOK = os.path.join(os.path.dirname(__file__), "playbooks", "protect.yml")
-RECORD_TASK = "Record compliance (policy vs declared vs applied) as the host fact oom_protection_compliance"
 DROPIN = "60-oomguard.conf"
 # unit -> MiB held (a database-like, a web-like and a batch service)
 WORKLOADS = {"guest-db.service": 48, "guest-web.service": 24, "guest-batch.service": 32}
@@ -61,11 +60,6 @@ while pid > 1:
     pid = int(read(pid, "stat").rsplit(")", 1)[1].split()[1])
 print(json.dumps(chain))
 """
-
-
-def _records(result, host):
-    return {r["target"]: r for r in result.task(host, RECORD_TASK)["ansible_facts"]["oom_protection_compliance"]
-            ["records"]}
 
 
 def _service_values(guest):
@@ -119,7 +113,7 @@ def test_the_first_converge_applies_negative_tiers_live_without_a_restart_and_re
         assert guest.main_pids(SERVICES) == scenario["before"][name], "no service was restarted on %s" % name
         assert _service_values(guest) == EXPECTED, name
         assert _cruncher_value(guest) == 500, name
-        records = _records(result, name)
+        records = result.compliance(name)
         for unit in UNITS:
             assert records[unit]["status"] == "ok", (name, records[unit])
         cruncher = [r for target, r in records.items() if target not in UNITS]
@@ -136,7 +130,7 @@ def test_the_role_leaves_sshds_self_protected_listener_alone_and_says_why(guests
     for name, guest in guests.items():
         pid, listener = _sshd(guest)[:2]
         assert (pid, listener) == (scenario["stock_sshd"][name][0], -1000), name
-        record = _records(scenario["converge"], name)["ssh.service"]
+        record = scenario["converge"].compliance(name)["ssh.service"]
         assert record["status"] == "ok", (name, record)
         assert any("pid %d (sshd) protects itself at -1000" % pid in reason for reason in record["reasons"]), record
 
@@ -159,7 +153,7 @@ def test_a_rerun_changes_nothing_not_even_the_restarted_sshd(ansible, scenario):
     result = ansible.playbook(PLAYBOOK, EXTRA_VARS).assert_ok()
     for host in ("bookworm", "trixie"):
         assert result.changed(host) == [], (host, result.changed(host))
-        assert {target: r["status"] for target, r in _records(result, host).items() if target in UNITS} \
+        assert {target: r["status"] for target, r in result.compliance(host).items() if target in UNITS} \
             == {unit: "ok" for unit in UNITS}
 
 
@@ -170,7 +164,7 @@ def test_check_mode_catches_a_negative_value_reset_by_hand_and_writes_nothing(gu
         guest.ssh("echo 0 >/proc/%d/oom_score_adj" % pids[name])
     result = ansible.playbook(PLAYBOOK, EXTRA_VARS, check=True).assert_ok()
     for name, guest in guests.items():
-        records = _records(result, name)
+        records = result.compliance(name)
         assert records["guest-db.service"]["status"] == "drift", (name, records["guest-db.service"])
         assert "pid %d (guest-db) has oom_score_adj 0, policy -900" % pids[name] \
             in records["guest-db.service"]["reasons"]
@@ -192,7 +186,7 @@ def test_the_tiers_hold_after_a_reboot_and_a_rerun_reaches_the_new_process(guest
     result = ansible.playbook(PLAYBOOK, EXTRA_VARS).assert_ok()
     for name, guest in guests.items():
         assert _cruncher_value(guest) == 500, name
-        assert all(r["status"] == "ok" for target, r in _records(result, name).items() if target in UNITS), name
+        assert all(r["status"] == "ok" for target, r in result.compliance(name).items() if target in UNITS), name
 
 
 def test_state_absent_removes_exactly_what_the_role_wrote(guests, ansible, scenario):
