@@ -33,9 +33,11 @@ SPAWNED = [
     ("live-adj0-big", 96 * MIB, 0),
 ]
 
-# On a busy machine a few processes (other test runs, editors, the CI agent) change memory while the module
-# reads them; they are excluded, but they must stay a small minority or the comparison would prove little.
-MAX_UNSTABLE_SHARE = 0.10
+# On a busy machine some processes change memory while the module reads them: other test runs, editors, the
+# CI agent, and under `make test` the guest stage running alongside (two QEMUs, their SSH and Ansible, a dozen
+# processes that never sit still). They are excluded, but they must stay a minority, or the comparison would
+# prove little; it stays strict for all the others, and at least 20 of them.
+MAX_UNSTABLE_SHARE = 0.25
 ATTEMPTS = 5
 
 
