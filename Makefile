@@ -35,7 +35,9 @@ ANSIBLE_ENV := ANSIBLE_HOME=$(BUILD)/ansible-home ANSIBLE_COLLECTIONS_PATH=$(COL
 # `guests-core&`: the real-host scenarios of the guest lane start in the background right after setup and run
 # alongside the stages after it (the emulated guests use the core that those mostly single-process stages
 # leave idle); the pipeline waits for them at the end and reports their own time (docs/testing.md).
-TEST_STAGES := setup guests-core& units-2.19 units-2.21 sanity-2.19 sanity-2.21 lint integration images molecule \
+# `images&`: the fleet images are built in the background too (mostly downloads and dpkg, on a fresh machine);
+# molecule's own `images` prerequisite waits for that build (hack/images/build-all holds a lock) and reuses it.
+TEST_STAGES := setup guests-core& images& units-2.19 units-2.21 sanity-2.19 sanity-2.21 lint integration molecule \
 	fleet-cleanup
 
 .PHONY: help run test setup deps venvs venv-2.19 venv-2.21 link units units-2.19 units-2.21 sanity sanity-2.19 \
