@@ -16,6 +16,10 @@ that background noise hits every contender alike:
                /proc/PID/oom_score, /proc/PID/oom_score_adj, psutil name() and memory_info().rss
   module-proc  (--whole-process) the default module as a process of its own, as Ansible runs it: a fresh
                interpreter imports AnsibleModule and the module, scans, prints the JSON (exit_json)
+  module-json  (--whole-process) the same process, the same result, printed with the standard library's
+               json.dumps instead of exit_json: what the module costs without ansible-core's result walk
+               (exit_json copies every value of the result to strip no_log values, then encodes it with
+               ansible-core's profile encoder)
   import-only  (--whole-process) that interpreter's fixed part: the imports, no scan
 
 Besides wall time, each contender's CPU time (user + system, of the child for ps and the processes, of this
@@ -56,10 +60,17 @@ from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info
 PS_ARGV = ["ps", "-eo", "pid,oom,oomadj,rss,comm"]
 PS_FULL_ARGV = ["ps", "-eo", "pid,oom,oomadj,rss,comm,cgroup,args"]
 # Each contender is compared with the ps that reports what it reports.
-BASELINES = {"module": "ps-full", "module-proc": "ps-full"}
+BASELINES = {"module": "ps-full", "module-proc": "ps-full", "module-json": "ps-full"}
 BASELINE = "ps"
 MODULE_NAME = "ansible_collections.oomguard.fleet.plugins.modules.oom_score_info"
 IMPORT_ONLY = "import %s" % MODULE_NAME
+# The module's own main() with exit_json replaced by a plain print of the same result. AnsibleModule reads
+# its arguments from the file named as the first argument, as in module_process().
+MODULE_JSON = (
+    "import json\n"
+    "from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info as m\n"
+    "print(json.dumps(m.OOMScoreInfo(m.build_module()).execute()))\n"
+)
 
 MEMORY_PROBE = r"""
 import json, sys, tracemalloc
@@ -133,6 +144,11 @@ def module_process():
     return json.loads(out)["host"]["process_count"]
 
 
+def module_process_json():
+    out = subprocess.run([sys.executable, "-c", MODULE_JSON, ARGS_FILE], stdout=subprocess.PIPE, check=True).stdout
+    return json.loads(out)["host"]["process_count"]
+
+
 def import_only():
     subprocess.run([sys.executable, "-c", IMPORT_ONLY], check=True)
     return 0
@@ -168,6 +184,7 @@ CONTENDERS = [
 ]
 WHOLE_PROCESS = [
     ("module-proc", module_process, True),
+    ("module-json", module_process_json, True),
     ("import-only", import_only, True),
 ]
 

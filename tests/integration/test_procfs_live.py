@@ -68,3 +68,22 @@ def test_one_read_of_a_cgroup_file_returns_all_of_it():
         whole = handle.read()
     assert _procfs.read_record("/proc/self/cgroup") == whole
     assert _procfs.parse_cgroup(whole)[1]
+
+
+def test_the_fast_status_parse_agrees_with_the_line_by_line_one_on_every_process_of_this_kernel():
+    parsed = fast = 0
+    for pid in _procfs.list_pids("/proc"):
+        try:
+            data = _procfs.read_record("/proc/%d/status" % pid)
+        except OSError:
+            continue  # it ended meanwhile
+        parsed += 1
+        whole = _procfs._status_values_any(data)
+        quick = _procfs._status_values_fast(data)
+        if quick is not None:
+            fast += 1
+            assert quick == whole, pid
+        elif whole[1] is not None:
+            pytest.fail("pid %d has memory lines but the fast parse did not take its status: %r" % (pid, data))
+    # This process and the test runner have memory: the fast parse was taken at least for them.
+    assert parsed and fast >= 2

@@ -219,6 +219,46 @@ def test_a_field_name_inside_another_line_is_not_taken_for_the_field():
     assert status["rss_anon_kb"] == 7
 
 
+# The lines of a 6.x kernel's status between Uid and CapEff that the fast parse reads in groups.
+KERNEL_STATUS = (
+    b"Name:\tpostgres\nUmask:\t0077\nState:\tS (sleeping)\nTgid:\t812\nPid:\t812\nPPid:\t1\n"
+    b"Uid:\t106\t106\t106\t106\nGid:\t112\t112\t112\t112\nVmPeak:\t  219396 kB\nVmRSS:\t   30124 kB\n"
+    b"RssAnon:\t    4096 kB\nRssFile:\t   21932 kB\nRssShmem:\t    4096 kB\nVmData:\t    3456 kB\n"
+    b"VmLib:\t   12000 kB\nVmPTE:\t     120 kB\nVmSwap:\t      64 kB\nHugetlbPages:\t       0 kB\n"
+    b"Threads:\t1\nCapInh:\t0000000000000000\nCapPrm:\t0000000000000000\nCapEff:\t0000000001000000\n"
+    b"CapBnd:\t000001ffffffffff\n"
+)
+KERNEL_VALUES = [106, 4096, 21932, 4096, 120, 64, 1 << 24]
+
+
+def test_the_fast_status_parse_reads_the_kernels_layout():
+    assert _procfs._status_values_fast(KERNEL_STATUS) == KERNEL_VALUES
+    assert _procfs._status_values(KERNEL_STATUS) == _procfs._status_values_any(KERNEL_STATUS) == KERNEL_VALUES
+
+
+def test_the_fast_status_parse_reads_capeff_on_the_last_line_without_a_newline():
+    status = KERNEL_STATUS.split(b"\nCapBnd:")[0]
+    assert _procfs._status_values_fast(status) == KERNEL_VALUES
+
+
+def test_a_status_whose_grouped_lines_are_not_adjacent_is_parsed_line_by_line():
+    # A kernel that printed another line between RssFile and RssShmem, or VmSwap before VmPTE (as before 4.5
+    # some did around VmSwap): the fast parse gives up and every value is still found.
+    between = KERNEL_STATUS.replace(b"RssShmem:", b"RssOther:\t  1 kB\nRssShmem:")
+    swapped = KERNEL_STATUS.replace(b"VmPTE:\t     120 kB\nVmSwap:\t      64 kB\n",
+                                    b"VmSwap:\t      64 kB\nVmPTE:\t     120 kB\n")
+    for status in (between, swapped):
+        assert _procfs._status_values_fast(status) is None
+        assert _procfs._status_values(status) == KERNEL_VALUES
+
+
+def test_a_status_without_memory_lines_is_parsed_line_by_line():
+    # Kernel threads and zombies have no Rss* and Vm* lines.
+    status = KERNEL_STATUS.split(b"VmPeak:")[0] + KERNEL_STATUS.split(b"Threads:")[1]
+    assert _procfs._status_values_fast(status) is None
+    assert _procfs._status_values(status) == [106, None, None, None, None, None, 1 << 24]
+
+
 def test_processes_with_different_cgroup_files_keep_their_own_paths_when_the_parse_cache_is_full(fakeproc, monkeypatch):
     monkeypatch.setattr(_procfs, "_CGROUP_CACHE_MAX", 2)
     monkeypatch.setattr(_procfs, "_CGROUP_CACHE", {})
