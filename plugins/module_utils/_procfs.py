@@ -138,8 +138,8 @@ def _stat_fields(data):
     LAST ')': it may hold both."""
     start = data.index(b"(")
     end = data.rindex(b")")
-    rest = data[end + 2:].split()
-    # rest[0] is field 3 (state); field N is rest[N - 3].
+    # rest[0] is field 3 (state); field N is rest[N - 3]. Only the first 20 are split off: the line has 52.
+    rest = data[end + 2:].split(None, 20)
     return decode(data[start + 1:end]), rest[0].decode("ascii", "replace"), int(rest[1]), int(rest[6]), int(rest[19])
 
 
