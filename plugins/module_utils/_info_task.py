@@ -95,6 +95,13 @@ class OOMScoreInfo(object):
             self._fail("proc_path: %s is not a directory" % self.proc_path)
 
     # Filtering ---------------------------------------------------------------------------------------
+    def _has_cheap_filter(self):
+        """Whether _cheap_filter() can drop anything but kernel threads (without one, a scan of 5,000
+        processes saves 5,000 calls of it)."""
+        params = self.params
+        return bool(params["pids"] or params["names"] or self.name_res or self.uids is not None
+                    or params["min_score"] is not None)
+
     def _cheap_filter(self, proc):
         params = self.params
         if proc.kthread and not params["include_kernel_threads"]:
@@ -136,10 +143,17 @@ class OOMScoreInfo(object):
         params = self.params
         reused = procs is not None
         warnings = []
+        want_output = params["return_processes"]
+        detail = frozenset(self._detail_fields(want_output))
+        # Without a filter that drops processes before their details are read, the details are read in the
+        # same pass as the rest (one loop over 5,000 processes instead of two); kernel threads are left
+        # out of it unless they are asked for.
+        details_read = bool(detail) and not reused and not self._has_cheap_filter()
         try:
             host = _procfs.read_host(self.proc_path)
             if not reused:
-                procs, warnings = _procfs.scan(self.proc_path)
+                procs, warnings = _procfs.scan(self.proc_path, detail if details_read else (),
+                                               kthread_details=params["include_kernel_threads"])
         except OSError as exc:
             self._fail("reading %s failed: %s" % (self.proc_path, exc))
         if not host["total_pages"]:
@@ -147,14 +161,19 @@ class OOMScoreInfo(object):
         scale = _scoring.scale_for_release(host["kernel_release"])
         page_size = host["page_size"]
 
-        candidates = [proc for proc in procs if self._cheap_filter(proc)]
-        want_output = params["return_processes"]
-        detail = self._detail_fields(want_output)
-        if detail:
+        if self._has_cheap_filter():
+            candidates = [proc for proc in procs if self._cheap_filter(proc)]
+        elif params["include_kernel_threads"]:
+            candidates = list(procs)
+        else:
+            candidates = [proc for proc in procs if not proc.kthread]
+        if detail and not details_read:
             # read_details() reads only what is not read yet (a reused table may have cgroups already).
-            detail = frozenset(detail)
             candidates = [proc for proc in candidates if _procfs.read_details(self.proc_path, proc, detail)]
-        selected = [proc for proc in candidates if self._detail_filter(proc)]
+        if self.cmdline_res or params["units"] or params["cgroups"]:
+            selected = [proc for proc in candidates if self._detail_filter(proc)]
+        else:
+            selected = candidates
 
         if self.limit_bytes is not None:
             total_pages = max(self.limit_bytes // page_size, 1)

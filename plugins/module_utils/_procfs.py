@@ -236,11 +236,12 @@ def list_pids(proc_path="/proc"):
     return sorted(int(entry) for entry in os.listdir(proc_path) if entry.isdigit())
 
 
-def read_process(proc_path, pid, want=frozenset()):
+def read_process(proc_path, pid, want=frozenset(), kthread_details=True):
     """Read one process; None when it vanished. Optional fields that cannot be read are None and noted.
 
     The four reads are spelled out rather than calls of read_small() and read_record(): this runs once per
-    process on every scan, and the calls were a tenth of its time.
+    process on every scan, and the calls were a tenth of its time. `kthread_details`: False leaves the
+    fields of `want` unread for kernel threads.
     """
     base = "%s/%d/" % (proc_path, pid)
     try:
@@ -296,7 +297,7 @@ def read_process(proc_path, pid, want=frozenset()):
         proc.errors.append("oom_score: %s" % os.strerror(exc.errno))
     except ValueError:
         proc.errors.append("oom_score: unparseable")
-    if want:
+    if want and (kthread_details or not kthread):
         _read_expensive(proc, proc_path, want)
     return proc
 
@@ -436,14 +437,16 @@ def relative_cgroup(path, root):
     return path
 
 
-def scan(proc_path="/proc", want=frozenset(), pids=None):
-    """Read all processes (or the given pids). Returns (processes, warnings)."""
+def scan(proc_path="/proc", want=frozenset(), pids=None, kthread_details=True):
+    """Read all processes (or the given pids). Returns (processes, warnings). The fields of `want` are read
+    for every process, for kernel threads only with `kthread_details`; a process that ends before they are
+    read is left out."""
     want = frozenset(want)
     procs = []
     warnings = []
     for pid in (list_pids(proc_path) if pids is None else pids):
         try:
-            proc = read_process(proc_path, pid, want)
+            proc = read_process(proc_path, pid, want, kthread_details)
         except Vanished:
             continue
         except OSError as exc:

@@ -626,9 +626,9 @@ def test_one_scan_of_proc_serves_the_writes_and_the_read_back(host, monkeypatch)
     calls = []
     original = _adj_task.scan
 
-    def counting(proc_path, want=frozenset(), pids=None):
+    def counting(proc_path, want=frozenset(), pids=None, kthread_details=True):
         calls.append(pids)
-        return original(proc_path, want, pids)
+        return original(proc_path, want, pids, kthread_details)
 
     monkeypatch.setattr(_adj_task, "scan", counting)
     monkeypatch.setattr(_info_task._procfs, "scan", counting)

@@ -200,6 +200,23 @@ def test_unreadable_fields_give_a_partial_result_and_one_warning(host):
     assert "pid 300" in result["warnings"][0] and "pid 301" in result["warnings"][0]
 
 
+def test_the_details_of_kernel_threads_are_read_only_when_they_are_asked_for(host):
+    # The command line and cgroup are read in the scan's own pass; a kernel thread left out is not read.
+    host.break_file(2, "cmdline")
+    assert info(host)["warnings"] == []
+    result = info(host, include_kernel_threads=True)
+    assert {row["pid"]: row for row in result["processes"]}[2]["cmdline"] is None
+    assert len(result["warnings"]) == 1 and "pid 2" in result["warnings"][0]
+
+
+def test_with_a_name_filter_only_the_matching_processes_have_their_details_read(host):
+    host.break_file(300, "cmdline")
+    result = info(host, names=["postgres"])
+    assert pids(result["processes"]) == [200] and result["warnings"] == []
+    warnings = info(host, names=["java"])["warnings"]
+    assert len(warnings) == 1 and "pid 300" in warnings[0]
+
+
 def test_vanished_process_is_left_out_silently(host):
     host.add_vanished(999)
     result = info(host)
