@@ -237,7 +237,7 @@ def test_the_fast_status_parse_reads_the_kernels_layout():
 
 
 def test_the_fast_status_parse_reads_capeff_on_the_last_line_without_a_newline():
-    status = KERNEL_STATUS.split(b"\nCapBnd:")[0]
+    status = KERNEL_STATUS.split(b"\nCapBnd:", maxsplit=1)[0]
     assert _procfs._status_values_fast(status) == KERNEL_VALUES
 
 
@@ -254,7 +254,7 @@ def test_a_status_whose_grouped_lines_are_not_adjacent_is_parsed_line_by_line():
 
 def test_a_status_without_memory_lines_is_parsed_line_by_line():
     # Kernel threads and zombies have no Rss* and Vm* lines.
-    status = KERNEL_STATUS.split(b"VmPeak:")[0] + KERNEL_STATUS.split(b"Threads:")[1]
+    status = KERNEL_STATUS.split(b"VmPeak:", maxsplit=1)[0] + KERNEL_STATUS.split(b"Threads:")[1]
     assert _procfs._status_values_fast(status) is None
     assert _procfs._status_values(status) == [106, None, None, None, None, None, 1 << 24]
 
