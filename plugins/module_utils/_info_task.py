@@ -118,6 +118,10 @@ class OOMScoreInfo(object):
             return False
         return True
 
+    def _has_detail_filter(self):
+        """Whether _detail_filter() can drop anything."""
+        return bool(self.cmdline_res or self.params["units"] or self.params["cgroups"])
+
     def _detail_filter(self, proc):
         params = self.params
         if self.cmdline_res and not any(rx.search(" ".join(proc.cmdline or [])) for rx in self.cmdline_res):
@@ -148,7 +152,8 @@ class OOMScoreInfo(object):
         # Without a filter that drops processes before their details are read, the details are read in the
         # same pass as the rest (one loop over 5,000 processes instead of two); kernel threads are left
         # out of it unless they are asked for.
-        details_read = bool(detail) and not reused and not self._has_cheap_filter()
+        cheap_filter = self._has_cheap_filter()
+        details_read = bool(detail) and not reused and not cheap_filter
         try:
             host = _procfs.read_host(self.proc_path)
             if not reused:
@@ -161,7 +166,7 @@ class OOMScoreInfo(object):
         scale = _scoring.scale_for_release(host["kernel_release"])
         page_size = host["page_size"]
 
-        if self._has_cheap_filter():
+        if cheap_filter:
             candidates = [proc for proc in procs if self._cheap_filter(proc)]
         elif params["include_kernel_threads"]:
             candidates = list(procs)
@@ -170,7 +175,7 @@ class OOMScoreInfo(object):
         if detail and not details_read:
             # read_details() reads only what is not read yet (a reused table may have cgroups already).
             candidates = [proc for proc in candidates if _procfs.read_details(self.proc_path, proc, detail)]
-        if self.cmdline_res or params["units"] or params["cgroups"]:
+        if self._has_detail_filter():
             selected = [proc for proc in candidates if self._detail_filter(proc)]
         else:
             selected = candidates

@@ -29,7 +29,6 @@ _STATUS_FIELDS = (
 )
 _VANISHED = (errno.ENOENT, errno.ESRCH)
 _READ_CHUNK = 65536
-_open, _read, _close, _O_RDONLY = os.open, os.read, os.close, os.O_RDONLY
 
 HOST_SYSCTLS = (
     "vm.panic_on_oom", "vm.oom_kill_allocating_task", "vm.oom_dump_tasks", "vm.overcommit_memory",
@@ -239,18 +238,11 @@ def list_pids(proc_path="/proc"):
 def read_process(proc_path, pid, want=frozenset(), kthread_details=True):
     """Read one process; None when it vanished. Optional fields that cannot be read are None and noted.
 
-    The four reads are spelled out rather than calls of read_small() and read_record(): this runs once per
-    process on every scan, and the calls were a tenth of its time. `kthread_details`: False leaves the
-    fields of `want` unread for kernel threads.
+    `kthread_details`: False leaves the fields of `want` unread for kernel threads.
     """
     base = "%s/%d/" % (proc_path, pid)
     try:
-        fd = _open(base + "stat", _O_RDONLY)
-        try:
-            data = _read(fd, _READ_CHUNK)
-        finally:
-            _close(fd)
-        name, state, ppid, flags, starttime = _stat_fields(data)
+        name, state, ppid, flags, starttime = _stat_fields(read_small(base + "stat"))
     except OSError as exc:
         if exc.errno in _VANISHED:
             return None
@@ -261,42 +253,21 @@ def read_process(proc_path, pid, want=frozenset(), kthread_details=True):
     kthread = bool(flags & PF_KTHREAD) or pid == 2 or ppid == 2
     proc = Process(pid, ppid, name, state, flags, starttime, kthread=kthread)
     try:
-        fd = _open(base + "status", _O_RDONLY)
-        try:
-            data = _read(fd, _READ_CHUNK)
-            if len(data) == _READ_CHUNK:  # a process in thousands of groups has a status longer than one read
-                data = _read_to_end(fd, data)
-        finally:
-            _close(fd)
-        _set_status(proc, data)
+        # A process in thousands of groups has a status longer than one read.
+        _set_status(proc, read_record(base + "status"))
     except OSError as exc:
         if exc.errno in _VANISHED:
             return None
         proc.errors.append("status: %s" % os.strerror(exc.errno))
-    try:
-        fd = _open(base + "oom_score_adj", _O_RDONLY)
+    for field in ("oom_score_adj", "oom_score"):
         try:
-            proc.oom_score_adj = _first_int(_read(fd, _READ_CHUNK))
-        finally:
-            _close(fd)
-    except OSError as exc:
-        if exc.errno in _VANISHED:
-            return None
-        proc.errors.append("oom_score_adj: %s" % os.strerror(exc.errno))
-    except ValueError:
-        proc.errors.append("oom_score_adj: unparseable")
-    try:
-        fd = _open(base + "oom_score", _O_RDONLY)
-        try:
-            proc.oom_score = _first_int(_read(fd, _READ_CHUNK))
-        finally:
-            _close(fd)
-    except OSError as exc:
-        if exc.errno in _VANISHED:
-            return None
-        proc.errors.append("oom_score: %s" % os.strerror(exc.errno))
-    except ValueError:
-        proc.errors.append("oom_score: unparseable")
+            setattr(proc, field, _first_int(read_small(base + field)))
+        except OSError as exc:
+            if exc.errno in _VANISHED:
+                return None
+            proc.errors.append("%s: %s" % (field, os.strerror(exc.errno)))
+        except ValueError:
+            proc.errors.append("%s: unparseable" % field)
     if want and (kthread_details or not kthread):
         _read_expensive(proc, proc_path, want)
     return proc
@@ -307,27 +278,14 @@ def _read_expensive(proc, proc_path, want):
     base = "%s/%d/" % (proc_path, proc.pid)
     if "cmdline" in want and proc.cmdline is None:
         try:
-            fd = _open(base + "cmdline", _O_RDONLY)
-            try:
-                raw = _read(fd, _READ_CHUNK)
-                if len(raw) == _READ_CHUNK:
-                    raw = _read_to_end(fd, raw)
-            finally:
-                _close(fd)
+            raw = read_record(base + "cmdline")
             # One decode for the whole line: no argument can end inside an invalid sequence, NUL is ASCII.
-            proc.cmdline = raw.decode("utf-8", "backslashreplace").split("\0")[:-1] if raw else []
+            proc.cmdline = decode(raw).split("\0")[:-1] if raw else []
         except OSError as exc:
             _note(proc, "cmdline", exc)
     if "cgroup" in want and proc.cgroup is None:
         try:
-            fd = _open(base + "cgroup", _O_RDONLY)
-            try:
-                raw = _read(fd, _READ_CHUNK)
-                if len(raw) == _READ_CHUNK:
-                    raw = _read_to_end(fd, raw)
-            finally:
-                _close(fd)
-            selected, proc.cgroup_paths = parse_cgroup(raw)
+            selected, proc.cgroup_paths = parse_cgroup(read_record(base + "cgroup"))
             proc.cgroup = relative_cgroup(selected, manager_root(proc_path))
         except OSError as exc:
             _note(proc, "cgroup", exc)
