@@ -21,6 +21,11 @@ that background noise hits every contender alike:
                (exit_json copies every value of the result to strip no_log values, then encodes it with
                ansible-core's profile encoder)
   import-only  (--whole-process) that interpreter's fixed part: the imports, no scan
+  reads-proc   (--whole-process) the floor of any Python scanner of the same information: a fresh interpreter
+               (standard library only) that opens, reads once and closes, for every process, the six files the
+               default module reads (stat, status, oom_score, oom_score_adj, cmdline, cgroup), and parses nothing
+  floor-proc   (--whole-process) the floor of the module as a process: the imports of import-only, then the
+               reads of reads-proc; no parsing, no result
 
 Besides wall time, each contender's CPU time (user + system, of the child for ps and the processes, of this
 interpreter for the in-process ones) is recorded: it is less disturbed by other jobs on a shared machine.
@@ -60,7 +65,8 @@ from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info
 PS_ARGV = ["ps", "-eo", "pid,oom,oomadj,rss,comm"]
 PS_FULL_ARGV = ["ps", "-eo", "pid,oom,oomadj,rss,comm,cgroup,args"]
 # Each contender is compared with the ps that reports what it reports.
-BASELINES = {"module": "ps-full", "module-proc": "ps-full", "module-json": "ps-full"}
+BASELINES = {"module": "ps-full", "module-proc": "ps-full", "module-json": "ps-full", "reads-proc": "ps-full",
+             "floor-proc": "ps-full"}
 BASELINE = "ps"
 MODULE_NAME = "ansible_collections.oomguard.fleet.plugins.modules.oom_score_info"
 IMPORT_ONLY = "import %s" % MODULE_NAME
@@ -70,6 +76,27 @@ MODULE_JSON = (
     "import json\n"
     "from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info as m\n"
     "print(json.dumps(m.OOMScoreInfo(m.build_module()).execute()))\n"
+)
+
+# The six per-process files of the default module, each opened, read once (they fit one read) and closed.
+READS = (
+    "import os\n"
+    "n = 0\n"
+    "for entry in os.listdir('/proc'):\n"
+    "    if not entry.isdigit():\n"
+    "        continue\n"
+    "    base = '/proc/' + entry + '/'\n"
+    "    try:\n"
+    "        for name in ('stat', 'status', 'oom_score', 'oom_score_adj', 'cmdline', 'cgroup'):\n"
+    "            fd = os.open(base + name, os.O_RDONLY)\n"
+    "            try:\n"
+    "                os.read(fd, 65536)\n"
+    "            finally:\n"
+    "                os.close(fd)\n"
+    "    except OSError:\n"
+    "        continue\n"
+    "    n += 1\n"
+    "print(n)\n"
 )
 
 MEMORY_PROBE = r"""
@@ -154,6 +181,15 @@ def import_only():
     return 0
 
 
+def reads_process():
+    return int(subprocess.run([sys.executable, "-c", READS], stdout=subprocess.PIPE, check=True).stdout)
+
+
+def floor_process():
+    out = subprocess.run([sys.executable, "-c", IMPORT_ONLY + "\n" + READS], stdout=subprocess.PIPE, check=True).stdout
+    return int(out)
+
+
 ARGS_FILE = None  # written by main() when --whole-process asks for the process contenders
 
 
@@ -186,6 +222,8 @@ WHOLE_PROCESS = [
     ("module-proc", module_process, True),
     ("module-json", module_process_json, True),
     ("import-only", import_only, True),
+    ("reads-proc", reads_process, True),
+    ("floor-proc", floor_process, True),
 ]
 
 
@@ -318,7 +356,8 @@ def main():
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probe")
     parser.add_argument("--whole-process", action="store_true",
-                        help="also time the default module as a process of its own, and its imports alone")
+                        help="also time the default module as a process of its own, its imports alone and the "
+                        "floor of its file reads")
     options = parser.parse_args()
     counts = sorted(int(n) for n in options.counts.split(","))
     contenders = list(CONTENDERS)
