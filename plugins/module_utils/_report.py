@@ -611,8 +611,13 @@ def _host_detail(host):
     if host["kill_order"]:
         victim = host["kill_order"][0]
         share = victim["memory_share_percent"]
-        parts.append("next victim %s (pid %s%s)" % (
-            victim["name"], victim["pid"], ", %.1f%% of memory" % share if share is not None else ""))
+        facts = ["pid %s" % victim["pid"]]
+        if share is not None:
+            facts.append("%.1f%% of memory" % share)
+        if victim["oom_score_adj"]:
+            # A small process first in line is there by its adj: say so, or the line reads like a wrong guess.
+            facts.append("oom_score_adj %d" % victim["oom_score_adj"])
+        parts.append("next victim %s (%s)" % (victim["name"], ", ".join(facts)))
     if host["errors"]:
         parts.append(_plural(len(host["errors"]), "gathering error"))
     return "; ".join(parts) or "nothing to report"

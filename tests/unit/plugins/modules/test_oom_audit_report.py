@@ -343,6 +343,16 @@ def test_summary_lines_name_the_fleet_then_the_worst_hosts(fleet):
     assert lines[4] == "... and 3 more hosts: see the reports"
 
 
+def test_the_next_victim_line_names_an_adj_that_puts_it_first():
+    small = {"name": "small", "compliance": compliance(), "host": HOST_FACTS,
+             "kill_order": [victim(1, 77, "memfd:sealed", 1000000, adj=1000, share=0.0)]}
+    plain = {"name": "plain", "compliance": compliance(), "host": HOST_FACTS, "kill_order": [victim(1, 78, "java", 230000)]}
+    lines = _report.summary_lines(_report.build_report([small, plain]))
+    assert [line for line in lines if " small " in line][0].endswith(
+        "next victim memfd:sealed (pid 77, 0.0% of memory, oom_score_adj 1000)")
+    assert [line for line in lines if " plain " in line][0].endswith("next victim java (pid 78, 23.0% of memory)")
+
+
 def test_rendering_is_deterministic(fleet):
     first = _report.render_all(report_of(fleet))
     assert _report.render_all(report_of(copy.deepcopy(fleet))) == first
