@@ -27,6 +27,16 @@ that background noise hits every contender alike:
   floor-proc   (--whole-process) the floor of the module as a process: the imports of import-only, then the
                reads of reads-proc; no parsing, no result
 
+With --tasks, four contenders run as Ansible runs them: each an ansible-playbook of one play on localhost
+(local connection, this interpreter as the target's Python) with the task and an assert that its result is
+not empty, so that what users pay for a task at this many processes is measured whole (CLI start, AnsiballZ,
+the module, the result's way back through the controller):
+
+  task-ps      ansible.builtin.command running the ps of `ps`
+  task-ps-full ansible.builtin.command running the ps of `ps-full`: the baseline of task-default
+  task-default oomguard.fleet.oom_score_info with default options
+  task-lean    the same with return_processes: false (baseline: task-ps)
+
 Besides wall time, each contender's CPU time (user + system, of the child for ps and the processes, of this
 interpreter for the in-process ones) is recorded: it is less disturbed by other jobs on a shared machine.
 
@@ -38,7 +48,7 @@ Run it from the collection's root with the collection importable (ansible_collec
 PYTHONPATH) and ansible-core and psutil installed:
 
     PYTHONPATH=<dir holding ansible_collections> python benchmarks/bench_scan.py [--counts 1000,5000,10000]
-        [--rounds 7] [--whole-process] [--json results.json]
+        [--rounds 7] [--whole-process] [--tasks] [--json results.json]
 
 Every spawned process is killed and reaped before the script exits, also on errors and Ctrl-C.
 """
@@ -66,7 +76,8 @@ PS_ARGV = ["ps", "-eo", "pid,oom,oomadj,rss,comm"]
 PS_FULL_ARGV = ["ps", "-eo", "pid,oom,oomadj,rss,comm,cgroup,args"]
 # Each contender is compared with the ps that reports what it reports.
 BASELINES = {"module": "ps-full", "module-proc": "ps-full", "module-json": "ps-full", "reads-proc": "ps-full",
-             "floor-proc": "ps-full"}
+             "floor-proc": "ps-full", "task-ps": "task-ps", "task-ps-full": "task-ps", "task-default": "task-ps-full",
+             "task-lean": "task-ps"}
 BASELINE = "ps"
 MODULE_NAME = "ansible_collections.oomguard.fleet.plugins.modules.oom_score_info"
 IMPORT_ONLY = "import %s" % MODULE_NAME
@@ -192,6 +203,57 @@ def floor_process():
 
 ARGS_FILE = None  # written by main() when --whole-process asks for the process contenders
 
+# --tasks: one playbook per contender, each a task and an assert on its result (the same two tasks everywhere).
+TASKS = {
+    "task-ps": ("ansible.builtin.command", {"argv": PS_ARGV}, "result.stdout_lines | length > 100"),
+    "task-ps-full": ("ansible.builtin.command", {"argv": PS_FULL_ARGV}, "result.stdout_lines | length > 100"),
+    "task-default": ("oomguard.fleet.oom_score_info", {}, "result.processes | length > 100"),
+    "task-lean": ("oomguard.fleet.oom_score_info", {"return_processes": False}, "result.kill_order | length > 0"),
+}
+TASK_DIR = None  # written by main() when --tasks asks for them
+
+
+def task_playbook(name):
+    module, args, check = TASKS[name]
+    play = [{"name": name, "hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "The task", module: args, "register": "result", "changed_when": False},
+        {"name": "Its result is not empty", "ansible.builtin.assert": {"that": [check], "quiet": True}},
+    ]}]
+    path = os.path.join(TASK_DIR, name + ".yml")
+    with open(path, "w") as handle:
+        json.dump(play, handle)  # JSON is YAML
+    return path
+
+
+def task_env():
+    # The directory holding ansible_collections/, from where this interpreter imports the collection.
+    root = oom_score_info.__file__
+    for _level in range(6):
+        root = os.path.dirname(root)
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_COLLECTIONS_PATH": root,
+        "ANSIBLE_HOME": os.path.join(TASK_DIR, "ansible-home"),
+        "ANSIBLE_LOCALHOST_WARNING": "false",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+        "ANSIBLE_DEPRECATION_WARNINGS": "false",
+        "ANSIBLE_RETRY_FILES_ENABLED": "false",
+    })
+    return env
+
+
+def _task_contender(name):
+    def run():
+        subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
+                        "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable,
+                        os.path.join(TASK_DIR, name + ".yml")],
+                       stdout=subprocess.DEVNULL, env=TASK_ENV, check=True)
+        return 0
+    return run
+
+
+TASK_ENV = None
+
 
 def psutil_scan():
     import psutil  # pylint: disable=import-outside-toplevel
@@ -225,6 +287,7 @@ WHOLE_PROCESS = [
     ("reads-proc", reads_process, True),
     ("floor-proc", floor_process, True),
 ]
+TASK_CONTENDERS = [(name, _task_contender(name), True) for name in TASKS]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -358,6 +421,8 @@ def main():
     parser.add_argument("--whole-process", action="store_true",
                         help="also time the default module as a process of its own, its imports alone and the "
                         "floor of its file reads")
+    parser.add_argument("--tasks", action="store_true",
+                        help="also time ansible-playbook runs of one task each: ps, ps-full and the module")
     options = parser.parse_args()
     counts = sorted(int(n) for n in options.counts.split(","))
     contenders = list(CONTENDERS)
@@ -367,6 +432,13 @@ def main():
         with os.fdopen(handle, "w") as args:
             json.dump({"ANSIBLE_MODULE_ARGS": {}}, args)
         contenders += WHOLE_PROCESS
+    if options.tasks:
+        global TASK_DIR, TASK_ENV  # pylint: disable=global-statement
+        TASK_DIR = tempfile.mkdtemp(prefix="bench-scan-tasks-")
+        TASK_ENV = task_env()
+        for name in TASKS:
+            task_playbook(name)
+        contenders += TASK_CONTENDERS
 
     info = machine()
     print("machine: %(nproc)s CPUs, %(mem_total_gib)s GiB RAM, kernel %(kernel)s, Python %(python)s, %(ps)s"
@@ -396,6 +468,8 @@ def main():
         sleepers.reap()
         if ARGS_FILE:
             os.unlink(ARGS_FILE)
+        if TASK_DIR:
+            shutil.rmtree(TASK_DIR)
     info["loadavg_end"] = loadavg()
     print("load average at end: %s" % " ".join(info["loadavg_end"]))
     if options.json:
