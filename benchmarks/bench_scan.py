@@ -69,6 +69,8 @@ import time
 
 from ansible.module_utils.testing import patch_module_args
 
+from bench_fleet import collections_root
+
 from ansible_collections.oomguard.fleet.plugins.module_utils import _procfs, _scoring
 from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info
 
@@ -192,13 +194,16 @@ def import_only():
     return 0
 
 
+def _count_printed_by(code):
+    return int(subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, check=True).stdout)
+
+
 def reads_process():
-    return int(subprocess.run([sys.executable, "-c", READS], stdout=subprocess.PIPE, check=True).stdout)
+    return _count_printed_by(READS)
 
 
 def floor_process():
-    out = subprocess.run([sys.executable, "-c", IMPORT_ONLY + "\n" + READS], stdout=subprocess.PIPE, check=True).stdout
-    return int(out)
+    return _count_printed_by(IMPORT_ONLY + "\n" + READS)
 
 
 ARGS_FILE = None  # written by main() when --whole-process asks for the process contenders
@@ -210,49 +215,42 @@ TASKS = {
     "task-default": ("oomguard.fleet.oom_score_info", {}, "result.processes | length > 100"),
     "task-lean": ("oomguard.fleet.oom_score_info", {"return_processes": False}, "result.kill_order | length > 0"),
 }
-TASK_DIR = None  # written by main() when --tasks asks for them
 
 
-def task_playbook(name):
+def task_playbook(directory, name):
     module, args, check = TASKS[name]
     play = [{"name": name, "hosts": "localhost", "gather_facts": False, "tasks": [
         {"name": "The task", module: args, "register": "result", "changed_when": False},
         {"name": "Its result is not empty", "ansible.builtin.assert": {"that": [check], "quiet": True}},
     ]}]
-    path = os.path.join(TASK_DIR, name + ".yml")
+    path = os.path.join(directory, name + ".yml")
     with open(path, "w") as handle:
         json.dump(play, handle)  # JSON is YAML
     return path
 
 
-def task_env():
-    # The directory holding ansible_collections/, from where this interpreter imports the collection.
-    root = oom_score_info.__file__
-    for _level in range(6):
-        root = os.path.dirname(root)
+def task_contenders(directory):
+    """One contender per TASKS entry: its playbook, written into `directory`, run by ansible-playbook."""
     env = dict(os.environ)
     env.update({
-        "ANSIBLE_COLLECTIONS_PATH": root,
-        "ANSIBLE_HOME": os.path.join(TASK_DIR, "ansible-home"),
+        "ANSIBLE_COLLECTIONS_PATH": collections_root(),
+        "ANSIBLE_HOME": os.path.join(directory, "ansible-home"),
         "ANSIBLE_LOCALHOST_WARNING": "false",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
         "ANSIBLE_DEPRECATION_WARNINGS": "false",
         "ANSIBLE_RETRY_FILES_ENABLED": "false",
     })
-    return env
+    playbook_cli = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 
+    def contender(playbook):
+        def run():
+            subprocess.run([playbook_cli, "-i", "localhost,", "-c", "local",
+                            "-e", "ansible_python_interpreter=%s" % sys.executable, playbook],
+                           stdout=subprocess.DEVNULL, env=env, check=True)
+            return 0
+        return run
 
-def _task_contender(name):
-    def run():
-        subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
-                        "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable,
-                        os.path.join(TASK_DIR, name + ".yml")],
-                       stdout=subprocess.DEVNULL, env=TASK_ENV, check=True)
-        return 0
-    return run
-
-
-TASK_ENV = None
+    return [(name, contender(task_playbook(directory, name)), True) for name in TASKS]
 
 
 def psutil_scan():
@@ -287,7 +285,6 @@ WHOLE_PROCESS = [
     ("reads-proc", reads_process, True),
     ("floor-proc", floor_process, True),
 ]
-TASK_CONTENDERS = [(name, _task_contender(name), True) for name in TASKS]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -432,13 +429,10 @@ def main():
         with os.fdopen(handle, "w") as args:
             json.dump({"ANSIBLE_MODULE_ARGS": {}}, args)
         contenders += WHOLE_PROCESS
+    task_dir = None
     if options.tasks:
-        global TASK_DIR, TASK_ENV  # pylint: disable=global-statement
-        TASK_DIR = tempfile.mkdtemp(prefix="bench-scan-tasks-")
-        TASK_ENV = task_env()
-        for name in TASKS:
-            task_playbook(name)
-        contenders += TASK_CONTENDERS
+        task_dir = tempfile.mkdtemp(prefix="bench-scan-tasks-")
+        contenders += task_contenders(task_dir)
 
     info = machine()
     print("machine: %(nproc)s CPUs, %(mem_total_gib)s GiB RAM, kernel %(kernel)s, Python %(python)s, %(ps)s"
@@ -468,8 +462,8 @@ def main():
         sleepers.reap()
         if ARGS_FILE:
             os.unlink(ARGS_FILE)
-        if TASK_DIR:
-            shutil.rmtree(TASK_DIR)
+        if task_dir:
+            shutil.rmtree(task_dir)
     info["loadavg_end"] = loadavg()
     print("load average at end: %s" % " ".join(info["loadavg_end"]))
     if options.json:
