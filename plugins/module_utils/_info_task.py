@@ -14,6 +14,7 @@ import re
 from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs, _oomd, _procfs, _scoring
 from ansible_collections.oomguard.fleet.plugins.module_utils._headroom import read_headroom
 from ansible_collections.oomguard.fleet.plugins.module_utils._own import own_chain
+from ansible_collections.oomguard.fleet.plugins.module_utils._scrub import scrub_cmdline
 from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import (
     SelectorError, in_cgroup, name_error, name_matches, resolve_uid, unit_matches,
 )
@@ -197,10 +198,17 @@ class OOMScoreInfo(object):
         selected_pids = set(proc.pid for proc in selected)
         order = [(position, proc, badness) for position, (proc, badness) in enumerate(ranked, 1)
                  if proc.pid in selected_pids]
-        if params["exclude_own_processes"]:
-            # They end with this run; their real rank stays, so the kernel's order is still told truthfully.
+        excluded = []
+        listed = order  # RV(processes) lists the own processes too, at their ranks
+        if params["exclude_own_processes"] and order:
+            # They end with this run; their real rank stays, so the kernel's order is still told truthfully,
+            # and the caller learns which ranks they held.
             own = set(own_chain(self.proc_path))
+            excluded = [item for item in order if item[1].pid in own]
             order = [item for item in order if item[1].pid not in own]
+        self._result["own_processes_excluded"] = [
+            {"rank": position, "pid": proc.pid, "name": proc.name} for position, proc, _badness in excluded
+        ]
         top = order[:params["top"]]
         need_detail = [proc for _pos, proc, _b in top if proc.cgroup is None and "cgroup" not in detail]
         for proc in need_detail:
@@ -217,7 +225,7 @@ class OOMScoreInfo(object):
             for position, proc, badness in top
         ]
         if want_output:
-            ordered = [proc for _pos, proc, _b in order]
+            ordered = [proc for _pos, proc, _b in listed]
             ordered += sorted((proc for proc in selected if proc.pid not in rank_of), key=lambda proc: proc.pid)
             self._result["processes"] = [self._row(proc, rank_of.get(proc.pid), host, scale) for proc in ordered]
 
@@ -268,7 +276,7 @@ class OOMScoreInfo(object):
             "pid": proc.pid,
             "ppid": proc.ppid,
             "name": proc.name,
-            "cmdline": proc.cmdline,
+            "cmdline": scrub_cmdline(proc.cmdline) if self.params["scrub_cmdline"] else proc.cmdline,
             "state": proc.state,
             "uid": proc.uid,
             "user": _procfs.user_name(proc.uid),
@@ -395,6 +403,7 @@ def argument_spec():
         return_processes=dict(type="bool", default=True),
         cgroup_limit=dict(type="str"),
         proc_path=dict(type="path", default="/proc"),
-        exclude_own_processes=dict(type="bool", default=False),
+        exclude_own_processes=dict(type="bool", default=True),
+        scrub_cmdline=dict(type="bool", default=True),
         oomd_sample_interval=dict(type="float", default=1.0),
     )

@@ -60,7 +60,9 @@ options:
     type: list
     elements: str
   cmdline_patterns:
-    description: Only return processes whose command line (arguments joined by spaces) matches one of these regular expressions.
+    description:
+      - Only return processes whose command line (arguments joined by spaces) matches one of these regular expressions.
+      - They match the real command line, before O(scrub_cmdline) masks anything.
     type: list
     elements: str
   users:
@@ -116,11 +118,34 @@ options:
   exclude_own_processes:
     description:
       - Leave this module's own Python and the chain of processes that started it (up to, not including, the
-        first one whose parent is init) out of RV(kill_order). They end with the run, so an audit that names
-        them as next victims tells nothing about the host. The other entries keep their real ranks.
+        first one whose parent is init, so an ad hoc C(ansible) call and its shell, or C(ansible-playbook)) out
+        of RV(kill_order). They end with the run, so naming them as next victims tells nothing about the host.
+        The other entries keep their real ranks, the kernel's positions, so a rank they held is missing from
+        RV(kill_order); RV(own_processes_excluded) names them with their ranks.
       - RV(processes) still lists them.
+      - V(false) lists them in RV(kill_order) like any other process.
     type: bool
-    default: false
+    default: true
+  scrub_cmdline:
+    description:
+      - Mask the values of arguments that look like credentials in the returned C(cmdline) of RV(processes)
+        with C(********), as monitoring agents that collect process lists do, so that they do not land in
+        controller output, CI logs and reports.
+      - An argument name matches when it contains, in any case, one of C(password), C(passwd), C(passphrase),
+        C(pwd), C(token), C(secret), C(key) or C(credential) (so also C(api_key), C(access-key), C(PGPASSWORD)).
+        Masked are the value of C(--name=VALUE), C(-name=VALUE) and C(name=VALUE) (as a whole argument, all of its
+        rest; inside one, as in C(user=a,password=b) or a URL's C(?token=abc), up to the next space, C(,), C(;),
+        C(&) or quote), the next argument after C(--name VALUE) unless it starts with C(-), the password of a URL
+        C(scheme://user:PASSWORD@host), and C(-pVALUE) once a C(mysql) or C(mariadb) client (C(mysql),
+        C(mysqldump), C(mysqladmin), C(mariadb), C(mariadb-dump), ...) appears in the command line; C(-p) and
+        C(--password) alone (the client prompts) are left as they are. An argument that holds a whole shell
+        command (C(sh -c "...")) is judged word by word.
+      - A name that ends in C(file), C(path), C(dir) or C(directory) (C(--key-file=/etc/ssl/site.pem),
+        C(--password-file PATH)) is kept as it is - it names where a secret is kept, not the secret.
+      - Only the returned copy is masked. O(cmdline_patterns) match the real command line on the host.
+      - V(false) returns command lines as the kernel shows them.
+    type: bool
+    default: true
   oomd_sample_interval:
     description:
       - Seconds between the two C(pgscan) readings that rank the candidates of a cgroup systemd-oomd monitors for
@@ -201,7 +226,9 @@ processes:
       type: str
       sample: postgres
     cmdline:
-      description: Arguments. Empty for kernel threads and zombies; null when unreadable.
+      description:
+        - Arguments. Empty for kernel threads and zombies; null when unreadable.
+        - Values of credential-like arguments are masked as C(********) unless O(scrub_cmdline) is false.
       type: list
       elements: str
       sample: ["/usr/lib/postgresql/15/bin/postgres", "-D", "/var/lib/postgresql/15/main"]
@@ -288,7 +315,9 @@ kill_order:
   elements: dict
   contains:
     rank:
-      description: 1 for the first victim.
+      description:
+        - The kernel's position, 1 for the first victim. A rank held by one of this run's own processes is
+          missing (see RV(own_processes_excluded)).
       type: int
       sample: 1
     pid:
@@ -323,6 +352,29 @@ kill_order:
       description: One line saying why it is at this position.
       type: str
       sample: "first victim: 61.2% of RAM+swap, adj 0, badness 3760000 pages"
+own_processes_excluded:
+  description:
+    - The processes of this run (see O(exclude_own_processes)) that were left out of RV(kill_order), with the rank
+      each holds in the kernel's order, first rank first. Every one the filters select and the kernel could kill is
+      listed, also when its rank lies beyond O(top).
+    - Empty when none was ranked or when O(exclude_own_processes) is false.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    rank:
+      description: Its position in the kernel's kill order.
+      type: int
+      sample: 2
+    pid:
+      description: Process id.
+      type: int
+      sample: 5120
+    name:
+      description: Process name.
+      type: str
+      sample: ansible
+  sample: [{"rank": 2, "pid": 5120, "name": "ansible"}, {"rank": 9, "pid": 5131, "name": "python3"}]
 host:
   description: The host's OOM-relevant facts.
   returned: always
