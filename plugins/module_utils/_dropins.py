@@ -12,6 +12,7 @@ from the same comparison. Standard library only, Python >= 3.8: this runs on tar
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -33,6 +34,9 @@ DEFAULT_ROOT = "/etc/systemd/system"
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 FINGERPRINT_PREFIX = "# oomguard-owner: "
+# The bytes of one file name on Linux (NAME_MAX): <unit>.d must fit, so a unit name of 254 or 255 bytes
+# (valid for systemd, whose UNIT_NAME_MAX is 256 with the NUL) can have no drop-in directory of its own.
+NAME_MAX = 255
 # Unit files are small; a "drop-in" larger than this is not one of ours and is not read whole.
 _READ_LIMIT = 65536
 
@@ -81,6 +85,11 @@ def unit_error(unit, allow_oom_disable=False):
     reason = unit_name_error(name)
     if reason:
         return "unit %r: %s" % (name, reason)
+    directory = len(name.encode("utf-8")) + len(".d")
+    if directory > NAME_MAX:
+        return ("unit %s: its drop-in directory (the name and '.d', %d bytes) would be longer than the %d bytes a "
+                "file name may have, so systemd reads no drop-in of its own for it; set its OOM settings in its unit "
+                "file or select its processes with a process rule" % (name, directory, NAME_MAX))
     utype = unit_type(name)
     adj = unit.get("oom_score_adj")
     policy = unit.get("oom_policy")
@@ -184,6 +193,10 @@ def _read_existing(path):
         info = os.lstat(path)
     except FileNotFoundError:
         return None, None, None
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        return None, None, None  # a name that no directory can have: nothing is there
     if not stat.S_ISREG(info.st_mode):
         return "", False, None
     with open(path, "rb") as handle:

@@ -57,6 +57,9 @@ options:
           - The unit name, for example V(postgresql.service), V(getty@.service) (all instances) or
             V(getty@tty1.service) (one instance).
           - Must be a valid systemd unit name; path separators and missing suffixes are rejected.
+          - A name of 254 or 255 bytes, valid for systemd, is refused with O(state=present); its drop-in directory
+            (the name and C(.d)) would be longer than the 255 bytes a file name may have, so systemd reads no
+            drop-in of its own for it.
         type: str
         required: true
       oom_score_adj:

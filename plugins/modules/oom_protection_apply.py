@@ -67,6 +67,9 @@ options:
       name:
         description:
           - The unit name, for example V(postgresql.service) or V(getty@.service) (all instances).
+          - A name of 254 or 255 bytes, valid for systemd, is refused with O(state=present); its drop-in directory
+            (the name and C(.d)) would be longer than the 255 bytes a file name may have, so systemd reads no
+            drop-in of its own for it. Select its processes with a rule instead.
         type: str
         required: true
       oom_score_adj:
