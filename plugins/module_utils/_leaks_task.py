@@ -101,7 +101,7 @@ class ProtectionLeaks(object):
         for leak in leaks:
             if leak["pid"] in own:
                 self._result["not_reset"].append({"pid": leak["pid"], "name": leak["name"],
-                                                "reason": "this module's own process or one of the processes running it"})
+                                                  "reason": "this module's own process or one of the processes running it"})
                 continue
             outcome = write_adj(self.proc_path, leak["pid"], leak["starttime"], value,
                                 dry_run=self.module.check_mode)
