@@ -87,10 +87,13 @@ class Planned(object):
 
 
 class OomScoreAdj(object):
-    def __init__(self, module, labels=None):
-        """`labels`: how messages name each of params["rules"] (default rules[0], rules[1], ...)."""
+    def __init__(self, module, labels=None, warn_denied=True):
+        """`labels`: how messages name each of params["rules"] (default rules[0], rules[1], ...).
+        `warn_denied=False`: the kernel's refusals (and check mode's predicted ones) are in `denied` only, for a
+        caller that reports them itself (oom_protection_apply with host_warnings=false)."""
         self.module = module
         self.labels = labels
+        self.warn_denied = warn_denied
         self.params = module.params
         self.proc_path = self.params["proc_path"]
         self.rules = []
@@ -326,7 +329,7 @@ class OomScoreAdj(object):
             else:
                 self._result["changes"].append(self._entry(item, unit=item.unit, rule=item.rule.ref(),
                                                            before=item.before, after=item.target))
-        if self._result["denied"]:
+        if self._result["denied"] and self.warn_denied:
             self.module.warn("check mode: %s" % self._describe_denials(self._result["denied"]))
         self._result["changed"] = bool(self._result["changes"])
 
@@ -374,7 +377,7 @@ class OomScoreAdj(object):
             self._result["changes"].append(self._entry(item, unit=item.unit, rule=item.rule.ref(), before=res.before,
                                                        after=res.after))
         self._result["changed"] = bool(done)
-        if denied:
+        if denied and self.warn_denied:
             self.module.warn(self._describe_denials(denied))
 
     def _roll_back(self, done, failures, denied):

@@ -46,7 +46,7 @@ class ProtectionLeaks(object):
         self.module = module
         self.params = module.params
         self.proc_path = self.params["proc_path"].rstrip("/") or "/"
-        self._result = {"changed": False, "leaks": [], "reset": [], "skipped": []}
+        self._result = {"changed": False, "leaks": [], "reset": [], "not_reset": []}
         self._validate()
 
     @property
@@ -100,8 +100,8 @@ class ProtectionLeaks(object):
         own = set(own_chain(self.proc_path))
         for leak in leaks:
             if leak["pid"] in own:
-                self._result["skipped"].append({"pid": leak["pid"], "name": leak["name"],
-                                                "reason": "this module's own process or one of the processes running it"})
+                self._result["not_reset"].append({"pid": leak["pid"], "name": leak["name"],
+                                                  "reason": "this module's own process or one of the processes running it"})
                 continue
             outcome = write_adj(self.proc_path, leak["pid"], leak["starttime"], value,
                                 dry_run=self.module.check_mode)
@@ -110,7 +110,7 @@ class ProtectionLeaks(object):
                                               "before": outcome.before, "after": outcome.after})
                 self._result["changed"] = True
             elif outcome.status in (VANISHED, REUSED):
-                self._result["skipped"].append({"pid": leak["pid"], "name": leak["name"], "reason": outcome.message})
+                self._result["not_reset"].append({"pid": leak["pid"], "name": leak["name"], "reason": outcome.message})
             else:
                 self.module.warn("resetting the leaked oom_score_adj of pid %d (%s) failed: %s"
                                  % (leak["pid"], leak["name"], outcome.message))

@@ -23,7 +23,7 @@ description:
     O(units[].oom_score_adj) goes to the unit's running processes (templates before instances, so an
     instance's own value wins, as its drop-in does in systemd's merge); then O(rules), so a process rule wins
     over the value of the process's unit. On a host without systemd the unit values are skipped with a warning
-    and listed in RV(skipped_units).
+    (none with O(host_warnings=false)) and listed in RV(skipped_units).
   - Then, on a host running systemd, it writes or removes the role-owned drop-ins (see
     M(oomguard.fleet.oom_dropins)), and last the sysctl file, if O(sysctl_file) is set. Because the live values
     come first, a refusal with O(on_denied=fail) rolls them back before any file is written.
@@ -172,6 +172,15 @@ options:
     type: str
     choices: [fail, warn]
     default: warn
+  host_warnings:
+    description:
+      - Warn about what this host cannot take - no systemd (the unit parts are skipped, RV(skipped_units)) and live
+        values the kernel refuses or, in check mode, would refuse (C(denied) of RV(adjust)).
+      - V(false) leaves both to the result only, for a caller that reports them itself. The
+        P(oomguard.fleet.oom_protection#role) role passes V(false) - its compliance records, its summary and the
+        audit's reports name both - so that a read-only audit of such a host prints no warning.
+    type: bool
+    default: true
   on_no_match:
     description:
       - What to do when a unit value or a rule matches no running process.
@@ -473,7 +482,7 @@ class ProtectionApply(object):
             self.adjuster = _adj_task.OomScoreAdj(Part(self.module, _adj_task.argument_spec(), {
                 "rules": [rule for _label, rule in rules], "allow_oom_disable": params["allow_oom_disable"],
                 "on_denied": params["on_denied"], "on_no_match": params["on_no_match"], "proc_path": params["proc_path"],
-            }, "rules"), labels=[label for label, _rule in rules])
+            }, "rules"), labels=[label for label, _rule in rules], warn_denied=params["host_warnings"])
             # Compile, scan and match now: a bad rule or on_no_match=fail stops the call before any write.
             self.adjuster.match()
         self.sysctl = None
@@ -491,7 +500,7 @@ class ProtectionApply(object):
             self.plan()
         except PartFailed as exc:
             self._fail(exc.msg if "nothing was" in exc.msg.lower() else "%s; nothing was written" % exc.msg)
-        if self.result["skipped_units"]:
+        if self.result["skipped_units"] and self.params["host_warnings"]:
             self.module.warn("systemd is not running on this host (%s is missing): skipped the drop-ins and the "
                              "unit values of %s" % (self.params["systemd_marker"], ", ".join(self.result["skipped_units"])))
         diffs = []
@@ -608,6 +617,7 @@ def build_module():
         exclusive=dict(type="bool", default=True),
         rules=dict(type="list", elements="dict", options=rule, default=[]),
         on_denied=dict(type="str", choices=["fail", "warn"], default="warn"),
+        host_warnings=dict(type="bool", default=True),
         on_no_match=dict(type="str", choices=["ignore", "warn", "fail"], default="ignore"),
         sysctl_file=dict(type="path"),
         sysctl_content=dict(type="str", default=""),

@@ -21,7 +21,7 @@ description:
     how much memory it holds.
   - With O(reset_to), each leak is set to that value. A reset only raises the value, so it needs no
     capability; PID 1, kernel threads, assigned processes and the module's own process chain are never
-    touched, and a pid reused since the scan is skipped.
+    touched, and a pid reused since the scan is left alone (RV(not_reset) says why).
   - Needs only Python 3.8+ and its standard library on the target. Without systemd no unit declares anything,
     so every negative value outside O(rules) is a leak.
 author:
@@ -118,12 +118,20 @@ reset:
   type: list
   elements: dict
   sample: [{pid: 4242, name: bash, unit: session-3.scope, before: -900, after: 0}]
-skipped:
-  description: Leaks not reset (C(pid), C(name), C(reason)) - the module's own chain, or a process that exited or whose pid was reused.
+not_reset:
+  description:
+    - Leaks that O(reset_to) did not reset, with the reason - the module's own process chain, or a process that
+      exited or whose pid was reused since the scan. Empty without O(reset_to).
+    - Called C(skipped) in 0.1.0, a result key ansible-core reserves for skipped tasks (it turned the list into a
+      boolean with a warning, and a non-empty one marked the task skipped).
   returned: always
   type: list
   elements: dict
-  sample: []
+  contains:
+    pid: {description: Process id., type: int}
+    name: {description: Process name (comm)., type: str}
+    reason: {description: Why it was not reset., type: str}
+  sample: [{pid: 4242, name: bash, reason: "pid 4242 now belongs to another process (start time 999999, expected 123456)"}]
 """
 
 from ansible.module_utils.basic import AnsibleModule

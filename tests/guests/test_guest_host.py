@@ -6,21 +6,34 @@
 A guest is a stock Debian server: systemd as PID 1, cgroup v2, journald, root with every capability. The
 facts oom_score_info reports must say so (they differ from every container of the molecule fleet, where
 lowering is impossible and the memory controller is on cgroup v1), and the guest may reach nothing but the
-one loopback forward the tests use to log in.
+one loopback forward the tests use to log in. The audit of such hosts prints no warning.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
+import subprocess
 
 import pytest
+
+from guestlib import _bin
 
 # Tried from inside each guest: QEMU's user-network gateway (which is also the host), its DNS and SMB
 # addresses, the host's own addresses, and addresses outside. Every one must fail.
 SLIRP = [("10.0.2.2", 22), ("10.0.2.2", 80), ("10.0.2.3", 53), ("10.0.2.4", 445)]
 OUTSIDE = [("1.1.1.1", 443), ("8.8.8.8", 53), ("151.101.2.132", 80)]
+# ansible-core's switches for its warnings, all on (the lane's runs turn deprecation warnings off).
+ALL_WARNINGS = dict((name, "true") for name in (
+    "ANSIBLE_ACTION_WARNINGS", "ANSIBLE_DEPRECATION_WARNINGS", "ANSIBLE_DEVEL_WARNING", "ANSIBLE_LOCALHOST_WARNING",
+    "ANSIBLE_INVENTORY_UNPARSED_WARNING", "ANSIBLE_SYSTEM_WARNINGS"))
+# How ansible-core starts a warning, a deprecation warning or an error on the console (`ERROR!` before 2.19).
+COMPLAINT = re.compile(r"^\s*(\[(WARNING|DEPRECATION WARNING|ERROR)\]|ERROR!)")
+# A policy for the audit to compare the guests with (read-only: the audit runs the role in check mode).
+POLICY = {"oom_protection_units": {"ssh.service": "critical", "systemd-journald.service": "essential"},
+          "oom_protection_processes": [{"tier": "expendable", "name": "cron"}]}
 
 _PROBE = r"""
 import json, socket, sys, concurrent.futures
@@ -122,3 +135,27 @@ def test_qemu_runs_each_guest_with_one_loopback_forward_and_a_restricted_network
             with socket.socket() as sock:
                 sock.settimeout(2)
                 assert sock.connect_ex((address, guest.port)) != 0, address
+
+
+@pytest.mark.parametrize("policy", [{}, POLICY], ids=["no_policy", "policy"])
+def test_the_audit_of_both_guests_prints_no_warning(ansible, tmp_path, policy):
+    # The audit as a user runs it, on hosts with systemd and every capability: with the default console
+    # callback (not the lane's recording one) and ansible-core's warnings on. Nothing on screen may be a
+    # warning, a deprecation warning or an error, whether the hosts have a policy or not.
+    env = ansible.env()
+    for name in ("ANSIBLE_CALLBACK_PLUGINS", "ANSIBLE_CALLBACKS_ENABLED", "ANSIBLE_LOAD_CALLBACK_PLUGINS"):
+        env.pop(name)
+    env.update(ALL_WARNINGS)
+    report_dir = tmp_path / "reports"
+    variables = dict(policy, oom_audit_hosts="guests", oom_audit_report_dir=str(report_dir))
+    done = subprocess.run([_bin("ansible-playbook"), "-i", ansible.inventory, "oomguard.fleet.audit",
+                           "-e", json.dumps(variables)], cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout[-6000:]
+    assert [line for line in done.stdout.splitlines() if COMPLAINT.match(line)] == [], done.stdout
+    assert re.search(r"^bookworm\s*:\s*ok=\d+.* failed=0 ", done.stdout, re.M), done.stdout[-3000:]
+    assert re.search(r"^trixie\s*:\s*ok=\d+.* failed=0 ", done.stdout, re.M), done.stdout[-3000:]
+    document = json.loads((report_dir / "oom-audit.json").read_text())
+    assert sorted((h["name"], h["errors"]) for h in document["hosts"]) == [("bookworm", []), ("trixie", [])]
+    records = [len((h["compliance"] or {}).get("records") or []) for h in document["hosts"]]
+    assert records == ([3, 3] if policy else [0, 0]), records

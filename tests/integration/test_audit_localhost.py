@@ -2,7 +2,9 @@
 # Copyright: oomguard contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """oomguard.fleet.audit against this machine, as `make run` does: it finishes, changes nothing on the
-target, and leaves the three reports (the JSON valid against its schema, the JUnit parseable)."""
+target, leaves the three reports (the JSON valid against its schema, the JUnit parseable), and prints no
+ansible-core warning, deprecation warning or error on the way (every audit run here is checked for them, with
+ansible-core's warnings all switched on)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -23,6 +26,14 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SCHEMA = os.path.join(REPO, "docs", "oom-audit.schema.json")
 # Where the oom_protection role would write; a read-only audit must leave them exactly as they were.
 WATCHED = ("/etc/systemd/system", "/etc/sysctl.d")
+# ansible-core's switches for its warnings, all on: the audit must be clean as it is, not by configuration.
+ALL_WARNINGS = dict((name, "true") for name in (
+    "ANSIBLE_ACTION_WARNINGS", "ANSIBLE_DEPRECATION_WARNINGS", "ANSIBLE_DEVEL_WARNING", "ANSIBLE_LOCALHOST_WARNING",
+    "ANSIBLE_INVENTORY_UNPARSED_WARNING", "ANSIBLE_SYSTEM_WARNINGS"))
+# How ansible-core starts a warning, a deprecation warning or an error on the console (2.19 and later; `ERROR!`
+# before), whatever the callback.
+UNREACHABLE = "[ERROR]: Task failed: Failed to connect to the host via ssh: ssh: connect to host 127.0.0.1 port 1"
+COMPLAINT = re.compile(r"^\s*(\[(WARNING|DEPRECATION WARNING|ERROR)\]|ERROR!)")
 
 
 def tree_state(roots):
@@ -39,9 +50,16 @@ def tree_state(roots):
     return state
 
 
+def complaints(out):
+    """The console lines where ansible-core warns or reports an error."""
+    return [line for line in out.splitlines() if COMPLAINT.match(line)]
+
+
 def run_audit(workdir, *extra, **kwargs):
-    """The audit with a bare `localhost,` inventory (no oomguard variables); returns its console output."""
+    """The audit with a bare `localhost,` inventory (no oomguard variables); returns its console output, which
+    must hold no warning and no error (`errors`: how each error line starts that the run expects, in order)."""
     env = livetools.ansible_env()
+    env.update(ALL_WARNINGS)
     env["ANSIBLE_HOME"] = str(workdir / "ansible-home")
     argv = [livetools.ansible_bin("ansible-playbook"), "-i", "localhost,", "-c", "local", "oomguard.fleet.audit",
             "-e", "oom_audit_report_dir=reports"] + list(extra)
@@ -51,6 +69,10 @@ def run_audit(workdir, *extra, **kwargs):
     expected_rc = kwargs.get("rc", 0)
     assert done.returncode == expected_rc, "audit ended with rc %d, not %d:\n%s" % (
         done.returncode, expected_rc, out[-8000:])
+    found = complaints(out)
+    expected = kwargs.get("errors", [])
+    assert len(found) == len(expected) and all(line.startswith(start) for line, start in zip(found, expected)), \
+        "%r, expected lines starting %r:\n%s" % (found, expected, out[-8000:])
     return out
 
 
@@ -75,6 +97,37 @@ def changed_tasks(out):
 def recap(out, host):
     match = re.search(r"^%s\s*:\s*(.*)$" % re.escape(host), out, re.M)
     return dict((key, int(value)) for key, value in re.findall(r"(\w+)=(\d+)", match.group(1)))
+
+
+def test_the_warning_check_sees_what_ansible_core_prints():
+    # The line every audit printed in 0.1.0, a deprecation, and errors in both of ansible-core's forms.
+    out = ("TASK [Find processes holding a negative oom_score_adj that no assignment gives them] ***\n"
+           "[WARNING]: Value for result key 'skipped' of type list was converted to bool.\n"
+           "Origin: <unknown>\n\n[]\n\nok: [localhost]\n"
+           "[DEPRECATION WARNING]: something. This feature will be removed in version 2.23.\n"
+           "[ERROR]: Task failed: boom\nERROR! old style\n"
+           'ok: [localhost] => {"msg": "no [WARNING] at the start of this line"}\n')
+    assert [line.split(":")[0] for line in complaints(out)] == [
+        "[WARNING]", "[DEPRECATION WARNING]", "[ERROR]", "ERROR! old style"]
+
+
+def test_make_run_prints_no_warning_and_no_error(tmp_path):
+    # `make run` as it is: the playbook file, a bare `localhost,` inventory, the controller's Python on the
+    # target, ansible-core's own settings (only its home and the collections path given).
+    env = dict(os.environ)
+    env.update(ALL_WARNINGS)
+    env.update({"ANSIBLE_HOME": str(tmp_path / "ansible-home"), "ANSIBLE_COLLECTIONS_PATH": livetools.collections_root(),
+                "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"})
+    argv = [livetools.ansible_bin("ansible-playbook"), os.path.join(REPO, "playbooks", "audit.yml"), "-i", "localhost,",
+            "-c", "local", "-e", "ansible_python_interpreter=%s" % sys.executable,
+            "-e", "oom_audit_report_dir=%s" % (tmp_path / "reports")]
+    done = subprocess.run(argv, cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          timeout=600, check=False)
+    out = done.stdout.decode("utf-8", "replace")
+    assert done.returncode == 0, out[-8000:]
+    assert complaints(out) == [], out
+    assert "WARNING" not in out and "ERROR" not in out, out
+    assert recap(out, "localhost")["ok"] > 0
 
 
 def test_audit_of_this_machine_changes_nothing_and_leaves_three_reports(tmp_path):
@@ -120,7 +173,8 @@ def test_unreachable_host_is_reported_and_does_not_stop_the_audit(tmp_path):
     # Port 1 on the loopback: nothing listens, so ssh is refused at once.
     inventory.write_text("localhost ansible_connection=local\n"
                          "gone ansible_host=127.0.0.1 ansible_port=1 ansible_connection=ssh\n")
-    result = run_audit(tmp_path, "-i", str(inventory))
+    # The one error on screen is the unreachable host's (the audit goes on and reports it).
+    result = run_audit(tmp_path, "-i", str(inventory), errors=[UNREACHABLE])
     assert recap(result, "gone")["unreachable"] == 0 and recap(result, "gone")["ignored"] == 1
     document = json.loads((tmp_path / "reports" / "oom-audit.json").read_text())
     statuses = [(h["name"], h["status"]) for h in document["hosts"]]
@@ -132,7 +186,8 @@ def test_fail_on_findings_fails_the_run_after_writing_the_reports(tmp_path):
     inventory = tmp_path / "inventory.ini"
     inventory.write_text("localhost ansible_connection=local\n"
                          "gone ansible_host=127.0.0.1 ansible_port=1 ansible_connection=ssh\n")
-    out = run_audit(tmp_path, "-i", str(inventory), "-e", "oom_audit_fail_on_findings=true", rc=2)
+    out = run_audit(tmp_path, "-i", str(inventory), "-e", "oom_audit_fail_on_findings=true", rc=2,
+                    errors=[UNREACHABLE, "[ERROR]: Task failed: Action failed: The audit found hosts that are not"])
     assert "The audit found hosts that are not compliant, at risk, leaking protection, unreachable or failed" in out
     assert sorted(os.listdir(str(tmp_path / "reports"))) == ["oom-audit.html", "oom-audit.json", "oom-audit.xml"]
 
@@ -151,3 +206,29 @@ def test_audit_reports_a_process_assignment_that_needs_a_change_as_drift_and_lea
     assert record["status"] == "drift", record
     assert [proc["oom_score_adj"] for proc in record["processes"]] == [0], record
     assert host["status"] == "drifting"
+
+
+def test_audit_of_this_machine_with_a_policy_prints_no_warning_and_reports_what_the_host_cannot_do(tmp_path):
+    # A unit to protect and a process to lower: on a machine without systemd as PID 1 the unit cannot be
+    # protected, and without CAP_SYS_RESOURCE the kernel would refuse the lowering. Both are true and belong
+    # in the reports (and the role's summary), not on screen as warnings of a read-only audit (run_audit
+    # fails on any warning).
+    name = "og-audit-denied"
+    policy = json.dumps({"oom_protection_units": {"ssh.service": "critical"},
+                         "oom_protection_processes": [{"tier": "critical", "name": name}]})
+    with livetools.workers([(name, 1 << 20)]) as [worker]:
+        out = run_audit(tmp_path, "-e", policy)
+        with open("/proc/%d/oom_score_adj" % worker.pid) as handle:
+            assert handle.read().strip() == "0"
+    [host] = json.loads((tmp_path / "reports" / "oom-audit.json").read_text())["hosts"]
+    [record] = [rec for rec in host["compliance"]["records"] if rec["target"] == "name=%s" % name]
+    if host["host"]["can_lower_adj"]:
+        assert record["status"] == "drift", record
+    else:
+        assert record["status"] == "denied" and "CAP_SYS_RESOURCE" in record["reasons"][0], record
+    if not host["host"]["systemd_running"]:
+        assert host["compliance"]["skipped_units"] == ["ssh.service"]
+        assert "no systemd: skipped the unit assignments ssh.service" in out
+        cases = ET.parse(str(tmp_path / "reports" / "oom-audit.xml")).getroot().iter("testcase")
+        assert [case.find("skipped").get("message") for case in cases if case.get("name") == "unit:ssh.service"] \
+            == ["not applied: localhost has no systemd"]

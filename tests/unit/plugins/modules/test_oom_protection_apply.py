@@ -246,6 +246,13 @@ def test_check_mode_without_cap_sys_resource_predicts_the_denials(tmp_path, syst
     assert any("check mode" in w and "pid 200 (postgres)" in w for w in result["warnings"])
 
 
+def test_host_warnings_false_leaves_the_predicted_denials_to_the_result(tmp_path, systemctl):
+    host = Host(tmp_path, cap_eff=0)
+    result = ok(host.run(check_mode=True, host_warnings=False))
+    assert sorted(d["pid"] for d in result["adjust"]["denied"]) == [100, 200, 201]
+    assert result["warnings"] == []
+
+
 def test_diff_mode_lists_dropins_sysctl_file_and_processes(host):
     before = host.snapshot()
     result = ok(host.run(check_mode=True, diff=True))
@@ -450,6 +457,14 @@ def test_without_systemd_no_dropins_and_no_unit_values_but_the_rules_apply(tmp_p
     assert systemctl.calls == []
 
 
+def test_without_systemd_and_host_warnings_false_the_skipped_units_are_in_the_result_only(tmp_path, systemctl):
+    host = Host(tmp_path, systemd=False)
+    result = ok(host.run(check_mode=True, host_warnings=False))
+    assert result["systemd"] is False
+    assert result["skipped_units"] == ["postgresql.service", "ssh.service", "cron.service"]
+    assert result["warnings"] == []
+
+
 def test_without_systemd_a_second_run_changes_nothing(tmp_path, systemctl):
     host = Host(tmp_path, systemd=False)
     ok(host.run())
@@ -556,6 +571,14 @@ def test_on_denied_warn_keeps_the_other_writes_and_lists_the_refusal(host, monke
     assert host.adjs() == {1: 0, 100: -900, 200: 0, 201: -200, 300: 500, 400: 100}
     assert result["changed"] is True
     assert host.sysctl.exists()
+
+
+def test_host_warnings_false_leaves_the_kernels_refusal_to_the_result(host, monkeypatch):
+    Kernel(monkeypatch, deny=[200])
+    result = ok(host.run(on_denied="warn", host_warnings=False))
+    assert [(d["pid"], d["requested"]) for d in result["adjust"]["denied"]] == [(200, -500)]
+    assert result["warnings"] == []
+    assert host.adjs() == {1: 0, 100: -900, 200: 0, 201: -200, 300: 500, 400: 100}
 
 
 def test_on_denied_is_warn_by_default(host, monkeypatch):

@@ -77,7 +77,10 @@ def test_a_pid_reused_since_the_scan_is_not_reset(host, monkeypatch):
         return found
     monkeypatch.setattr(_leaks_task, "gather", gather_then_reuse)
     result, _failed = leaks(host, reset_to=0)
-    assert 4242 in [s["pid"] for s in result["skipped"]] and adj(host, 4242) == -900
+    assert [(s["pid"], s["name"]) for s in result["not_reset"]] == [(4242, "bash")] and adj(host, 4242) == -900
+    assert "now belongs to another process" in result["not_reset"][0]["reason"]
+    # Not under `skipped`, which ansible-core reserves (it turns the list into a bool).
+    assert "skipped" not in result
 
 
 @pytest.mark.parametrize("args, message", [
