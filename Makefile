@@ -24,8 +24,8 @@ VENV_2_19 := $(BUILD)/venv-2.19
 # The tools lane (lint, integration, molecule, run): 2.21 when it exists, else 2.19.
 TOOLS_LANE := $(if $(PYTHON_2_21),2.21,2.19)
 TOOLS_VENV := $(BUILD)/venv-$(TOOLS_LANE)
-# The documentation site's own venv (requirements/docs.txt), on the tools lane's Python.
-DOCS_PYTHON := $(or $(PYTHON_2_21),$(PYTHON_2_19))
+# The documentation site's own venv (requirements/docs.txt: antsibull-docs with ansible-core 2.21, so the 2.21
+# lane's Python).
 DOCS_VENV := $(BUILD)/venv-docs
 
 # Podman through the project's own config (runtime, ulimits), never the host's /etc.
@@ -118,11 +118,16 @@ lint: venvs link ## ansible-lint (profile production), shellcheck, changelog up 
 # antsibull-docs (the Ansible documentation's tool) and Sphinx, in their own venv: lint-collection-docs first,
 # then the site with warnings as errors (hack/build-docs). No server but PyPI is reached.
 docs: venv-docs link ## lint the collection's documentation and build its HTML site into .build/docs
+ifeq ($(PYTHON_2_21),)
+	@hack/note "skipped: no Python >= 3.12 for the documentation venv (see above)"
+else
 	@ANSIBLE_HOME=$(BUILD)/ansible-home hack/build-docs $(DOCS_VENV) $(BUILD) $(COLLECTIONS)
+endif
 
 venv-docs:
-	@test -n "$(DOCS_PYTHON)" || { echo "no Python 3.11 or >= 3.12 found for the documentation venv" >&2; exit 1; }
-	@hack/ensure-venv $(DOCS_VENV) $(DOCS_PYTHON) requirements/docs.txt - $(BUILD)/cache
+ifneq ($(PYTHON_2_21),)
+	@hack/ensure-venv $(DOCS_VENV) $(PYTHON_2_21) requirements/docs.txt - $(BUILD)/cache
+endif
 
 integration: venvs link ## pytest tests/integration: the real kernel, real processes, real ansible runs
 	@$(ANSIBLE_ENV) hack/run-pytest $(TOOLS_VENV) $(BUILD) tests/integration integration
@@ -159,7 +164,7 @@ build: venvs ## the collection tarball, in .build/dist
 lock: ## re-resolve requirements/controller-*.txt and requirements/docs.txt from the .in files
 	@hack/lock-requirements 2.21 $(PYTHON_2_21) $(BUILD)
 	@hack/lock-requirements 2.19 $(PYTHON_2_19) $(BUILD)
-	@hack/lock-requirements docs $(DOCS_PYTHON) $(BUILD)
+	@hack/lock-requirements docs $(PYTHON_2_21) $(BUILD)
 
 # Fleet containers are not touched here: another run may own them (hack/run-molecule removes leftovers).
 clean: ## remove the build tree (keeps the images)
