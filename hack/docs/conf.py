@@ -23,6 +23,14 @@ html_use_smartypants = True
 html_use_modindex = False
 html_use_index = False
 html_copy_source = False
+# The top bar links the collection's own places (galaxy.yml's repository and issues), not the Ansible blog.
+html_theme_options = {
+    'topbar_links': {
+        'Repository': 'https://github.com/oomguard/fleet',
+        'Issues': 'https://github.com/oomguard/fleet/issues',
+        'Ansible documentation': 'https://docs.ansible.com/',
+    },
+}
 
 # Markdown: GitHub's heading anchors (the guides link to #sections of each other), tables and
 # `Title <link>`-free plain links.
