@@ -24,6 +24,9 @@ VENV_2_19 := $(BUILD)/venv-2.19
 # The tools lane (lint, integration, molecule, run): 2.21 when it exists, else 2.19.
 TOOLS_LANE := $(if $(PYTHON_2_21),2.21,2.19)
 TOOLS_VENV := $(BUILD)/venv-$(TOOLS_LANE)
+# The documentation site's own venv (requirements/docs.txt: antsibull-docs with ansible-core 2.21, so the 2.21
+# lane's Python).
+DOCS_VENV := $(BUILD)/venv-docs
 
 # Podman through the project's own config (runtime, ulimits), never the host's /etc.
 export CONTAINERS_CONF := $(ROOT)/hack/podman/containers.conf
@@ -37,11 +40,12 @@ ANSIBLE_ENV := ANSIBLE_HOME=$(BUILD)/ansible-home ANSIBLE_COLLECTIONS_PATH=$(COL
 # leave idle); the pipeline waits for them at the end and reports their own time (docs/testing.md).
 # `images&`: the fleet images are built in the background too (mostly downloads and dpkg, on a fresh machine);
 # molecule's own `images` prerequisite waits for that build (hack/images/build-all holds a lock) and reuses it.
-TEST_STAGES := setup guests-core& images& units-2.19 units-2.21 sanity-2.19 sanity-2.21 lint integration molecule \
-	fleet-cleanup
+TEST_STAGES := setup guests-core& images& units-2.19 units-2.21 sanity-2.19 sanity-2.21 lint docs integration \
+	molecule fleet-cleanup
 
 .PHONY: help run test setup deps venvs venv-2.19 venv-2.21 link units units-2.19 units-2.21 sanity sanity-2.19 \
-	sanity-2.21 lint integration images molecule guests guests-core fleet-cleanup changelog build lock clean distclean
+	sanity-2.21 lint docs venv-docs integration images molecule guests guests-core fleet-cleanup changelog build lock clean \
+	distclean
 
 help: ## this list
 	@echo "oomguard.fleet -- make run: audit this machine (read-only); make test: everything (needs root, Debian 12)"
@@ -111,6 +115,20 @@ lint: venvs link ## ansible-lint (profile production), shellcheck, changelog up 
 	@$(ANSIBLE_ENV) hack/check-changelog $(VERSION) $(BUILD)
 	@echo "lint: passed"
 
+# antsibull-docs (the Ansible documentation's tool) and Sphinx, in their own venv: lint-collection-docs first,
+# then the site with warnings as errors (hack/build-docs). No server but PyPI is reached.
+docs: venv-docs link ## lint the collection's documentation and build its HTML site into .build/docs
+ifeq ($(PYTHON_2_21),)
+	@hack/note "skipped: no Python >= 3.12 for the documentation venv (see above)"
+else
+	@ANSIBLE_HOME=$(BUILD)/ansible-home hack/build-docs $(DOCS_VENV) $(BUILD) $(COLLECTIONS)
+endif
+
+venv-docs:
+ifneq ($(PYTHON_2_21),)
+	@hack/ensure-venv $(DOCS_VENV) $(PYTHON_2_21) requirements/docs.txt - $(BUILD)/cache
+endif
+
 integration: venvs link ## pytest tests/integration: the real kernel, real processes, real ansible runs
 	@$(ANSIBLE_ENV) hack/run-pytest $(TOOLS_VENV) $(BUILD) tests/integration integration
 
@@ -143,9 +161,10 @@ changelog: venvs link ## fold changelogs/fragments into the galaxy.yml version's
 build: venvs ## the collection tarball, in .build/dist
 	@$(ANSIBLE_ENV) ansible-galaxy collection build --force --output-path $(BUILD)/dist .
 
-lock: ## re-resolve requirements/controller-*.txt from the .in files
+lock: ## re-resolve requirements/controller-*.txt and requirements/docs.txt from the .in files
 	@hack/lock-requirements 2.21 $(PYTHON_2_21) $(BUILD)
 	@hack/lock-requirements 2.19 $(PYTHON_2_19) $(BUILD)
+	@hack/lock-requirements docs $(PYTHON_2_21) $(BUILD)
 
 # Fleet containers are not touched here: another run may own them (hack/run-molecule removes leftovers).
 clean: ## remove the build tree (keeps the images)

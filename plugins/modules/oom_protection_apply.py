@@ -12,7 +12,7 @@ module: oom_protection_apply
 short_description: Apply a host's whole OOM protection in one call and read back what systemd and the kernel hold
 version_added: 0.1.0
 description:
-  - The one call per host that the M(oomguard.fleet.oom_protection) role makes. It does what
+  - The one call per host that the P(oomguard.fleet.oom_protection#role) role makes. It does what
     M(oomguard.fleet.oom_dropins), M(oomguard.fleet.oom_score_adj) and M(oomguard.fleet.oom_score_info) do, in
     this order, in a single round trip.
   - First it validates everything (units, rules, regular expressions, values, the sysctl file path), plans the
