@@ -96,7 +96,8 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {% macro badge(status, label=none) %}<span class="badge s-{{ status }}">{{ label or status.replace("_", " ") }}</span>{% endmacro %}
 {% macro bar(percent, level="", text=none) %}
 {%- if percent is none %}<span class="empty">unknown</span>
-{%- else %}{% set label = text or '%.1f%%' % percent %}<span class="bar{{ ' l-' ~ level if level }}" title="{{ label }}"><span style="width:{{ '%.1f%%' % percent }}"></span>{#-
+{%- else %}{% set label = text or '%.1f%%' % percent %}{#-
+-#}<span class="bar{{ ' l-' ~ level if level }}" title="{{ label }}"><span style="width:{{ '%.1f%%' % percent }}"></span>{#-
 -#}</span> {{ label }}
 {%- endif %}{% endmacro %}
 {% macro table(headers, empty) %}
@@ -259,7 +260,8 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {% endcall %}
 <h3>Next victims</h3>
 {% if host.kill_order_excluded %}<p class="meta excluded">{{ host.kill_order_excluded | excluded | capitalize_first }}: {#-
--#}{% for o in host.kill_order_excluded %} #{{ o.rank | show }} <code class="name">{{ o.name | show }}</code> ({{ o.pid | show }}){{ "," if not loop.last }}{% endfor %}.</p>{% endif %}
+-#}{% for o in host.kill_order_excluded %} #{{ o.rank | show }} <code class="name">{{ o.name | show }}</code> ({{ o.pid | show }}){#-
+-#}{{ "," if not loop.last }}{% endfor %}.</p>{% endif %}
 {% call table(["#rank", "process", "#pid", "unit", "#adj", "#oom_score", "#memory", "share of memory", "reason"],
               "No kill order was gathered.") %}
 {% for v in host.kill_order %}

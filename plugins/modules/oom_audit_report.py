@@ -101,7 +101,7 @@ options:
       kill_order_excluded:
         description:
           - The C(own_processes_excluded) return value of M(oomguard.fleet.oom_score_info) (C(rank), C(pid),
-            C(name)): the audit's own processes left out of O(hosts[].kill_order). The reports say which ranks
+            C(name)), the audit's own processes left out of O(hosts[].kill_order). The reports say which ranks
             they had, so that a gap in the ranks is explained.
         type: list
         elements: dict

@@ -29,8 +29,8 @@ LONG_NAME = "kworker-exporter-with-a-name-far-too-long-for-a-table-cell"
 def victim(rank, pid, name, share):
     return {"rank": rank, "pid": pid, "name": name, "unit": "app.service", "badness": 1000, "share_percent": share,
             "oom_score": 500, "oom_score_adj": 0,
-            "reason": "%s: %.2f%% of RAM+swap, adj 0, badness 1000 pages" % ("first victim" if rank == 1 else "#%d" % rank,
-                                                                           share)}
+            "reason": "%s: %.2f%% of RAM+swap, adj 0, badness 1000 pages" % (
+                "first victim" if rank == 1 else "#%d" % rank, share)}
 
 
 # oom_score_info left out ranks 1-3 (the audit's python, its shell, ansible) and rank 6 is not in the list.
