@@ -39,7 +39,8 @@ SCORE = {"kill_order": [{"name": "java", "pid": 500, "unit": "app.service", "rea
 def victim_lines(score):
     task = task_named("Show this host's next victims")
     variables = {"__oom_audit_score": score}
-    variables["__oom_audit_excluded"] = template(task["vars"]["__oom_audit_excluded"], **variables)
+    for name in ("__oom_audit_excluded", "__oom_audit_left_out"):
+        variables[name] = template(task["vars"][name], **variables)
     return template(task["vars"]["__oom_audit_victims"], **variables).strip().splitlines()
 
 
