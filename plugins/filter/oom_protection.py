@@ -536,8 +536,8 @@ def _found_by_rule(adj_result, offset, count, check_mode):
     """What each process rule matched, from oom_score_adj's result: {rule: {matched, processes}}.
 
     The module lists the processes it changed (in check mode: would change, with their live value as
-    `before`) and those the kernel refused; processes already at the value are only counted (`rules[].won`),
-    so a record lists the processes that differed, or differed until this run fixed them."""
+    `before`), those the kernel refused and those it kept at the value they have (`kept`), so a record lists
+    every live process of its rule; an `ok` record is never one without processes."""
     result = adj_result or {}
     found = {index: {"matched": 0, "processes": {}} for index in range(count)}
     for summary in result.get("rules") or []:
@@ -546,6 +546,7 @@ def _found_by_rule(adj_result, offset, count, check_mode):
             found[index]["matched"] = summary.get("matched") or 0
     listed = [(entry, entry.get("before") if check_mode else entry.get("after")) for entry in result.get("changes") or []]
     listed += [(entry, entry.get("before")) for entry in result.get("denied") or []]
+    listed += [(entry, entry.get("oom_score_adj")) for entry in result.get("kept") or []]
     for entry, value in listed:
         index = _rule_index(entry)
         if not isinstance(index, int) or index - offset not in found:

@@ -103,7 +103,7 @@ class OomScoreAdj(object):
         self._planned = None
         self.snapshot = None
         self._result = {
-            "changed": False, "changes": [], "unchanged": 0, "matched": 0, "denied": [], "vanished": [],
+            "changed": False, "changes": [], "unchanged": 0, "kept": [], "matched": 0, "denied": [], "vanished": [],
             "reused": [], "excluded": [], "rules": [], "can_lower_adj": None,
         }
 
@@ -255,11 +255,11 @@ class OomScoreAdj(object):
             proc, rule = winners[pid]
             rule.won += 1
             if proc.oom_score_adj == rule.value:
-                self._result["unchanged"] += 1
+                self._keep(proc, rule, proc.oom_score_adj)
             elif proc.oom_score_adj == SCORE_ADJ_MIN and rule.value < 0:
                 # OpenSSH's sshd puts its listener at -1000 itself: raising it to a protective value would
                 # fight the daemon after every restart, for less protection than it already has.
-                self._result["unchanged"] += 1
+                self._keep(proc, rule, proc.oom_score_adj)
                 self._result["excluded"].append({"pid": proc.pid, "name": proc.name, "reason": SELF_PROTECTED % (
                     SCORE_ADJ_MIN, rule.value)})
             else:
@@ -305,6 +305,12 @@ class OomScoreAdj(object):
             item.unit = unit_of_cgroup(cgroup)
 
     # -- act ---------------------------------------------------------------------------------------------
+
+    def _keep(self, proc, rule, value):
+        """A matched process left at the value it has: counted, and listed so that a caller can tell a rule
+        whose processes all run at the policy value from one that matched nothing."""
+        self._result["unchanged"] += 1
+        self._result["kept"].append({"pid": proc.pid, "name": proc.name, "rule": rule.ref(), "oom_score_adj": value})
 
     def _entry(self, item, **fields):
         entry = {"pid": item.proc.pid, "name": item.proc.name}
@@ -357,7 +363,7 @@ class OomScoreAdj(object):
                     done.append((item, res))
                 elif res.status == UNCHANGED:
                     # Another write changed it already (processes sharing memory are kept equal by the kernel).
-                    self._result["unchanged"] += 1
+                    self._keep(item.proc, item.rule, item.target)
                 elif res.status == VANISHED:
                     self._result["vanished"].append(self._entry(item, rule=item.rule.ref()))
                 elif res.status == REUSED:

@@ -84,22 +84,27 @@ def load_config(path):
     return config
 
 
-def _status(policy, adjs):
+def _status(policy, adjs, can_lower_adj=True):
     if not adjs:
         return "not_running"
-    # As the role judges it: a process at -1000 under a protective policy protects itself (sshd's listener).
-    return "ok" if all(adj == policy or (adj == -1000 and policy is not None and policy < 0) for adj in adjs) \
-        else "drift"
+    # As the role judges it: a process at -1000 under a protective policy protects itself (sshd's listener);
+    # a value above a negative policy on a host without CAP_SYS_RESOURCE is denied (no run can lower it there).
+    off = [adj for adj in adjs if not (adj == policy or (adj == -1000 and policy is not None and policy < 0))]
+    if not off:
+        return "ok"
+    if not can_lower_adj and policy is not None and policy < 0 and all(adj is not None and adj > policy for adj in off):
+        return "denied"
+    return "drift"
 
 
-def _records(config, units, procs_by_rule, systemd):
+def _records(config, units, procs_by_rule, systemd, can_lower_adj=True):
     records = []
     for entry in config.get("units") or []:
         unit = units.get(entry["name"]) or {}
         processes = unit.get("processes") or []
         declared = unit.get("declared_oom_score_adj")
         adjs = [p["oom_score_adj"] for p in processes]
-        status = _status(entry.get("oom_score_adj"), adjs)
+        status = _status(entry.get("oom_score_adj"), adjs, can_lower_adj)
         if status == "ok" and systemd and declared != entry.get("oom_score_adj"):
             status = "drift"
         records.append({
@@ -112,7 +117,8 @@ def _records(config, units, procs_by_rule, systemd):
         records.append({
             "kind": "process", "target": rule.get("target") or _describe(rule.get("selector") or {}),
             "tier": rule.get("tier"), "policy_oom_score_adj": rule.get("oom_score_adj"),
-            "processes": processes, "status": _status(rule.get("oom_score_adj"), [p.oom_score_adj for p in procs]),
+            "processes": processes,
+            "status": _status(rule.get("oom_score_adj"), [p.oom_score_adj for p in procs], can_lower_adj),
             "reasons": [],
         })
     return records
@@ -146,7 +152,8 @@ def collect(config, hostname=None):
         "reachable": True,
         "errors": list(module.warnings),
         "compliance": {"schema": 1, "systemd": systemd, "can_lower_adj": host["can_lower_adj"], "state": "present",
-                       "records": _records(config, info.get("units") or {}, procs_by_rule, systemd)},
+                       "records": _records(config, info.get("units") or {}, procs_by_rule, systemd,
+                                           host["can_lower_adj"] is not False)},
         "host": host,
         "headroom": host.get("headroom"),
         "thresholds": config.get("thresholds") or {},

@@ -25,14 +25,24 @@ GENERATOR = "oomguard.fleet.oom_audit_report"
 RECORD_STATUSES = ("ok", "drift", "denied", "missing", "not_running", "not_effective", "unknown")
 # Assignment statuses that make a host non-compliant and a JUnit test case fail.
 FAILING_STATUSES = ("drift", "denied", "missing", "unknown")
-# Host statuses, worst first: the order of the console summary and of the reports.
-HOST_STATUSES = ("unreachable", "failed", "drifting", "no_assignments", "compliant")
+# Host statuses, worst first: the order of the console summary and of the reports. `denied`: the only failing
+# assignments are `denied` -- the host lacks CAP_SYS_RESOURCE for the tier's negative values, which no run of
+# the role can fix there; a host that also drifts or misses a unit is `drifting`.
+HOST_STATUSES = ("unreachable", "failed", "drifting", "denied", "no_assignments", "compliant")
 HOST_STATUS_LABELS = {
     "unreachable": "unreachable",
     "failed": "audit failed",
     "drifting": "drifting",
+    "denied": "denied",
     "no_assignments": "no assignments",
     "compliant": "compliant",
+}
+# What a reader of a report can do about a host of each status that is not compliant.
+HOST_STATUS_ADVICE = {
+    "drifting": ("the reasons say which assignments differ from the policy; running oomguard.fleet.harden puts "
+                 "drift right, a missing unit has to be installed first"),
+    "denied": ("it needs CAP_SYS_RESOURCE to lower oom_score_adj to the tier's negative values (a container, or "
+               "a host that drops the capability, lacks it); running oomguard.fleet.harden will not fix it"),
 }
 
 TEXT_MAX = 4096
@@ -298,7 +308,15 @@ def _memory_kb_from_badness(entry, host):
     return pages * page_size // 1024 if pages >= 0 else None
 
 
-def normalize_victim(raw, rank, total_kb, host=None):
+def _kernel_rank(entry, position):
+    """The kernel's position of a victim (oom_score_info's `rank`); the list position only for an input that
+    carries none, as reports of older releases do."""
+    rank = clean_int(entry.get("rank"))
+    return rank if rank is not None and rank >= 1 else position
+
+
+def normalize_victim(raw, position, total_kb, host=None):
+    """One next victim; `rank` is the kernel's position from the entry, `position` its place in the list."""
     entry = raw if isinstance(raw, dict) else {}
     memory_kb = _memory_kb(entry)
     if memory_kb is None:
@@ -314,7 +332,7 @@ def normalize_victim(raw, rank, total_kb, host=None):
     if share is not None:
         share = round(min(max(share, 0.0), 100.0), 2)
     return {
-        "rank": rank,
+        "rank": _kernel_rank(entry, position),
         "pid": clean_int(entry.get("pid")),
         "name": clean_text(entry.get("name"), 1024),
         "unit": clean_text(entry.get("unit"), 1024),
@@ -325,6 +343,41 @@ def normalize_victim(raw, rank, total_kb, host=None):
         "memory_share_percent": share,
         "reason": clean_text(entry.get("reason"), 1024),
     }
+
+
+def normalize_excluded(raw):
+    """The audit's own processes oom_score_info left out of the kill order (its own_processes_excluded),
+    with their kernel ranks, in rank order."""
+    out = []
+    for entry in raw if isinstance(raw, (list, tuple)) else []:
+        if isinstance(entry, dict):
+            out.append({"rank": clean_int(entry.get("rank")), "pid": clean_int(entry.get("pid")),
+                        "name": clean_text(entry.get("name"), 1024)})
+    return sorted(out, key=lambda item: (item["rank"] is None, item["rank"] or 0))
+
+
+def rank_ranges(ranks):
+    """Kernel ranks as people read them: [1, 2, 3, 5] -> "1-3, 5"."""
+    numbers = sorted(set(rank for rank in ranks if rank is not None))
+    parts = []
+    for number in numbers:
+        if parts and parts[-1][1] == number - 1:
+            parts[-1][1] = number
+        else:
+            parts.append([number, number])
+    return ", ".join("%d" % low if low == high else "%d-%d" % (low, high) for low, high in parts)
+
+
+def excluded_text(excluded):
+    """The sentence that says which ranks the audit's own processes had, or "" when none was left out."""
+    if not excluded:
+        return ""
+    ranks = rank_ranges(entry["rank"] for entry in excluded)
+    if not ranks:
+        return "the audit's own processes are left out"
+    single = len(excluded) == 1
+    return "%s %s %s the audit's own process%s, left out" % (
+        "rank" if single else "ranks", ranks, "is" if single else "are", "" if single else "es")
 
 
 def normalize_event(raw):
@@ -436,7 +489,10 @@ def classify_host(reachable, compliance):
     if compliance is None:
         return "failed"
     records = compliance["records"]
-    if any(r["status"] in FAILING_STATUSES for r in records):
+    failing = set(r["status"] for r in records if r["status"] in FAILING_STATUSES)
+    if failing == {"denied"}:
+        return "denied"
+    if failing:
         return "drifting"
     if not records:
         return "no_assignments"
@@ -460,8 +516,8 @@ def normalize_host(raw):
     risk = assess_risk(headroom, data.get("thresholds"), clean_int(data.get("previous_oom_kill_count")))
     total_kb = _host_total_kb(host)
     kill_order = []
-    for rank, entry in enumerate(data.get("kill_order") or [], 1):
-        kill_order.append(normalize_victim(entry, rank, total_kb, host))
+    for position, entry in enumerate(data.get("kill_order") or [], 1):
+        kill_order.append(normalize_victim(entry, position, total_kb, host))
     events = sorted((normalize_event(e) for e in data.get("events") or []), key=_event_sort_key, reverse=True)
     status = classify_host(reachable, compliance)
     if status == "failed" and not errors:
@@ -475,6 +531,7 @@ def normalize_host(raw):
         "compliance": compliance,
         "host": host,
         "kill_order": kill_order,
+        "kill_order_excluded": normalize_excluded(data.get("kill_order_excluded")) if reachable else [],
         "events_source": clean_text(data.get("events_source"), 100),
         "events": events,
         "cgroup_oom_kills": counted_kills(compliance["records"]) if compliance else None,
@@ -596,6 +653,8 @@ def _host_detail(host):
                                                    _plural(counts["total"], "assignment"), ", ".join(bad)))
         else:
             parts.append("%d of %s ok" % (counts["ok"], _plural(counts["total"], "assignment")))
+        if host["status"] == "denied":
+            parts.append("needs CAP_SYS_RESOURCE for the negative values, harden cannot fix it")
         if counts["not_running"]:
             parts.append("%d not running" % counts["not_running"])
     if host["leaks"]:
@@ -613,14 +672,21 @@ def _host_detail(host):
         share = victim["memory_share_percent"]
         facts = ["pid %s" % victim["pid"]]
         if share is not None:
-            facts.append("%.1f%% of memory" % share)
+            facts.append("%s of memory" % share_text(share))
         if victim["oom_score_adj"]:
             # A small process first in line is there by its adj: say so, or the line reads like a wrong guess.
             facts.append("oom_score_adj %d" % victim["oom_score_adj"])
-        parts.append("next victim %s (%s)" % (victim["name"], ", ".join(facts)))
+        parts.append("next victim #%s %s (%s)" % (victim["rank"], victim["name"], ", ".join(facts)))
+    if host.get("kill_order_excluded"):
+        parts.append(excluded_text(host["kill_order_excluded"]))
     if host["errors"]:
         parts.append(_plural(len(host["errors"]), "gathering error"))
     return "; ".join(parts) or "nothing to report"
+
+
+def share_text(percent):
+    """A share of memory as every report shows it: two decimals, as the kill reasons do (0.02%, not 0.0%)."""
+    return "%.2f%%" % percent
 
 
 def summary_lines(report, limit=10):
@@ -645,6 +711,11 @@ def summary_lines(report, limit=10):
 # JUnit XML
 
 
+def _known(value, missing="unknown"):
+    """A value in a JUnit text: a missing one in words (JUnit readers are people; Python's None is no word)."""
+    return missing if value is None else value
+
+
 def _record_case_name(rec):
     return "%s:%s" % (rec["kind"] or "assignment", rec["target"] or "?")
 
@@ -661,36 +732,46 @@ def _record_message(rec):
         head += " (%s)" % ", ".join(facts)
     if rec["reasons"]:
         head += ": " + "; ".join(rec["reasons"])
+    if rec["status"] == "denied":
+        head += " (the host lacks CAP_SYS_RESOURCE; running oomguard.fleet.harden will not fix it)"
     return head
 
 
+def _setting_value(value):
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return _known(value, "not set")
+
+
 def _record_details(rec):
+    declared = "not set" if rec["declared_set"] is False else _known(rec["declared_oom_score_adj"])
     lines = [
-        "kind: %s" % rec["kind"],
-        "target: %s" % rec["target"],
-        "tier: %s" % rec["tier"],
-        "policy oom_score_adj: %s" % rec["policy_oom_score_adj"],
-        "policy OOMPolicy: %s" % rec["policy_oom_policy"],
-        "declared oom_score_adj: %s%s" % (rec["declared_oom_score_adj"],
-                                          "" if rec["declared_set"] is not False else " (not set)"),
-        "declared OOMPolicy: %s" % rec["declared_oom_policy"],
+        "kind: %s" % _known(rec["kind"]),
+        "target: %s" % _known(rec["target"]),
+        "tier: %s" % _known(rec["tier"]),
+        "policy oom_score_adj: %s" % _known(rec["policy_oom_score_adj"]),
+        "policy OOMPolicy: %s" % _known(rec["policy_oom_policy"], "not set"),
+        "declared oom_score_adj: %s" % declared,
+        "declared OOMPolicy: %s" % _known(rec["declared_oom_policy"], "not set"),
     ]
     for proc in rec["processes"]:
-        lines.append("process %s (%s): oom_score_adj %s" % (proc["pid"], proc["name"], proc["oom_score_adj"]))
+        lines.append("process %s (%s): oom_score_adj %s" % (_known(proc["pid"]), _known(proc["name"]),
+                                                            _known(proc["oom_score_adj"])))
     for entry in rec.get("settings") or []:
         lines.append("%s: %s (policy %s, declared %s, effective %s)%s" % (
-            entry["setting"], entry["status"], entry["policy"], entry["declared"], entry["effective"],
+            _known(entry["setting"]), entry["status"], _setting_value(entry["policy"]),
+            _setting_value(entry["declared"]), "unknown" if entry["effective"] is None else _setting_value(entry["effective"]),
             ": " + entry["reason"] if entry["reason"] else ""))
     if rec.get("oom_kills") is not None or rec.get("oomd_kills") is not None:
-        lines.append("OOM kills counted by the cgroup: %s (kernel), %s (systemd-oomd)" % (rec.get("oom_kills"),
-                                                                                          rec.get("oomd_kills")))
+        lines.append("OOM kills counted by the cgroup: %s (kernel), %s (systemd-oomd)" % (
+            _known(rec.get("oom_kills")), _known(rec.get("oomd_kills"))))
     for reason in rec["reasons"]:
         lines.append("reason: %s" % reason)
     return "\n".join(lines)
 
 
 def _headroom_details(host):
-    lines = ["%s: %s" % (name, value) for name, value in sorted((host["risk"]["figures"] or {}).items())]
+    lines = ["%s: %s" % (name, _known(value)) for name, value in sorted((host["risk"]["figures"] or {}).items())]
     lines.extend("%s: %s" % (f["level"], f["text"]) for f in host["risk"]["findings"])
     return "\n".join(lines)
 
@@ -698,9 +779,9 @@ def _headroom_details(host):
 def leak_text(leak):
     source = leak["source"]
     origin = "no protected ancestor is alive" if source is None else "from %s (pid %s, %s, %s)" % (
-        source["name"], source["pid"], source["unit"] or "no unit", source["oom_score_adj"])
+        _known(source["name"]), _known(source["pid"]), source["unit"] or "no unit", _known(source["oom_score_adj"]))
     return "%s (pid %s, %s) holds oom_score_adj %s that nothing assigns: %s" % (
-        leak["name"], leak["pid"], leak["unit"] or "no unit", leak["oom_score_adj"], origin)
+        _known(leak["name"]), _known(leak["pid"]), leak["unit"] or "no unit", _known(leak["oom_score_adj"]), origin)
 
 
 def oomd_text(oomd):
@@ -709,13 +790,39 @@ def oomd_text(oomd):
     prediction = oomd.get("prediction") or {}
     swap = prediction.get("swap")
     if swap:
-        lines.append("swap rule: first %s" % (swap["first"] or "none (%s)" % swap["reason"]))
+        lines.append("swap rule: first %s" % (swap["first"] or "none (%s)" % _known(swap["reason"], "no reason given")))
     for entry in prediction.get("memory_pressure") or []:
-        lines.append("memory pressure of %s above %s%%: first %s" % (
-            entry["monitored"], entry["limit_percent"], entry["first"] or "none (%s)" % entry["reason"]))
+        lines.append("memory pressure of %s above %s: first %s" % (
+            _known(entry["monitored"]), "an unknown limit" if entry["limit_percent"] is None else
+            "%s%%" % entry["limit_percent"], entry["first"] or "none (%s)" % _known(entry["reason"], "no reason given")))
     if not lines:
         lines.append("no prediction (%s)" % (oomd.get("error") or "systemd-oomd's state was not read"))
     return "\n".join(lines)
+
+
+_REASON_LEAD_RE = re.compile(r"^(?:#\d+|first victim): ")
+
+
+def victim_line(victim):
+    """One next victim as a line: the kernel's rank, the process, and the kernel's reason (or its figures)."""
+    facts = ["pid %s" % _known(victim["pid"])]
+    if victim["unit"]:
+        facts.append(victim["unit"])
+    facts.append("oom_score %s" % _known(victim["oom_score"]))
+    # The kernel's reason starts with the same rank ("#4: ..." or "first victim: ..."): said once here.
+    reason = _REASON_LEAD_RE.sub("", victim["reason"] or "")
+    if not reason:
+        facts.append("oom_score_adj %s" % _known(victim["oom_score_adj"]))
+        if victim["memory_share_percent"] is not None:
+            facts.append("%s of memory" % share_text(victim["memory_share_percent"]))
+    return "#%s %s (%s)%s" % (victim["rank"], _known(victim["name"]), ", ".join(facts), ": " + reason if reason else "")
+
+
+def victim_lines(host):
+    """The next victims of a host, the note on the audit's own processes first."""
+    lines = [excluded_text(host["kill_order_excluded"]) + ":"] if host["kill_order_excluded"] else []
+    lines.extend("  " + victim_line(v) if lines else victim_line(v) for v in host["kill_order"])
+    return lines
 
 
 def render_junit(report):
@@ -768,6 +875,11 @@ def render_junit(report):
             case = ET.SubElement(suite, "testcase", classname=host["name"], name="systemd-oomd", time="0")
             ET.SubElement(case, "system-out").text = oomd_text(host["oomd"])
             counts["tests"] += 1
+        if host["kill_order"] or host["kill_order_excluded"]:
+            # No test: what the OOM killer would take next, by the kernel's ranks, for CI readers.
+            case = ET.SubElement(suite, "testcase", classname=host["name"], name="next-victims", time="0")
+            ET.SubElement(case, "system-out").text = "\n".join(victim_lines(host))
+            counts["tests"] += 1
         if host["headroom"] is not None:
             case = ET.SubElement(suite, "testcase", classname=host["name"], name="headroom", time="0")
             counts["tests"] += 1
@@ -780,7 +892,7 @@ def render_junit(report):
                 ET.SubElement(case, "system-out").text = _headroom_details(host)
         for leak in host["leaks"]:
             case = ET.SubElement(suite, "testcase", classname=host["name"],
-                                 name="leak:%s[%s]" % (leak["name"], leak["pid"]), time="0")
+                                 name="leak:%s[%s]" % (_known(leak["name"]), _known(leak["pid"])), time="0")
             ET.SubElement(case, "failure", type="leak", message=leak_text(leak))
             counts["tests"] += 1
             counts["failures"] += 1
@@ -807,8 +919,8 @@ def _event_line(event):
     where = "in %s" % event["oom_memcg"] if event.get("scope") == "memcg" and event.get("oom_memcg") else \
         event.get("scope") or "scope unknown"
     return "OOM kill %s: pid %s (%s)%s, oom_score_adj %s, %s%s" % (
-        event.get("time") or "at an unknown time", event.get("pid"), event.get("name"),
-        " of %s" % event["unit"] if event.get("unit") else "", event.get("oom_score_adj"), where,
+        event.get("time") or "at an unknown time", _known(event.get("pid")), _known(event.get("name")),
+        " of %s" % event["unit"] if event.get("unit") else "", _known(event.get("oom_score_adj")), where,
         " (read from the summary line)" if event.get("line") == "summary" else "")
 
 
@@ -838,6 +950,25 @@ def display_time(value):
     """ISO 8601 UTC times as people read them; anything else as it came."""
     match = _UTC_TIME_RE.match(value or "")
     return "%s %s UTC" % match.groups() if match else value
+
+
+_SINCE_DURATION_RE = re.compile(r"^(?:(\d+)\s*([smhdw])\s*)+$")
+_SINCE_PART_RE = re.compile(r"(\d+)\s*([smhdw])")
+_SINCE_WORDS = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
+
+
+def since_text(value):
+    """The kill history's window (oom_events_info's `since`) in words: "in the last 7 days", "in the last
+    hour", "in the last 1 hour 30 minutes", "since 2026-11-25"; "" when there is none."""
+    if value is None or not str(value).strip():
+        return ""
+    text = str(value).strip()
+    if _SINCE_DURATION_RE.match(text.lower()):
+        parts = [(int(number), _SINCE_WORDS[unit]) for number, unit in _SINCE_PART_RE.findall(text.lower())]
+        if len(parts) == 1 and parts[0][0] == 1:
+            return "in the last %s" % parts[0][1]
+        return "in the last %s" % " ".join("%d %s%s" % (n, word, "" if n == 1 else "s") for n, word in parts)
+    return "since %s" % display_time(text)
 
 
 def render_html(report):
@@ -877,6 +1008,9 @@ PROMETHEUS_METRICS = (
     ("oomguard_systemd_oomd_running", "gauge", "1 when systemd-oomd runs on the host."),
     ("oomguard_assignments", "gauge", "Assignments on this host by compliance status."),
     ("oomguard_compliant", "gauge", "1 when every assignment on this host is ok or not running (or there are none)."),
+    ("oomguard_host_status", "gauge",
+     "The host's audit status: 1 for its current one, 0 for the others (denied: only assignments this host cannot "
+     "reach without CAP_SYS_RESOURCE fail)."),
     ("oomguard_can_lower_oom_score_adj", "gauge",
      "1 when this host may lower oom_score_adj below a process's floor (CAP_SYS_RESOURCE)."),
     ("oomguard_kernel_oom_kills_total", "counter", "OOM kills since boot (oom_kill in /proc/vmstat)."),
@@ -1048,6 +1182,9 @@ def prometheus_samples(host):
             _prom_line("oomguard_assignments", [("status", status)], host["assignments"][status]))
     samples["oomguard_compliant"].append(
         _prom_line("oomguard_compliant", [], int(host["status"] in ("compliant", "no_assignments"))))
+    for status in HOST_STATUSES:
+        samples["oomguard_host_status"].append(
+            _prom_line("oomguard_host_status", [("status", status)], int(host["status"] == status)))
     settings = host["host"] or {}
     can_lower = settings.get("can_lower_adj")
     if host["compliance"] and host["compliance"]["can_lower_adj"] is not None:

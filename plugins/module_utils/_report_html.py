@@ -22,7 +22,8 @@ except ImportError:
     HAS_JINJA2 = False
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import (
-    FAILING_STATUSES, HOST_STATUS_LABELS, _event_sort_key, display_time,
+    FAILING_STATUSES, HOST_STATUS_ADVICE, HOST_STATUS_LABELS, _event_sort_key, display_time, excluded_text,
+    share_text, since_text,
 )
 
 # Hosts in the summary's table. A larger report adds a table of all hosts and collapses their sections;
@@ -54,7 +55,10 @@ code { font: 12px/1.4 ui-monospace, "DejaVu Sans Mono", monospace; white-space: 
 .badge { display: inline-block; border-radius: 1rem; padding: 0 .55rem; font-size: 12px; font-weight: 600;
          color: #fff; white-space: nowrap; }
 .s-ok, .s-compliant { background: var(--ok); }
-.s-drift, .s-denied, .s-missing, .s-unknown, .s-drifting { background: var(--bad); }
+.s-drift, .s-missing, .s-unknown, .s-drifting { background: var(--bad); }
+.s-denied { background: #bc4c00; }
+.card.denied b { color: #bc4c00; }
+p.advice { margin: .2rem 0 .6rem; }
 .s-unreachable, .s-failed { background: #6e40c9; }
 .s-not_running, .s-not_effective, .s-no_assignments { background: var(--muted); }
 .bar { display: inline-block; width: 10rem; height: .8rem; background: #eaeef2; border-radius: 3px;
@@ -90,10 +94,11 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <title>oomguard fleet audit</title>
 <style>{{ css }}</style></head><body>
 {% macro badge(status, label=none) %}<span class="badge s-{{ status }}">{{ label or status.replace("_", " ") }}</span>{% endmacro %}
-{% macro bar(percent, level="") %}
+{% macro bar(percent, level="", text=none) %}
 {%- if percent is none %}<span class="empty">unknown</span>
-{%- else %}<span class="bar{{ ' l-' ~ level if level }}" title="{{ '%.1f%%' % percent }}"><span style="width:{{ '%.1f%%' % percent }}"></span>{#-
--#}</span> {{ '%.1f%%' % percent }}
+{%- else %}{% set label = text or '%.1f%%' % percent %}{#-
+-#}<span class="bar{{ ' l-' ~ level if level }}" title="{{ label }}"><span style="width:{{ '%.1f%%' % percent }}"></span>{#-
+-#}</span> {{ label }}
 {%- endif %}{% endmacro %}
 {% macro table(headers, empty) %}
 {%- set rows = caller() %}
@@ -121,7 +126,9 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <td class="nowrap">{{ bar(host.risk.figures.memory_used_percent if host.risk.figures else none, level_of(host, "memory_used_percent")) }}</td>
 <td class="num">{{ host.assignments.ok }}</td><td class="num">{{ failing(host) }}</td>
 <td class="num">{{ host.assignments.not_running }}</td><td class="num">{{ host.leaks | length }}</td>
-<td class="clip">{% if victim %}<code>{{ victim.name | show }}</code> ({{ victim.pid | show }}){% else %}{{ none | show }}{% endif %}</td>
+{#- A long name is cut to keep the row on one line: the tooltip has it whole, the host's section too. #}
+<td class="clip"{% if victim %} title="#{{ victim.rank }} {{ victim.name | show }} (pid {{ victim.pid | show }})"{% endif %}>{#-
+-#}{% if victim %}#{{ victim.rank }} <code>{{ victim.name | show }}</code> ({{ victim.pid | show }}){% else %}{{ none | show }}{% endif %}</td>
 <td class="num">{{ host.events | length if host.events or host.events_source else none | show }}</td>
 {#- One line per host: the full text is in the tooltip and in the host's section. #}
 <td class="clip" title="{{ host.errors | join('; ') }}">{{ host.errors | join("; ") }}</td></tr>
@@ -134,12 +141,13 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <section class="summary" id="summary">
 <h1>oomguard fleet audit</h1>
 <p class="meta">Generated {{ report.generated_at | show }} by {{ report.generator }}, report schema {{ report.schema_version }}
-{{- "; OOM kills since %s" % report.events_since if report.events_since }}.</p>
+{{- "; OOM kills %s" % (report.events_since | since) if report.events_since }}.</p>
 <h2>Fleet summary</h2>
 <div class="cards">
 <div class="card">hosts<b>{{ summary.hosts }}</b></div>
 <div class="card ok">compliant<b>{{ counts.compliant }}</b></div>
 <div class="card {{ 'bad' if counts.drifting else 'ok' }}">drifting<b>{{ counts.drifting }}</b></div>
+<div class="card {{ 'denied' if counts.denied else 'ok' }}" title="{{ advice.denied }}">denied (no CAP_SYS_RESOURCE)<b>{{ counts.denied }}</b></div>
 <div class="card {{ 'bad' if counts.unreachable else 'ok' }}">unreachable<b>{{ counts.unreachable }}</b></div>
 <div class="card {{ 'bad' if counts.failed else 'ok' }}">audit failed<b>{{ counts.failed }}</b></div>
 <div class="card">no assignments<b>{{ counts.no_assignments }}</b></div>
@@ -147,6 +155,8 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <div class="card {{ 'warn' if summary.leaks else 'ok' }}">protection leaks<b>{{ summary.leaks }}</b></div>
 <div class="card {{ 'warn' if summary.recent_kills else 'ok' }}">recent OOM kills<b>{{ summary.recent_kills }}</b></div>
 </div>
+{% if counts.denied %}<p class="advice">{{ counts.denied }} host{{ "s are" if counts.denied > 1 else " is" }} <b>denied</b>: {#-
+-#} {{ advice.denied }}.</p>{% endif %}
 {% set large = report.hosts | length > worst %}
 {% if large %}<h3>The {{ worst }} worst hosts</h3>{% endif %}
 {% call table(host_headers, "No hosts were audited.") %}
@@ -179,6 +189,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {#- Collapsed in a large fleet, so that a thousand hosts are a thousand lines; open in a small one. #}
 <details{{ " open" if not large }}><summary><h2>{{ host.name }} {{ badge(host.status, labels[host.status]) }}{#-
 -#}{% if host.risk.at_risk %} {{ badge("at_risk") }}{% endif %}</h2></summary>
+{% if host.status in advice %}<p class="advice">{{ badge(host.status, labels[host.status]) }} {{ advice[host.status] | capitalize_first }}.</p>{% endif %}
 {% if host.errors %}<ul class="errors">{% for e in host.errors %}<li>{{ e }}</li>{% endfor %}</ul>{% endif %}
 {% if host.status == "unreachable" %}
 <p class="empty">Nothing could be gathered: the host was unreachable.</p></details></section>
@@ -248,12 +259,16 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {%- endfor %}
 {% endcall %}
 <h3>Next victims</h3>
-{% call table(["#rank", "process", "#pid", "unit", "#adj", "#oom_score", "#memory", "share of memory"],
+{% if host.kill_order_excluded %}<p class="meta excluded">{{ host.kill_order_excluded | excluded | capitalize_first }}: {#-
+-#}{% for o in host.kill_order_excluded %} #{{ o.rank | show }} <code class="name">{{ o.name | show }}</code> ({{ o.pid | show }}){#-
+-#}{{ "," if not loop.last }}{% endfor %}.</p>{% endif %}
+{% call table(["#rank", "process", "#pid", "unit", "#adj", "#oom_score", "#memory", "share of memory", "reason"],
               "No kill order was gathered.") %}
 {% for v in host.kill_order %}
 <tr><td class="num">{{ v.rank }}</td><td><code class="name">{{ v.name | show }}</code></td><td class="num">{{ v.pid | show }}</td>
 <td>{{ v.unit | show }}</td><td class="num">{{ v.oom_score_adj | adj }}</td><td class="num">{{ v.oom_score | show }}</td>
-<td class="num">{{ v.memory_kb | kb }}</td><td>{{ bar(v.memory_share_percent) }}</td></tr>
+<td class="num">{{ v.memory_kb | kb }}</td><td class="nowrap">{{ bar(v.memory_share_percent, text=v.memory_share_percent | share) }}</td>
+<td class="reason">{{ v.reason | show }}</td></tr>
 {%- endfor %}
 {% endcall %}
 <h3>Recent OOM kills{{ " (from %s)" % host.events_source if host.events_source }}</h3>
@@ -344,6 +359,8 @@ def _environment():
     env.filters.update({
         "show": _show, "adj": _adj, "kb": _kb, "pct": _pct, "when": display_time, "settings": _settings,
         "fleet_kills": _fleet_kills, "pair": lambda value, other: (value, other),
+        "share": lambda value: None if value is None else share_text(value), "since": since_text,
+        "excluded": excluded_text, "capitalize_first": lambda text: text[:1].upper() + text[1:],
     })
     return env
 
@@ -355,7 +372,7 @@ def render_html(report):
     return template.render(
         report=report, css=Markup(_CSS),
         anchors=dict((host["name"], "host-%d" % index) for index, host in enumerate(hosts, 1)),
-        labels=HOST_STATUS_LABELS, level_of=_level_of,
+        labels=HOST_STATUS_LABELS, advice=HOST_STATUS_ADVICE, level_of=_level_of,
         failing=lambda host: sum(host["assignments"][s] for s in FAILING_STATUSES),
         worst=WORST_HOSTS, listed=LISTED_HOSTS,
     )

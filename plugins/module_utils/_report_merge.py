@@ -14,6 +14,10 @@ Two entries for the same host name:
 - identical: kept once, and listed as a duplicate;
 - different: the entry of the report generated last (generated_at) is kept; at the same time, the report
   given later. Listed as a conflict, with the reports kept and dropped.
+Entries written by an earlier release of this schema version are brought up to date first: keys added
+since get their empty value (kill_order_excluded: []), and the host status is judged again from the
+entry's compliance records (a host whose only failures are `denied` was `drifting` before it had a status
+of its own).
 Inputs that disagree on events_since (the window of the kill history) are merged with the window of the
 report generated last, and that is reported too. Everything reported is also returned as warning lines.
 Standard library only; runs on the controller.
@@ -22,11 +26,28 @@ Standard library only; runs on the controller.
 from __future__ import annotations
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import (
-    HOST_STATUSES, SCHEMA_VERSION, assemble_report, normalize_host,
+    HOST_STATUSES, SCHEMA_VERSION, assemble_report, classify_host, normalize_host,
 )
 
 # What every host entry of this schema version holds; merging entries of another shape could not be rendered.
 _HOST_KEYS = frozenset(normalize_host({"name": "-"}))
+# Keys added to host entries within this schema version, with the value an entry written without them means.
+_ADDED_KEYS = {"kill_order_excluded": []}
+
+
+def _up_to_date(entry):
+    """A host entry of an earlier release of this schema version as this release writes it."""
+    if not isinstance(entry, dict):
+        return entry
+    entry = dict(entry)
+    for key, value in _ADDED_KEYS.items():
+        entry.setdefault(key, list(value))
+    compliance = entry.get("compliance")
+    records = compliance.get("records") if isinstance(compliance, dict) else None
+    if entry.get("status") == "drifting" and isinstance(records, list) \
+            and all(isinstance(rec, dict) and "status" in rec for rec in records):
+        entry["status"] = classify_host(True, compliance)
+    return entry
 
 
 def _check_report(source, report):
@@ -36,7 +57,8 @@ def _check_report(source, report):
     if report["schema_version"] != SCHEMA_VERSION:
         raise ValueError("%s has schema_version %r; this collection merges version %d reports only"
                          % (source, report["schema_version"], SCHEMA_VERSION))
-    for index, entry in enumerate(report["hosts"]):
+    hosts = [_up_to_date(entry) for entry in report["hosts"]]
+    for index, entry in enumerate(hosts):
         name = entry.get("name") if isinstance(entry, dict) else None
         if not isinstance(name, str) or not name:
             raise ValueError("%s: hosts[%d] is not a host entry (it has no name)" % (source, index))
@@ -45,7 +67,7 @@ def _check_report(source, report):
             raise ValueError("%s: host %s is not a host entry of this report version (%s)" % (
                 source, name, "missing " + ", ".join(missing) if missing else "status %r" % entry["status"]))
     generated = report.get("generated_at")
-    return report["hosts"], generated if isinstance(generated, str) else None
+    return hosts, generated if isinstance(generated, str) else None
 
 
 def merge_reports(reports, generated_at=None):

@@ -18,7 +18,14 @@ description:
     ships with the collection as C(docs/oom-audit.schema.json).
   - C(oom-audit.xml) is JUnit XML with one test suite per host and one test case per host and assignment.
     Assignments in C(drift), C(denied) or C(missing) state are failures, C(not_running) ones are skipped,
-    and an unreachable or failed host is one test case with an error.
+    and an unreachable or failed host is one test case with an error. A test case C(next-victims) lists the
+    next victims by the kernel's rank.
+  - Each host gets one status, worst first - C(unreachable), C(failed), C(drifting), C(denied),
+    C(no_assignments), C(compliant). C(denied) is a host whose only failing assignments are C(denied) - it lacks
+    C(CAP_SYS_RESOURCE) for the tier's negative values (a container, or a host that drops the capability), so
+    running C(oomguard.fleet.harden) will not fix it; with any C(drift) or C(missing) assignment it is C(drifting).
+  - The next victims keep the kernel's rank (C(rank) of M(oomguard.fleet.oom_score_info)); when the audit's own
+    processes were left out, every report says which ranks they had.
   - C(oom-audit.html) is one self-contained page (inline CSS, no script, no external assets) with the fleet
     summary first, then per host the protection status, the next victims and the recent kills. All text
     that comes from hosts is HTML-escaped. With more than 10 hosts the summary shows the 10 worst, a table
@@ -86,6 +93,16 @@ options:
       kill_order:
         description:
           - The first entries of the C(kill_order) return value of M(oomguard.fleet.oom_score_info), first victim first.
+          - Each entry's C(rank) (the kernel's position) is kept in every report; only an entry without one is
+            ranked by its position in this list.
+        type: list
+        elements: dict
+        default: []
+      kill_order_excluded:
+        description:
+          - The C(own_processes_excluded) return value of M(oomguard.fleet.oom_score_info) (C(rank), C(pid),
+            C(name)), the audit's own processes left out of O(hosts[].kill_order). The reports say which ranks
+            they had, so that a gap in the ranks is explained.
         type: list
         elements: dict
         default: []
@@ -239,7 +256,7 @@ counts:
       description: Hosts in the report.
       type: int
     by_status:
-      description: Hosts per status (C(unreachable), C(failed), C(drifting), C(no_assignments), C(compliant)).
+      description: Hosts per status (C(unreachable), C(failed), C(drifting), C(denied), C(no_assignments), C(compliant)).
       type: dict
     assignments:
       description: Assignments per status (C(ok), C(drift), C(denied), C(missing), C(not_running), C(unknown)) and C(total).
@@ -255,7 +272,7 @@ counts:
       type: int
   sample:
     hosts: 3
-    by_status: {unreachable: 1, failed: 0, drifting: 1, no_assignments: 0, compliant: 1}
+    by_status: {unreachable: 1, failed: 0, drifting: 1, denied: 0, no_assignments: 0, compliant: 1}
     assignments: {ok: 3, drift: 1, denied: 0, missing: 0, not_running: 0, unknown: 0, total: 4}
     recent_kills: 2
     at_risk: 1
@@ -297,8 +314,8 @@ summary:
   sample:
     - "oomguard audit: 3 hosts: 1 unreachable, 1 drifting, 1 compliant; 0 at risk; 0 protection leaks; 2 recent OOM kills"
     - "UNREACHABLE    web9  Failed to connect to the host via ssh"
-    - "DRIFTING       db2   1 of 2 assignments not ok (1 drift); 2 recent OOM kills; next victim java (pid 812, 41.0% of memory)"
-    - "COMPLIANT      db1   2 of 2 assignments ok; next victim postgres (pid 733, 12.5% of memory)"
+    - "DRIFTING       db2   1 of 2 assignments not ok (1 drift); 2 recent OOM kills; next victim #1 java (pid 812, 41.00% of memory)"
+    - "COMPLIANT      db1   2 of 2 assignments ok; next victim #4 postgres (pid 733, 12.50% of memory); ranks 1-3 are the audit's own processes, left out"
 """
 
 import datetime
@@ -508,6 +525,7 @@ def build_module():
                     compliance=dict(type="dict"),
                     host=dict(type="dict"),
                     kill_order=dict(type="list", elements="dict", default=[]),
+                    kill_order_excluded=dict(type="list", elements="dict", default=[]),
                     events=dict(type="list", elements="dict", default=[]),
                     events_source=dict(type="str"),
                     headroom=dict(type="dict"),

@@ -395,6 +395,31 @@ unchanged:
   returned: always
   type: int
   sample: 14
+kept:
+  description:
+    - The matched processes left at the value they have, one entry per process counted in RV(unchanged) - at the
+      requested value, or at -1000 under a negative rule (a process that protects itself, like sshd's listener).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    pid:
+      description: The process id.
+      type: int
+      sample: 812
+    name:
+      description: The process name.
+      type: str
+      sample: postgres
+    rule:
+      description: The rule that won for it (C(index) and C(description), as in RV(changes[].rule)).
+      type: dict
+      sample: {index: 2, description: name=postgres}
+    oom_score_adj:
+      description: The value it has and keeps.
+      type: int
+      sample: -500
+  sample: [{pid: 812, name: postgres, rule: {index: 0, description: name=postgres}, oom_score_adj: -500}]
 matched:
   description: How many distinct processes the rules matched, not counting excluded ones.
   returned: always

@@ -26,6 +26,8 @@ from ansible_collections.oomguard.fleet.plugins.module_utils import _report
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ARTIFACTS = os.path.join(REPO, ".build", "artifacts")
 HOSTILE = "<script>x</script>"
+LONG_NAME = "kworker-exporter-with-a-name-far-too-long-for-a-table-cell"
+SMALL_REASON = "#4: 0.02% of RAM+swap, adj 0, badness 800 pages"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -76,8 +78,16 @@ def fleet_report():
                     "source": {"pid": 612, "name": "sshd", "unit": "ssh.service", "oom_score_adj": -900},
                     "reason": "inherited from sshd (pid 612)"}]},
         {"name": "web9", "reachable": False, "errors": ["Failed to connect to the host via ssh: <b>refused</b>"]},
+        # The audit's own processes were ranks 1-3; the next victim has a long name and a tiny share.
+        {"name": "batch1", "compliance": {"schema": 1, "systemd": True, "can_lower_adj": True, "state": "present",
+                                          "records": []},
+         "host": host, "events": [], "events_source": "journal",
+         "kill_order": [{"rank": 4, "pid": 4004, "name": LONG_NAME, "unit": "exporter.service", "badness": 800,
+                         "share_percent": 0.02, "oom_score": 1, "oom_score_adj": 0, "reason": SMALL_REASON}],
+         "kill_order_excluded": [{"rank": 1, "pid": 101, "name": "python3"}, {"rank": 2, "pid": 102, "name": "sh"},
+                                 {"rank": 3, "pid": 103, "name": "ansible-playboo"}]},
     ]
-    return _report.build_report(hosts, targets=["db1", "web9"], generated_at="2026-11-25T21:52:30Z",
+    return _report.build_report(hosts, targets=["db1", "web9", "batch1"], generated_at="2026-11-25T21:52:30Z",
                                 events_since="7d")
 
 
@@ -182,15 +192,17 @@ def _fds_open(*fds):
 
 
 class PageVisit(object):
-    def __init__(self, console_errors, script_elements, body_text, dom):
+    def __init__(self, console_errors, script_elements, body_text, dom, values=None):
         self.console_errors = console_errors
         self.script_elements = script_elements
         self.body_text = body_text
         self.dom = dom
+        self.values = values or {}
 
 
-def visit(path, tmp_path, screenshot=None):
-    """Open a file in headless Chromium; return its console errors, <script> count, text and DOM."""
+def visit(path, tmp_path, screenshot=None, expressions=None):
+    """Open a file in headless Chromium; return its console errors, <script> count, text and DOM, and the
+    value of each of `expressions` ({name: JavaScript}) evaluated in the rendered page."""
     browser = DevTools(str(tmp_path / "profile-cdp"), str(tmp_path / "chromium-cdp.log"))
     try:
         target = browser.call("Target.createTarget", url="about:blank")["targetId"]
@@ -208,6 +220,7 @@ def visit(path, tmp_path, screenshot=None):
         scripts = evaluate("document.getElementsByTagName('script').length")
         text = evaluate("document.body.innerText")
         dom = evaluate("document.documentElement.outerHTML")
+        values = dict((name, evaluate(expression)) for name, expression in (expressions or {}).items())
         if screenshot:
             size = browser.call("Page.getLayoutMetrics", session=session)["cssContentSize"]
             shot = browser.call("Page.captureScreenshot", session=session, format="png", captureBeyondViewport=True,
@@ -227,7 +240,7 @@ def visit(path, tmp_path, screenshot=None):
             errors.append("exception: %s" % details.get("exception", {}).get("description", details.get("text")))
         elif event.get("method") == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
             errors.append("log: %s" % params["entry"].get("text"))
-    return PageVisit(errors, scripts, text, dom)
+    return PageVisit(errors, scripts, text, dom, values)
 
 
 def run_cli(args, tmp_path, name):
@@ -262,6 +275,45 @@ def test_report_renders_without_console_errors_and_hostile_names_show_as_text(re
     assert "Protection leaks" in page.body_text and "sshd (612, ssh.service, -900)" in page.body_text
     assert os.path.getsize(shot) > 10000
     shutil.copy(str(report_file), os.path.join(ARTIFACTS, "oom-audit-report.html"))
+
+
+# What the reader sees in the rendered page, read from the layout (innerText, sizes, the tooltip attribute).
+NEXT_VICTIMS = """(() => {
+  const host = [...document.querySelectorAll('section.host')].find(s => s.querySelector('h2').innerText.startsWith('batch1'));
+  const heading = [...host.querySelectorAll('h3')].find(h => h.innerText === 'Next victims');
+  let table = heading.nextElementSibling;
+  while (table.tagName !== 'TABLE') { table = table.nextElementSibling; }
+  return {headers: [...table.querySelectorAll('th')].map(th => th.innerText.trim()),
+          rows: [...table.querySelectorAll('tbody tr')].map(tr => [...tr.cells].map(td => td.innerText.trim())),
+          note: host.querySelector('p.excluded') ? host.querySelector('p.excluded').innerText : null};
+})()"""
+SUMMARY_VICTIM = """(() => {
+  const row = [...document.querySelectorAll('#summary tbody tr')].find(tr => tr.cells[0].innerText === 'batch1');
+  const cell = row.cells[7];
+  return {text: cell.innerText, title: cell.title, clipped: cell.scrollWidth > cell.clientWidth,
+          ellipsis: getComputedStyle(cell).textOverflow};
+})()"""
+
+
+def test_next_victims_show_the_reason_the_kernels_rank_and_two_decimal_shares(report_file, tmp_path):
+    page = visit(str(report_file), tmp_path, expressions={"victims": NEXT_VICTIMS})
+    victims = page.values["victims"]
+    assert victims["headers"] == ["rank", "process", "pid", "unit", "adj", "oom_score", "memory", "share of memory",
+                                  "reason"]
+    (row,) = victims["rows"]
+    assert row[0] == "4" and row[1] == LONG_NAME
+    assert row[7] == "0.02%"
+    assert row[8] == SMALL_REASON
+    assert victims["note"].startswith("Ranks 1-3 are the audit's own processes, left out: #1 python3 (101)")
+    assert "OOM kills in the last 7 days." in page.body_text
+
+
+def test_the_summary_gives_a_clipped_next_victim_name_in_full(report_file, tmp_path):
+    cell = visit(str(report_file), tmp_path, expressions={"cell": SUMMARY_VICTIM}).values["cell"]
+    # The name does not fit its cell: what the ellipsis hides is in the tooltip.
+    assert cell["clipped"] and cell["ellipsis"] == "ellipsis"
+    assert cell["title"] == "#4 %s (pid 4004)" % LONG_NAME
+    assert cell["text"].startswith("#4 kworker")
 
 
 def test_dump_dom_on_the_command_line_holds_the_hostile_name_as_text(report_file, tmp_path):

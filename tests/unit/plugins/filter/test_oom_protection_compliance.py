@@ -172,6 +172,16 @@ def test_process_record_whose_processes_already_had_the_value_is_ok():
     assert record["status"] == "ok"
 
 
+def test_an_ok_process_record_lists_the_processes_kept_at_the_value():
+    # Issue 22: the audit (check mode) showed "live processes: none" for a rule whose process ran at the value.
+    plan = plan_for(processes=[{"name": "batchd", "tier": "batch"}])
+    adj = dict(adj_result(rules=[(0, 1)]), kept=[{"pid": 7, "name": "batchd", "rule": rule(0), "oom_score_adj": 300}])
+    for check_mode in (False, True):
+        record = single(plan, info({}), adj=adj, systemd=False, check_mode=check_mode)[0]
+        assert record["status"] == "ok"
+        assert record["processes"] == [{"pid": 7, "name": "batchd", "oom_score_adj": 300}]
+
+
 def test_process_record_in_check_mode_shows_the_live_value_as_drift():
     plan = plan_for(processes=[{"name": "batchd", "tier": "batch"}])
     record, _unused = single(plan, info({}), adj=adj_result(changes=[change(7, 0, 0, 300)], rules=[(0, 1)]),

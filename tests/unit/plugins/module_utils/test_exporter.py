@@ -78,3 +78,19 @@ def test_a_bad_configuration_is_one_line_and_writes_nothing(tmp_path, capsys, co
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not os.path.exists("/x")
+
+
+@pytest.mark.parametrize("cap_eff, record_status, host_status", [
+    (0, "denied", "denied"),                  # no CAP_SYS_RESOURCE: no run can lower the value here
+    (1 << 24, "drift", "drifting"),           # CAP_SYS_RESOURCE: harden would fix it
+])
+def test_a_unit_process_above_a_negative_policy_is_denied_only_without_cap_sys_resource(
+        host, tmp_path, cap_eff, record_status, host_status):
+    host._write("self/status", "Name:\tpython3\nUid:\t0\t0\t0\t0\nCapEff:\t%016x\n" % cap_eff)
+    host.add(613, name="sshd", ppid=612, oom_score_adj=0, cgroup="/system.slice/ssh.service")
+    assert _exporter.main([config(host, tmp_path)]) == 0
+    values = samples((tmp_path / "textfile" / "oomguard.prom").read_text())
+    assert values[("oomguard_assignment_status", (("kind", "unit"), ("status", record_status),
+                                                  ("target", "ssh.service"), ("tier", "critical")))] == 1.0
+    assert values[("oomguard_host_status", (("status", host_status),))] == 1.0
+    assert values[("oomguard_compliant", ())] == 0.0

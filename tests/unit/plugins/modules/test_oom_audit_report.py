@@ -129,7 +129,8 @@ def test_schema_rejects_a_host_status_it_does_not_define(fleet):
 def test_json_counts_hosts_and_assignments_by_status(fleet):
     summary = report_of(fleet)["summary"]
     assert summary["hosts"] == 6
-    assert summary["by_status"] == {"unreachable": 1, "failed": 1, "drifting": 2, "no_assignments": 1, "compliant": 1}
+    assert summary["by_status"] == {"unreachable": 1, "failed": 1, "drifting": 2, "denied": 0, "no_assignments": 1,
+                                    "compliant": 1}
     assert summary["assignments"] == {"ok": 2, "drift": 1, "denied": 1, "missing": 1, "not_running": 1,
                                       "not_effective": 0, "unknown": 0, "total": 6}
     assert summary["recent_kills"] == 2
@@ -255,6 +256,7 @@ def test_junit_has_one_case_per_host_and_assignment(fleet):
         ("db1", "unit:postgresql.service"), ("db1", "unit:ssh.service"),
         ("db2", "unit:postgresql.service"), ("db2", "unit:ssh.service"), ("db2", "process:name=batchd"),
         ("web1", "unit:nginx.service"), ("plain1", "assignments"), ("gone", "audit"), ("ghost", "audit"),
+        ("db1", "next-victims"), ("plain1", "next-victims"),
     ])
     assert cases[("db1", "unit:ssh.service")] == ("skipped", None)
     assert cases[("db1", "unit:postgresql.service")] == ("pass", None)
@@ -349,8 +351,8 @@ def test_the_next_victim_line_names_an_adj_that_puts_it_first():
     plain = {"name": "plain", "compliance": compliance(), "host": HOST_FACTS, "kill_order": [victim(1, 78, "java", 230000)]}
     lines = _report.summary_lines(_report.build_report([small, plain]))
     assert [line for line in lines if " small " in line][0].endswith(
-        "next victim memfd:sealed (pid 77, 0.0% of memory, oom_score_adj 1000)")
-    assert [line for line in lines if " plain " in line][0].endswith("next victim java (pid 78, 23.0% of memory)")
+        "next victim #1 memfd:sealed (pid 77, 0.00% of memory, oom_score_adj 1000)")
+    assert [line for line in lines if " plain " in line][0].endswith("next victim #1 java (pid 78, 23.00% of memory)")
 
 
 def test_rendering_is_deterministic(fleet):

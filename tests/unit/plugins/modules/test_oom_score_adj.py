@@ -192,6 +192,16 @@ def test_a_second_identical_call_changes_nothing(host):
     assert second["unchanged"] == first["matched"] == 5
 
 
+def test_processes_already_at_the_value_are_listed_as_kept(host):
+    rules = [{"cgroup": "/system.slice/*.service", "value": 250}]
+    first, _failed = fake(host, rules=rules)
+    assert first["kept"] == []
+    second, _failed = fake(host, rules=rules)
+    assert sorted(entry["pid"] for entry in second["kept"]) == sorted(change["pid"] for change in first["changes"])
+    assert all(entry["oom_score_adj"] == 250 and entry["rule"]["index"] == 0 for entry in second["kept"])
+    assert len(second["kept"]) == second["unchanged"]
+
+
 def test_pid_1_and_kernel_threads_are_never_touched(host):
     result, failed = fake(host, rules=[{"user": "root", "value": 100}, {"pid": 1, "value": 100}])
     assert not failed
