@@ -119,8 +119,8 @@ def _closest(word, choices):
 def _tier_of(tiers, tier, where, allow_oom_disable):
     if not isinstance(tier, str) or tier not in tiers:
         closest = _closest(tier, tiers)
-        _fail("%s: unknown tier %r (%stiers: %s)" % (where, tier, "did you mean %r? " % closest if closest else "",
-                                                   ", ".join(tiers)))
+        hint = "did you mean %r? " % closest if closest else ""
+        _fail("%s: unknown tier %r (%stiers: %s)" % (where, tier, hint, ", ".join(tiers)))
     spec = tiers[tier]
     if spec["oom_disable"] and not allow_oom_disable:
         _fail("%s: tier %s is -1000, which makes its processes unkillable so that their own leak becomes a "
@@ -614,6 +614,7 @@ def oom_protection_reset_rules(info_result, excludes=False):
         return [{"pid": proc["pid"]} for _unit, facts in sorted(units.items()) for proc in facts.get("processes") or []
                 if proc.get("oom_score_adj") == -1000 and proc.get("pid")]
     return [{"unit": unit, "value": facts.get("systemctl_oom_score_adj") or 0} for unit, facts in sorted(units.items())]
+
 
 # --------------------------------------------------------------------------------------------------- input
 

@@ -30,8 +30,8 @@ def record(target, status, reasons=(), kind="unit"):
 def test_counts_then_one_line_per_record_that_is_not_ok():
     lines = oom_protection_summary_lines(compliance([
         record("ssh.service", "ok"), record("cron.service", "ok"), record("nginx.service", "ok"),
-        record("postgresql.service", "denied", ["pid 812 (postgres): the kernel keeps 0, policy -500 "
-                                               "(lowering needs CAP_SYS_RESOURCE)"]),
+        record("postgresql.service", "denied",
+               ["pid 812 (postgres): the kernel keeps 0, policy -500 (lowering needs CAP_SYS_RESOURCE)"]),
     ]))
     assert lines == [
         "oom_protection: 3 ok, 1 denied",
@@ -41,8 +41,8 @@ def test_counts_then_one_line_per_record_that_is_not_ok():
 
 
 def test_no_python_dict_or_list_on_any_line():
-    lines = oom_protection_summary_lines(compliance([record("name=worker", "missing", ["no process matches name=worker"],
-                                                           kind="process")], skipped=["a.service", "b.service"]))
+    worker = record("name=worker", "missing", ["no process matches name=worker"], kind="process")
+    lines = oom_protection_summary_lines(compliance([worker], skipped=["a.service", "b.service"]))
     assert lines == ["oom_protection: 1 missing",
                      "process name=worker: missing (no process matches name=worker)",
                      "no systemd on this host: skipped the unit assignments a.service, b.service"]
@@ -58,9 +58,9 @@ def test_state_absent_says_removed():
 
 
 def test_the_statuses_keep_their_names_and_order():
-    lines = oom_protection_summary_lines(compliance([record("a.service", "not_running", ["a.service has no running "
-                                                                                          "process"]),
-                                                     record("b.service", "drift"), record("c.service", "ok")]))
+    not_running = record("a.service", "not_running", ["a.service has no running process"])
+    lines = oom_protection_summary_lines(compliance([not_running, record("b.service", "drift"),
+                                                     record("c.service", "ok")]))
     assert lines[0] == "oom_protection: 1 ok, 1 drift, 1 not_running"
     assert lines[1:] == ["unit a.service: not_running (a.service has no running process)", "unit b.service: drift"]
 
