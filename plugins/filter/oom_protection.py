@@ -9,9 +9,11 @@ Kept out of Jinja so it can be unit-tested and so every error names the variable
 
 from __future__ import annotations
 
+import difflib
 import re
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.display import Display
 
 from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs, _oomd
 from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import (
@@ -106,9 +108,19 @@ def _cgroup_settings(spec, where):
     return settings
 
 
+def _closest(word, choices):
+    """The one of choices closest to word (a misspelling), or None."""
+    if not isinstance(word, str):
+        return None
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
 def _tier_of(tiers, tier, where, allow_oom_disable):
     if not isinstance(tier, str) or tier not in tiers:
-        _fail("%s: unknown tier %r (known tiers: %s)" % (where, tier, ", ".join(sorted(tiers))))
+        closest = _closest(tier, tiers)
+        hint = "did you mean %r? " % closest if closest else ""
+        _fail("%s: unknown tier %r (%stiers: %s)" % (where, tier, hint, ", ".join(tiers)))
     spec = tiers[tier]
     if spec["oom_disable"] and not allow_oom_disable:
         _fail("%s: tier %s is -1000, which makes its processes unkillable so that their own leak becomes a "
@@ -605,6 +617,158 @@ def oom_protection_reset_rules(info_result, excludes=False):
     return [{"unit": unit, "value": facts.get("systemctl_oom_score_adj") or 0} for unit, facts in sorted(units.items())]
 
 
+# --------------------------------------------------------------------------------------------------- input
+
+# Variables with the role's prefixes that are not options of meta/argument_specs.yml but are still known: the
+# facts the role sets, and the variables and facts of the collection's playbooks (documented in the header of
+# playbooks/audit.yml and playbooks/merge_reports.yml), which share the inventory with the role.
+ROLE_FACTS = ("oom_protection_compliance",)
+PLAYBOOK_VARS = (
+    "oom_audit_hosts", "oom_audit_report_dir", "oom_audit_kill_order_top", "oom_audit_events_since",
+    "oom_audit_events_limit", "oom_audit_summary_hosts", "oom_audit_show_host", "oom_audit_fail_on_findings",
+    "oom_audit_prometheus_dir", "oom_audit_thresholds", "oom_audit_previous_report", "oom_audit_include_own_processes",
+    "oom_audit_merge", "oom_audit_merge_formats",
+    # facts and registered results of the audit
+    "oom_audit_result", "oom_audit_report",
+)
+_BOOLEANS = frozenset(("yes", "on", "1", "true", "y", "t", "no", "off", "0", "false", "n", "f"))
+_TYPE_NAMES = {"dict": "a mapping", "list": "a list", "bool": "true or false", "int": "an integer",
+               "str": "a string", "path": "a path (a string)", "raw": "any value"}
+
+
+def _kind(value):
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if value is None:
+        return "null"
+    return "the string %r" % value if isinstance(value, str) else type(value).__name__
+
+
+def _type_problem(name, value, spec):
+    """Why value does not fit the option's spec (type, elements, choices), or None. Strings are accepted where
+    the inventory's INI format or -e gives them for a boolean, an integer or a list of strings."""
+    kind = spec.get("type", "str")
+    choices = spec.get("choices")
+    wrong = "%s must be %s, got %s" % (name, _TYPE_NAMES.get(kind, kind), _kind(value))
+    if kind == "dict":
+        return None if isinstance(value, dict) else wrong
+    if kind == "bool":
+        if isinstance(value, bool) or (isinstance(value, int) and value in (0, 1)):
+            return None
+        return None if isinstance(value, str) and value.strip().lower() in _BOOLEANS else wrong
+    if kind == "int":
+        if isinstance(value, bool):
+            return wrong
+        if isinstance(value, int) or (isinstance(value, str) and re.match(r"^\s*[-+]?\d+\s*$", value)):
+            return None
+        return wrong
+    if kind in ("str", "path"):
+        if not isinstance(value, str):
+            return wrong
+        items = [value]
+    elif kind == "list":
+        if isinstance(value, str) and spec.get("elements", "str") == "str":
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if not isinstance(value, list):
+            return wrong
+        elements = spec.get("elements")
+        for index, item in enumerate(value):
+            if elements == "dict" and not isinstance(item, dict):
+                return "%s[%d] must be a mapping, got %s" % (name, index, _kind(item))
+            if elements == "str" and not isinstance(item, str):
+                return "%s[%d] must be a string, got %s" % (name, index, _kind(item))
+        items = value
+    else:
+        return None
+    for item in items if choices else ():
+        if item not in choices:
+            closest = _closest(item, [str(choice) for choice in choices])
+            return "%s: unknown value %r (%schoices: %s)" % (name, item, "did you mean %r? " % closest if closest else "",
+                                                             ", ".join(str(choice) for choice in choices))
+    return None
+
+
+def _known(name, options, patterns):
+    return (name in options or name in ROLE_FACTS or name in PLAYBOOK_VARS
+            or any(re.match(pattern, name) for pattern in patterns))
+
+
+def oom_protection_unknown_variables(names, options, patterns=()):
+    """[(name, closest known name or None)] for every name in names that the role and the collection's
+    playbooks do not know."""
+    known = sorted(set(options) | set(ROLE_FACTS) | set(PLAYBOOK_VARS))
+    return [(name, _closest(name, known)) for name in sorted(set(names or ())) if not _known(name, options, patterns)]
+
+
+def oom_protection_input_problems(values, options, patterns=(), units_pattern=None, processes_pattern=None):
+    """Everything wrong with the role's input, as one-line messages (an empty list when nothing is), and one
+    ansible warning for each variable with the role's or the audit's prefix that nothing knows (a misspelling).
+    See oom_protection_input_problems.yml."""
+    if not isinstance(values, dict) or not isinstance(options, dict):
+        _fail("oom_protection_input_problems expects a mapping of variable name to value and the role's options")
+    for name, closest in oom_protection_unknown_variables(values, options, patterns):
+        Display().warning("oom_protection: the variable %s is not known to oomguard.fleet and is ignored%s"
+                          % (name, " (did you mean %s?)" % closest if closest else ""))
+    problems = []
+    for name, spec in options.items():
+        if name in values and values[name] is not None:
+            problem = _type_problem(name, values[name], spec or {})
+            if problem:
+                problems.append(problem)
+    if problems:
+        return problems
+
+    def given(name):
+        value = values.get(name)
+        return (options.get(name) or {}).get("default") if value is None else value
+
+    def matching(pattern):
+        return {name: value for name, value in sorted(values.items()) if pattern and re.match(pattern, name)}
+
+    try:
+        oom_protection_plan(
+            given("oom_protection_tiers"), custom_tiers=given("oom_protection_custom_tiers"),
+            units=given("oom_protection_units"), units_by_var=matching(units_pattern),
+            processes=given("oom_protection_processes"), processes_by_var=matching(processes_pattern),
+            allow_oom_disable=str(given("oom_protection_allow_oom_disable")).strip().lower() in ("yes", "on", "1", "true", "y", "t"),
+            sysctls=given("oom_protection_sysctls"))
+    except AnsibleFilterError as exc:
+        problems.append(str(exc.message if hasattr(exc, "message") else exc).replace("oom_protection: ", "", 1))
+    return problems
+
+
+# ------------------------------------------------------------------------------------------------- summary
+
+def oom_protection_summary_lines(compliance):
+    """The compliance fact as lines a person reads: the counts, then one line per record that is not ok.
+    See oom_protection_summary_lines.yml."""
+    if not isinstance(compliance, dict) or "records" not in compliance:
+        _fail("oom_protection_summary_lines expects the oom_protection_compliance fact")
+    summary = compliance.get("summary") or {}
+    counts = ", ".join("%d %s" % (summary[status], status) for status in STATUSES
+                       if summary.get(status))
+    state = compliance.get("state")
+    if state == "absent":
+        head = "oom_protection: removed (state absent)"
+    else:
+        head = "oom_protection: %s" % (counts or "nothing assigned to this host")
+    lines = [head]
+    for record in compliance["records"]:
+        if record.get("status") != "ok":
+            reasons = "; ".join(record.get("reasons") or [])
+            lines.append("%s %s: %s%s" % (record.get("kind", "unit"), record.get("target"),
+                                          record.get("status"), " (%s)" % reasons if reasons else ""))
+    if compliance.get("skipped_units"):
+        lines.append("no systemd on this host: skipped the unit assignments %s" % ", ".join(compliance["skipped_units"]))
+    return lines
+
+
 class FilterModule:
     """oom_protection role filters."""
 
@@ -613,4 +777,6 @@ class FilterModule:
             "oom_protection_plan": oom_protection_plan,
             "oom_protection_compliance": oom_protection_compliance,
             "oom_protection_reset_rules": oom_protection_reset_rules,
+            "oom_protection_input_problems": oom_protection_input_problems,
+            "oom_protection_summary_lines": oom_protection_summary_lines,
         }

@@ -109,6 +109,30 @@ def test_role_uses_fully_qualified_module_names():
                 assert actions, "%s: task %r has no FQCN action" % (path.name, item.get("name"))
 
 
+def test_the_input_check_runs_first_as_a_dependency():
+    """ansible runs a role's dependencies before the argument spec validation it prepends to the role's tasks:
+    only there does the one-line input check speak before the validation's long output."""
+    assert load("meta/main.yml")["dependencies"] == [{"role": "oomguard.fleet.oom_protection_input"}]
+    checker = ROLE.parent / "oom_protection_input"
+    meta = yaml.safe_load((checker / "meta" / "main.yml").read_text())
+    assert meta["allow_duplicates"] is True and meta["dependencies"] == []
+    assert not (checker / "meta" / "argument_specs.yml").exists(), "its own validation task would print first"
+    tasks = yaml.safe_load((checker / "tasks" / "main.yml").read_text())
+    assert len(tasks) == 1 and "ansible.builtin.fail" in tasks[0]
+    text = (checker / "tasks" / "main.yml").read_text()
+    # It reads this role's argument spec and group-variable patterns, so they cannot disagree with the role.
+    assert "/../oom_protection/meta/argument_specs.yml" in text
+    for name in ("__oom_protection_units_var_pattern", "__oom_protection_processes_var_pattern"):
+        assert name in text and name in load("vars/main.yml")
+
+
+def test_the_summary_is_printed_as_lines():
+    tasks = yaml.safe_load((ROLE / "tasks" / "main.yml").read_text())
+    summary = [task for task in tasks if task["name"] == "Show the compliance summary"]
+    assert summary[0]["ansible.builtin.debug"]["msg"] == (
+        "{{ oom_protection_compliance | oomguard.fleet.oom_protection_summary_lines }}")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--write"]:
         readme = ROLE / "README.md"

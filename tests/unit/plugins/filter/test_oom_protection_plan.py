@@ -88,8 +88,13 @@ def test_custom_tiers_override_a_default_tier():
 
 
 def test_unknown_tier_is_refused_naming_the_variable_and_the_known_tiers():
-    fails(r"oom_protection_units_web: nginx.service: unknown tier 'vip' \(known tiers: critical, essential",
-          units_by_var={"oom_protection_units_web": {"nginx.service": "vip"}})
+    fails(r"oom_protection_units_web: nginx.service: unknown tier 'vip' \(tiers: critical, essential, standard, "
+          r"expendable\)$", units_by_var={"oom_protection_units_web": {"nginx.service": "vip"}})
+
+
+def test_misspelled_tier_is_refused_naming_the_closest_tier():
+    fails(r"^oom_protection: oom_protection_units: ssh.service: unknown tier 'critcal' \(did you mean 'critical'\? "
+          r"tiers: critical, essential, standard, expendable\)$", units={"ssh.service": "critcal"})
 
 
 @pytest.mark.parametrize("value", [1001, -1001])
