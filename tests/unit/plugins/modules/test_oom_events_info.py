@@ -55,6 +55,8 @@ CORPUS = os.path.join(FIXTURES, "corpus")
 def test_returned_fields_and_their_choices_are_the_engines():
     contains = yaml.safe_load(oom_events_info.RETURN)["events"]["contains"]
     assert sorted(contains) == sorted(kl.EVENT_FIELDS)
+    assert contains["killer"]["choices"] == list(kl.KILLERS)
+    assert contains["reason"]["choices"] == list(kl.REASONS)
     assert contains["scope"]["choices"] == list(kl.SCOPES)
     assert contains["line"]["choices"] == list(kl.LINE_KINDS)
 
