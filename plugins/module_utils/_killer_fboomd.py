@@ -62,7 +62,9 @@ class Grammar:
             self.target.setdefault("ts", record.ts)
             return
         match = _KILLED_RE.match(text)
-        if match and int(match.group("n")) > 0:
+        if match and int(match.group("n")) == 0:
+            self.target = {}  # nothing killed: the next kill picks its own target
+        elif match:
             pids = _PID_RE.findall(match.group("pids"))
             fields = {"pid": int(pids[0][0]), "name": pids[0][1]} if len(pids) == 1 else {}
             event = self._partner("kmsg", record.ts)

@@ -38,11 +38,9 @@ MARKERS = ("due to ", "Memory pressure for ", "Swap used (", "Failed to kill any
 # or when the cgroup becomes empty).
 FOLD_WINDOW = 60.0
 
-_TAIL_PRESSURE = r"memory pressure for (?P<mon>.+?) being [\d.]+% > [\d.]+% for > .+ with reclaim activity"
-_TAIL_SWAP = (r"(?:swap used \(\d+\) / total \(\d+\)|memory used \(\d+\) / total \(\d+\) and swap used \(\d+\)"
-              r" / total \(\d+\)) being more than [\d.]+%")
-_KILL_RE = re.compile(r"^(?:Killed (?P<cg>.+?)|Marked (?P<marked>.+?) for killing) due to (?:(?P<pressure>"
-                      + _TAIL_PRESSURE + r")|(?P<swap>" + _TAIL_SWAP + r"))")
+# Only the start of the tail is required: pastes of `journalctl` often cut long lines ("... being 62.11% > 5>").
+_KILL_RE = re.compile(r"^(?:Killed (?P<cg>.+?)|Marked (?P<marked>.+?) for killing) due to (?:(?P<pressure>memory "
+                      r"pressure for )|(?P<swap>swap used \(|memory used \(\d+\) / total \(\d+\) and swap used))")
 _DECISION_PRESSURE_RE = re.compile(
     r"^Memory pressure for (?P<mon>.+?) is greater than \d+ for more than \d+ seconds and there was reclaim activity")
 _DECISION_SWAP_RE = re.compile(r"^Swap used \(\d+\) / total \(\d+\) is more than \d+%")

@@ -564,3 +564,18 @@ def test_every_prefix_the_kernel_reader_strips_is_stripped_for_the_killers(line)
 
 def test_another_programs_line_that_looks_like_a_kill_is_not_one():
     assert events(syslog("myapp", 'sending SIGTERM to process 4242 "x": badness 1, VmRSS 1 MiB')) == []
+
+
+def test_systemd_oomd_kill_line_cut_short_by_a_journalctl_paste_is_still_the_kill():
+    found = events(syslog("systemd-oomd", "Killed /system.slice/batch.service due to memory pressure for /system.slice "
+                                          "be>"))
+    assert brief(found, "cgroup", "unit", "reason") == [("/system.slice/batch.service", "batch.service", "pressure")]
+
+
+def test_fb_oomd_failed_kill_leaves_its_target_to_no_later_kill():
+    found = events(
+        syslog("oomd", '[../src/oomd/plugins/KillMemoryGrowth-inl.h:168] Picked "system.slice/a.service" (900MB) '
+                       "based on size > 10% of total 6989MB", pid=810),
+        syslog("oomd", "[../src/oomd/plugins/BaseKillPlugin.cpp:141] Killed 0: 10(a)[E1] 11(b)[E1]", pid=810),
+        syslog("oomd", "[../src/oomd/plugins/BaseKillPlugin.cpp:141] Killed 1: 20(c)", 30, pid=810))
+    assert brief(found, "pid", "cgroup", "reason") == [(20, None, "unknown")]
