@@ -261,6 +261,7 @@ _TAG_RE = re.compile(r"\S+ (?:[a-z0-9]+\.[a-z]+ )?(?P<ident>[^\s\[\]:]+)(?:\[\d+
 # After journalctl short-monotonic's "[ 123.456789]" only a tag with a pid counts (dmesg lines such as
 # "usb 1-1: ..." would look like "host tag: ").
 _PID_TAG_RE = re.compile(r"\S+ (?P<ident>[^\s\[\]:]+)\[\d+\]: ?")
+_BARE_PID_TAG_RE = re.compile(r"(?P<ident>[^\s\[\]:]+)\[\d+\]: ?")
 
 
 def split_tagged(line, boot_time=None, ref_time=None):
@@ -311,7 +312,8 @@ def split_tagged(line, boot_time=None, ref_time=None):
         text = text[tagged.end():]
         ident = "kernel"
     elif syslog_style:
-        other = _TAG_RE.match(text)
+        # A paste may have lost the host ("Apr 16 21:08:50 systemd-oomd[612]: ..."): a tag with a pid still counts.
+        other = _TAG_RE.match(text) or _BARE_PID_TAG_RE.match(text)
         if other:
             return ts, other.group("ident"), text[other.end():]
     match = _UPTIME_RE.match(text)

@@ -579,3 +579,8 @@ def test_fb_oomd_failed_kill_leaves_its_target_to_no_later_kill():
         syslog("oomd", "[../src/oomd/plugins/BaseKillPlugin.cpp:141] Killed 0: 10(a)[E1] 11(b)[E1]", pid=810),
         syslog("oomd", "[../src/oomd/plugins/BaseKillPlugin.cpp:141] Killed 1: 20(c)", 30, pid=810))
     assert brief(found, "pid", "cgroup", "reason") == [(20, None, "unknown")]
+
+
+def test_a_paste_that_lost_the_host_keeps_the_tag():
+    found = events("Nov 25 21:48:00 systemd-oomd[612]: " + KILL_LINE)
+    assert brief(found, "killer", "unit") == [("systemd-oomd", SCOPE_UNIT)]
