@@ -584,3 +584,18 @@ def test_fb_oomd_failed_kill_leaves_its_target_to_no_later_kill():
 def test_a_paste_that_lost_the_host_keeps_the_tag():
     found = events("Nov 25 21:48:00 systemd-oomd[612]: " + KILL_LINE)
     assert brief(found, "killer", "unit") == [("systemd-oomd", SCOPE_UNIT)]
+
+
+def test_nohang_own_log_with_top_list_and_no_victim_status_names_the_highest_badness_process():
+    text = ("2026-11-25 21:48:05,100: Memory status that requires corrective actions:\n"
+            "  MemAvailable [383 MiB, 5.0 %] <= soft_threshold_min_mem [384 MiB, 5.0 %]\n"
+            "2026-11-25 21:48:05,101: TOP-2 tasks by badness:\n"
+            "2026-11-25 21:48:05,101:   Name                PID badness\n"
+            "2026-11-25 21:48:05,101:   mysqld           903309     849\n"
+            "2026-11-25 21:48:05,101:   monit              7469      17\n"
+            "2026-11-25 21:48:05,102: TOP printed in 1ms; process with highest badness:\n"
+            "  PID: 903309, name: mysqld, badness: 849\n"
+            "2026-11-25 21:48:05,103: Implementing a corrective action:\n"
+            "  Sending SIGTERM to the victim\n")
+    assert brief(ks.parse_text(text), "killer", "pid", "name", "reason", "signal") == [
+        ("nohang", 903309, "mysqld", "memory", "SIGTERM")]
