@@ -9,7 +9,8 @@ Sources:
 - journal: one `journalctl -o json` for the kernel's messages (`_TRANSPORT=kernel`), the killers' identifiers
   and PID 1's / the user managers' lines about oomd kills and `oom-kill` results (their MESSAGE_IDs);
 - dmesg: the kernel's messages, Facebook oomd's `oomd kill:` line among them;
-- file: any log file (journal text, syslog, a grep paste, nohang's own log), every killer's lines in it.
+- file: any log file (journalctl text, JSON or export output, syslog, a grep paste, nohang's own log), every
+  killer's lines in it.
 `source=auto` reads the journal, else dmesg for the kernel and the first syslog file for the userspace killers.
 The result says which sources were read and which killers' lines they could hold (`sources_read`,
 `killers_looked_for`), so that no kills is never confused with logs that could not be read.
@@ -19,6 +20,7 @@ Standard library only: this runs on target hosts (Python >= 3.8).
 
 from __future__ import annotations
 
+import json
 import os
 
 from ansible_collections.oomguard.fleet.plugins.module_utils import _kernel_log as kl
@@ -66,12 +68,45 @@ def parse(records, killers=KILLERS, kernel_release=None, boot_releases=None):
 
 
 def records_of_lines(lines, boot_time=None, ref_time=None):
-    """Records of every line (any program's) of log text: a string or an iterable of lines."""
+    """Records of every line (any program's) of log text: a string or an iterable of lines. Saved journal output
+    is read too: `journalctl -o json` (one object per line) and `journalctl -o export` (FIELD=value lines, one
+    entry per paragraph, starting with __CURSOR=)."""
     if isinstance(lines, str):
         lines = lines.splitlines()
+    export = None
     for line in lines:
+        if export is not None:
+            if line.strip():
+                name, sep, value = line.rstrip("\r\n").partition("=")
+                if sep:
+                    export[name] = value
+                continue
+            record = _export_record(export)
+            export = None
+            if record is not None:
+                yield record
+            continue
+        if line.startswith("__CURSOR="):
+            export = {}
+            continue
+        if line.startswith("{"):
+            for record in kl.journal_entries(line):
+                yield record
+            continue
         ts, ident, text = kl.split_tagged(line, boot_time=boot_time, ref_time=ref_time)
         yield kl.Record(ts, text, None, ident)
+    if export:
+        record = _export_record(export)
+        if record is not None:
+            yield record
+
+
+def _export_record(fields):
+    if "MESSAGE" not in fields:
+        return None
+    for record in kl.journal_entries(json.dumps(fields)):
+        return record
+    return None
 
 
 def parse_text(text, killers=KILLERS, boot_time=None, ref_time=None, kernel_release=None):

@@ -74,8 +74,9 @@ options:
         Facebook oomd's C(oomd kill:) lines. Times are the boot time plus the kernel's uptime stamp, which stops
         during suspend. Needs root when C(kernel.dmesg_restrict=1).
       file: >-
-        A log file given in O(path), with any killer's lines - a syslog file, a C(journalctl) or C(grep) paste, a
-        saved C(dmesg), nohang's own log file; C(.gz) files are read too.
+        A log file given in O(path), with any killer's lines - a syslog file, a C(journalctl) or C(grep) paste, saved
+        C(journalctl -o json) or C(journalctl -o export) output, a saved C(dmesg), nohang's own log file; C(.gz) files
+        are read too.
     default: auto
   path:
     description:

@@ -158,3 +158,19 @@ def test_since_applies_to_every_killer(tmp_path):
     host = FakeHost(tmp_path, {"journalctl": (0, JOURNAL, "")})
     result = host.collect(source="journal", since=1795643285.0)
     assert [e["killer"] for e in result["events"]] == ["earlyoom", "kernel"]
+
+
+def test_file_source_reads_saved_journal_json_and_export_output(tmp_path):
+    saved = tmp_path / "journal.json"
+    saved.write_text(JOURNAL)
+    host = FakeHost(tmp_path, {})
+    result = host.collect(source="file", path=str(saved))
+    assert kinds(result) == [("systemd-oomd", None, "mariadb.service"), ("earlyoom", 4242, None),
+                             ("kernel", 4242, None)]
+    export = tmp_path / "journal.export"
+    paragraphs = []
+    for n, line in enumerate(JOURNAL.splitlines()):
+        fields = json.loads(line)
+        paragraphs.append("__CURSOR=s=1;i=%d\n" % n + "".join("%s=%s\n" % item for item in fields.items()))
+    export.write_text("\n".join(paragraphs))
+    assert kinds(host.collect(source="file", path=str(export))) == kinds(result)
