@@ -22,6 +22,7 @@ PID 1's `Killing process N (comm) with signal SIGKILL.` and `Main process exited
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._killer_common import (
@@ -37,6 +38,8 @@ MARKERS = ("due to ", "Memory pressure for ", "Swap used (", "Failed to kill any
 # How far apart oomd's line and PID 1's lines about the same kill may be (PID 1 notices when it reaps a child
 # or when the cgroup becomes empty).
 FOLD_WINDOW = 60.0
+# How many oomd events on each side of a PID 1 line's time it may belong to.
+LOOKAROUND = 32
 
 # Only the start of the tail is required: pastes of `journalctl` often cut long lines ("... being 62.11% > 5>").
 _KILL_RE = re.compile(r"^(?:Killed (?P<cg>.+?)|Marked (?P<marked>.+?) for killing) due to (?:(?P<pressure>memory "
@@ -98,34 +101,48 @@ class Grammar:
         return False
 
     def finish(self):
+        # Events in time order, so that each PID 1 line looks only at the oomd events near it (linear overall).
+        timed = sorted((e for e in self.events if e["timestamp"] is not None), key=lambda e: e["timestamp"])
+        times = [e["timestamp"] for e in timed]
+        untimed = [e for e in self.events if e["timestamp"] is None]
         for ts, unit, kind, raw in self.notes:
-            event = self._owner(ts, unit, kind)
+            if ts is None:
+                candidates = untimed[-LOOKAROUND:]
+            else:
+                at = bisect.bisect_left(times, ts)
+                candidates = timed[max(0, at - LOOKAROUND):at + LOOKAROUND]
+            event = _owner(candidates, ts, unit, kind)
             if event is not None:
                 if event["unit"] is None:
                     event["unit"] = unit
             elif kind == "killed":
                 # oomd's own line is not in the log (a paste of PID 1's lines): PID 1's line is the record.
                 # Later lines about the same unit (its "Failed with result") fold into it.
-                self.events.append(new_event(KILLER, ts, raw, line="unit", unit=unit, signal="SIGKILL",
-                                             reason="unknown"))
+                event = new_event(KILLER, ts, raw, line="unit", unit=unit, signal="SIGKILL", reason="unknown")
+                self.events.append(event)
+                if ts is None:
+                    untimed.append(event)
+                else:
+                    at = bisect.bisect_right(times, ts)
+                    times.insert(at, ts)
+                    timed.insert(at, event)
         self.events.sort(key=lambda e: (e["timestamp"] is None, e["timestamp"] or 0))
         return self.events
 
-    def _owner(self, ts, unit, kind):
-        """The event a PID 1 line about `unit` at `ts` belongs to: the nearest in time that killed that unit or a
-        cgroup holding it, else the nearest oomd kill or decision at all (a killed slice or user@.service holds
-        units its path does not name; a decision line names no killed cgroup). `Failed with result 'oom-kill'`
-        also follows kernel kills, so it only joins an event that names its unit. None when there is none."""
-        near = [e for e in self.events if _near(e["timestamp"], ts, FOLD_WINDOW)
-                and (e["line"] != "unit" or e["unit"] == unit)]
-        if not near:
-            return None
-        named = [e for e in near if e["unit"] == unit or _names(e["cgroup"], unit)]
-        if kind == "failed":
-            near = []
-        if not (named or near):
-            return None
-        return min(named or near, key=lambda e: abs((e["timestamp"] or 0) - (ts or 0)))
+
+def _owner(candidates, ts, unit, kind):
+    """The event a PID 1 line about `unit` at `ts` belongs to: the nearest in time that killed that unit or a
+    cgroup holding it, else the nearest oomd kill or decision at all (a killed slice or user@.service holds
+    units its path does not name; a decision line names no killed cgroup). `Failed with result 'oom-kill'`
+    also follows kernel kills, so it only joins an event that names its unit. None when there is none."""
+    near = [e for e in candidates if _near(e["timestamp"], ts, FOLD_WINDOW)
+            and (e["line"] != "unit" or e["unit"] == unit)]
+    named = [e for e in near if e["unit"] == unit or _names(e["cgroup"], unit)]
+    if kind == "failed":
+        near = []
+    if not (named or near):
+        return None
+    return min(named or near, key=lambda e: abs((e["timestamp"] or 0) - (ts or 0)))
 
 
 def _names(cgroup, unit):
