@@ -47,7 +47,8 @@ _KILL_RES = (
     # v1.1
     re.compile(r"^Killing process: (?P<name>.*), pid: (?P<pid>\d+), badness: -?\d+, VmRSS: \d+ MiB"),
     # v1.0 (the name was read after choosing the victim, and may be another process's)
-    re.compile(r"^Killing process (?P<pid>\d+) (?P<name>.*)$"),
+    # (not PID 1's "Killing process N (comm) with signal SIGKILL.", in a paste that lost its unit prefix)
+    re.compile(r"^Killing process (?P<pid>\d+) (?!.* with signal SIG[A-Z]+\.$)(?P<name>.*)$"),
 )
 _ESCALATE_RE = re.compile(r"^escalating to SIGKILL after [\d.]+ seconds")
 _EXITED_RE = re.compile(r"^process (?:(?P<pid>\d+) )?exited after [\d.]+ seconds")

@@ -599,3 +599,8 @@ def test_nohang_own_log_with_top_list_and_no_victim_status_names_the_highest_bad
             "  Sending SIGTERM to the victim\n")
     assert brief(ks.parse_text(text), "killer", "pid", "name", "reason", "signal") == [
         ("nohang", 903309, "mysqld", "memory", "SIGTERM")]
+
+
+def test_pid1_stop_timeout_line_without_its_unit_prefix_is_not_an_earlyoom_v1_0_kill():
+    assert events("Killing process 4242 (mariadbd) with signal SIGKILL.") == []
+    assert brief(events("Killing process 4242 mariadbd"), "killer", "pid") == [("earlyoom", 4242)]
