@@ -327,7 +327,7 @@ def split_tagged(line, boot_time=None, ref_time=None):
                 text = text[tagged.end():]
                 ident = "kernel"
             else:
-                other = _PID_TAG_RE.match(text)
+                other = _PID_TAG_RE.match(text) or _BARE_PID_TAG_RE.match(text)
                 if other:
                     return ts, other.group("ident"), text[other.end():]
     match = _CALLER_RE.match(text)

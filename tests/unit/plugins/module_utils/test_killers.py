@@ -604,3 +604,11 @@ def test_nohang_own_log_with_top_list_and_no_victim_status_names_the_highest_bad
 def test_pid1_stop_timeout_line_without_its_unit_prefix_is_not_an_earlyoom_v1_0_kill():
     assert events("Killing process 4242 (mariadbd) with signal SIGKILL.") == []
     assert brief(events("Killing process 4242 mariadbd"), "killer", "pid") == [("earlyoom", 4242)]
+
+
+def test_short_monotonic_paste_without_host_keeps_the_tag():
+    found = ks.parse_text("[2406674.127782] systemd-oomd[2261673]: Killed /system.slice/httpd.service due to memory "
+                          "used (32305733632) / total (33046589440) and swap used (7730941132) / total (8589930496) "
+                          "being more than 90.00%\n", boot_time=1790000000.0)
+    assert brief(found, "killer", "unit", "reason", "timestamp") == [
+        ("systemd-oomd", "httpd.service", "swap", 1790000000.0 + 2406674.127782)]
