@@ -612,3 +612,22 @@ def test_short_monotonic_paste_without_host_keeps_the_tag():
                           "being more than 90.00%\n", boot_time=1790000000.0)
     assert brief(found, "killer", "unit", "reason", "timestamp") == [
         ("systemd-oomd", "httpd.service", "swap", 1790000000.0 + 2406674.127782)]
+
+
+def test_earlyoom_desktop_notification_text_is_not_a_kill():
+    assert events(syslog("earlyoom", "Low memory! Killing process 4242 stress-ng")) == []
+
+
+def test_nohang_desktop_identifier_is_nohang():
+    found = events(syslog("nohang-desktop", "Implementing a corrective action:"),
+                   syslog("nohang-desktop", "  Sending SIGTERM to the victim"))
+    assert brief(found, "killer", "signal") == [("nohang", "SIGTERM")]
+
+
+def test_fb_oomd_head_trying_line_with_cgroup_kill_names_the_cgroup():
+    found = events(
+        syslog("oomd", "[../src/oomd/plugins/BaseKillPlugin.cpp:310] Trying to kill /sys/fs/cgroup/system.slice/"
+                       "c.service with cgroup.freeze and cgroup.kill", pid=810),
+        syslog("oomd", "[../src/oomd/plugins/BaseKillPlugin.cpp:341] Killed 1: 30(c)", pid=810))
+    assert brief(found, "pid", "name", "cgroup", "unit") == [(30, "c", "/sys/fs/cgroup/system.slice/c.service",
+                                                             "c.service")]
