@@ -90,8 +90,7 @@ def records_of_lines(lines, boot_time=None, ref_time=None):
             export = {}
             continue
         if line.startswith("{"):
-            for record in kl.journal_entries(line):
-                yield record
+            yield from kl.journal_entries(line)
             continue
         ts, ident, text = kl.split_tagged(line, boot_time=boot_time, ref_time=ref_time)
         yield kl.Record(ts, text, None, ident)
