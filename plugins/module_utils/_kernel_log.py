@@ -45,11 +45,18 @@ SCOPES = ("global", "memcg", "cpuset", "mempolicy")
 EVENT_FIELDS = (
     "time", "timestamp", "pid", "name", "uid", "oom_score_adj", "total_vm_kb", "anon_rss_kb", "file_rss_kb",
     "shmem_rss_kb", "pgtables_kb", "scope", "constraint", "oom_memcg", "task_memcg", "trigger", "unit",
-    "reaped", "line", "raw",
+    "reaped", "line", "raw", "killer", "cgroup", "pod", "reason", "signal",
 )
+# Who killed: the kernel's OOM killer or a userspace killer (read by the _killer_* grammars).
+KILLERS = ("kernel", "systemd-oomd", "earlyoom", "nohang", "kubelet", "oomd")
+REASONS = ("pressure", "swap", "memory", "eviction", "unknown")
+SIGNALS = ("SIGTERM", "SIGKILL")
 # Which line an event was read from: the kill line itself, or (when the log holds no kill line for it, as in
 # `grep oom-kill /var/log/messages`) the summary line that names the victim.
-LINE_KINDS = ("kill", "summary")
+# A userspace killer's event is read from its kill line ("kill"), from the decision line that is the kill's
+# only record ("decision": systemd-oomd before v248) or from PID 1's line about the unit ("unit": systemd-oomd's
+# own line is not in the log).
+LINE_KINDS = ("kill", "summary", "decision", "unit")
 MEMCG_PREFIX = "Memory cgroup out of memory"
 _SCOPE_OF_CONSTRAINT = {
     "CONSTRAINT_NONE": "global",
@@ -71,13 +78,15 @@ class KernelLogError(Exception):
 
 
 class Record:
-    """One kernel message: `ts` (epoch seconds or None), `text` (the message without any prefix), `boot`."""
+    """One message: `ts` (epoch seconds or None), `text` (the message without any prefix), `boot`, and `ident`:
+    the syslog identifier ("kernel", or a program such as "systemd-oomd"), None when the line names none."""
 
-    __slots__ = ("ts", "text", "boot")
+    __slots__ = ("ts", "text", "boot", "ident")
 
-    def __init__(self, ts, text, boot=None):
+    def __init__(self, ts, text, boot=None, ident=None):
         self.ts = ts
         self.text = text
+        self.ident = ident
         self.boot = boot
 
     def __repr__(self):
@@ -239,9 +248,34 @@ def split_line(line, boot_time=None, ref_time=None):
     dmesg's `[  123.456789]` (added to `boot_time` when the line had no absolute time; journalctl
     short-monotonic puts it before the host) and CONFIG_PRINTK_CALLER's `[T123]` / `[C1]`.
     """
+    ts, ident, text = split_tagged(line, boot_time, ref_time)
+    if ident is not None and ident != "kernel":
+        return None
+    return ts, text
+
+
+# Python logging's default asctime, as in nohang's own log file: "2026-11-25 21:48:05,123: message".
+_PYLOG_TS_RE = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): ")
+# A program's syslog tag: "host ident[pid]: " (busybox may add "daemon.info " before it).
+_TAG_RE = re.compile(r"\S+ (?:[a-z0-9]+\.[a-z]+ )?(?P<ident>[^\s\[\]:]+)(?:\[\d+\])?: ?")
+# After journalctl short-monotonic's "[ 123.456789]" only a tag with a pid counts (dmesg lines such as
+# "usb 1-1: ..." would look like "host tag: ").
+_PID_TAG_RE = re.compile(r"\S+ (?P<ident>[^\s\[\]:]+)\[\d+\]: ?")
+_BARE_PID_TAG_RE = re.compile(r"(?P<ident>[^\s\[\]:]+)\[\d+\]: ?")
+
+
+def split_tagged(line, boot_time=None, ref_time=None):
+    """(epoch or None, identifier, message) of one log line of any program: the one place that strips prefixes.
+
+    The identifier is "kernel" for a line tagged `kernel`, the program's syslog tag (`systemd-oomd`, `earlyoom`,
+    `systemd`, ...) for another program's line, and None for a line without a tag (dmesg output, a bare
+    message, a continuation line of a program's own log file). For a kernel or untagged line the message is
+    what split_line returns.
+    """
     text = line.rstrip("\r\n")
     ts = None
     syslog_style = False
+    ident = None
     match = _PRIORITY_RE.match(text)
     if match:
         text = text[match.end():]
@@ -268,11 +302,20 @@ def split_line(line, boot_time=None, ref_time=None):
             if match:
                 ts = _ctime_to_epoch(match)
                 text = text[match.end():]
+            else:
+                match = _PYLOG_TS_RE.match(text)
+                if match:
+                    ts = iso_to_epoch(match.group(1))
+                    return ts, None, text[match.end():]
     tagged = _KERNEL_TAG_RE.match(text)
     if tagged:
         text = text[tagged.end():]
-    elif syslog_style and _OTHER_TAG_RE.match(text):
-        return None
+        ident = "kernel"
+    elif syslog_style:
+        # A paste may have lost the host ("Apr 16 21:08:50 systemd-oomd[612]: ..."): a tag with a pid still counts.
+        other = _TAG_RE.match(text) or _BARE_PID_TAG_RE.match(text)
+        if other:
+            return ts, other.group("ident"), text[other.end():]
     match = _UPTIME_RE.match(text)
     if match:
         if ts is None and boot_time is not None:
@@ -282,10 +325,15 @@ def split_line(line, boot_time=None, ref_time=None):
             tagged = _KERNEL_TAG_RE.match(text)
             if tagged:
                 text = text[tagged.end():]
+                ident = "kernel"
+            else:
+                other = _PID_TAG_RE.match(text) or _BARE_PID_TAG_RE.match(text)
+                if other:
+                    return ts, other.group("ident"), text[other.end():]
     match = _CALLER_RE.match(text)
     if match:
         text = text[match.end():]
-    return ts, text
+    return ts, ident, text
 
 
 # Lines the grouping looks at; everything else (stack traces, Mem-Info, ...) is dropped early.
@@ -312,9 +360,9 @@ def records_from_text(lines, boot_time=None, ref_time=None):
     return records
 
 
-def records_from_journal_json(text):
-    """Records from `journalctl -o json` output (one JSON object per line)."""
-    records = []
+def journal_entries(text):
+    """Records of every entry of `journalctl -o json` output (one JSON object per line), in order, with
+    `ident` "kernel" for the kernel's messages (`_TRANSPORT=kernel`) and the entry's SYSLOG_IDENTIFIER for others."""
     for line in text.splitlines():
         line = line.strip()
         if not line.startswith("{"):
@@ -322,6 +370,8 @@ def records_from_journal_json(text):
         try:
             entry = json.loads(line)
         except ValueError:
+            continue
+        if not isinstance(entry, dict):
             continue
         message = entry.get("MESSAGE")
         if isinstance(message, list):  # journald encodes messages that are not valid UTF-8 as byte arrays
@@ -332,17 +382,22 @@ def records_from_journal_json(text):
         if not isinstance(message, str):
             continue
         message = message.rstrip("\n")
-        match = _CALLER_RE.match(message)
-        if match:
-            message = message[match.end():]
-        if not _interesting(message):
-            continue
+        ident = entry.get("SYSLOG_IDENTIFIER")
+        if entry.get("_TRANSPORT") == "kernel" or ident is None or ident == "kernel":
+            ident = "kernel"
+            match = _CALLER_RE.match(message)
+            if match:
+                message = message[match.end():]
         try:
             ts = int(entry["__REALTIME_TIMESTAMP"]) / 1e6
         except (KeyError, TypeError, ValueError):
             ts = None
-        records.append(Record(ts, message, entry.get("_BOOT_ID")))
-    return records
+        yield Record(ts, message, entry.get("_BOOT_ID"), ident)
+
+
+def records_from_journal_json(text):
+    """Kernel records from `journalctl -o json` output (one JSON object per line)."""
+    return [record for record in journal_entries(text) if record.ident == "kernel" and _interesting(record.text)]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -785,6 +840,10 @@ def _scope(constraint, prefix, oom_memcg):
     return _SCOPE_OF_CONSTRAINT.get(constraint)
 
 
+def iso(ts):
+    return _iso(ts)
+
+
 def _iso(ts):
     if ts is None:
         return None
@@ -800,6 +859,9 @@ def parse_records(records, kernel_release=None, boot_releases=None):
     grouper = _Grouper(kernel_release, boot_releases)
     for record in records:
         grouper.feed(record)
+    for event in grouper.events:
+        # The kernel's OOM killer always sends SIGKILL, to the victim it chose for lack of memory.
+        event.update(killer="kernel", cgroup=event["task_memcg"], reason="memory", signal="SIGKILL")
     return grouper.events
 
 
@@ -886,39 +948,62 @@ JOURNAL_FIELDS = "MESSAGE,_BOOT_ID"
 JOURNAL_SINCE_MARGIN = 120
 
 
-def read_journal(run_command, journalctl, since=None, proc_path="/proc"):
-    """(events, has_kernel_messages) from the journal's kernel messages of every boot it kept."""
-    base = [journalctl, "--no-pager", "--quiet", "--output=json", "_TRANSPORT=kernel"]
+def journal_output(run_command, journalctl, since=None, matches=("_TRANSPORT=kernel",), fields=JOURNAL_FIELDS):
+    """`journalctl -o json` output of the entries `matches` selects, every boot; raises KernelLogError."""
+    base = [journalctl, "--no-pager", "--quiet", "--output=json"] + list(matches)
     if since is not None:
         base.append("--since=" + time.strftime("%Y-%m-%d %H:%M:%S",
                                                time.localtime(since - JOURNAL_SINCE_MARGIN)))
     # --output-fields (systemd >= 236) shrinks the output a lot; older journalctl rejects it.
-    rc, out, err = run_command(base + ["--output-fields=" + JOURNAL_FIELDS])
+    rc, out, err = run_command(base + ["--output-fields=" + fields])
     if rc != 0:
         rc, out, err = run_command(base)
     if rc != 0:
         raise KernelLogError("journalctl failed (rc=%s): %s" % (rc, _first_line(err or out)))
+    return out
+
+
+def journal_has_kernel_messages(run_command, journalctl):
+    """Whether the journal holds any kernel message at all (a `since` window may simply be quiet)."""
+    rc, probe, _err = run_command([journalctl, "--no-pager", "--quiet", "--output=json", "--lines=1",
+                                   "_TRANSPORT=kernel"])
+    return rc == 0 and bool(probe.strip())
+
+
+def journal_releases(proc_path="/proc"):
+    boot = current_boot_id(proc_path)
+    return {boot: running_release(proc_path)} if boot else {}
+
+
+def read_journal(run_command, journalctl, since=None, proc_path="/proc"):
+    """(events, has_kernel_messages) from the journal's kernel messages of every boot it kept."""
+    out = journal_output(run_command, journalctl, since)
     records = records_from_journal_json(out)
     has_messages = bool(out.strip())
     if not has_messages and since is not None:
-        rc, probe, _err = run_command([journalctl, "--no-pager", "--quiet", "--output=json", "--lines=1",
-                                       "_TRANSPORT=kernel"])
-        has_messages = rc == 0 and bool(probe.strip())
-    boot = current_boot_id(proc_path)
-    releases = {boot: running_release(proc_path)} if boot else {}
-    return parse_records(records, boot_releases=releases), has_messages
+        has_messages = journal_has_kernel_messages(run_command, journalctl)
+    return parse_records(records, boot_releases=journal_releases(proc_path)), has_messages
 
 
-def read_dmesg(run_command, dmesg, proc_path="/proc"):
-    """Events from the kernel ring buffer (this boot only)."""
+def dmesg_output(run_command, dmesg):
+    """`dmesg --time-format iso` output, or plain `dmesg` where that option is unknown; raises KernelLogError."""
     rc, out, err = run_command([dmesg, "--time-format", "iso"])
     if rc != 0:
         # util-linux < 2.26 and busybox have no --time-format; their [seconds] are relative to boot.
         rc2, out, err2 = run_command([dmesg])
         if rc2 != 0:
             raise KernelLogError("dmesg failed (rc=%s): %s" % (rc2, _first_line(err2 or out or err)))
-    records = records_from_text(out, boot_time=boot_time(proc_path))
+    return out
+
+
+def read_dmesg(run_command, dmesg, proc_path="/proc"):
+    """Events from the kernel ring buffer (this boot only)."""
+    records = records_from_text(dmesg_output(run_command, dmesg), boot_time=boot_time(proc_path))
     return parse_records(records, kernel_release=running_release(proc_path))
+
+
+def open_log(path):
+    return _open_log(path)
 
 
 def _open_log(path):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: oom_events_info
-short_description: OOM kills from the kernel log (journal, dmesg or a log file)
+short_description: OOM kills by the kernel and the userspace killers, from the logs (journal, dmesg or a log file)
 version_added: "0.1.0"
 description:
   - Finds the processes the Linux OOM killer killed, one event per C(Killed process) line of the kernel log,
@@ -24,6 +24,17 @@ description:
     kernels, with the prefixes of the journal, C(dmesg), syslog files and C(CONFIG_PRINTK_CALLER), and
     C(dmesg -T) / C(journalctl) times written in other locales (German, French, Spanish, Italian, Portuguese,
     Dutch, Polish, Russian, Ukrainian, Czech, Swedish month names, and the C(12月) / C(12월) forms).
+  - Also reads the kills of the userspace killers that act before or instead of the kernel, one event per kill
+    with RV(events[].killer) saying who killed - C(systemd-oomd) (systemd v247 to v261), C(earlyoom) (1.0 to 1.9),
+    C(nohang) (0.1 to today, also its own log file), C(kubelet) (the eviction manager, both its printf-era and its
+    structured lines) and Facebook's C(oomd).
+  - One kill is one event however many lines it takes. systemd-oomd's kill line and PID 1's or the user manager's
+    C(systemd-oomd killed N process(es)) and C(Failed with result 'oom-kill') lines are one event; earlyoom's
+    SIGTERM, its escalation to SIGKILL, its retries and C(process exited) are one event; kubelet's evicted, waiting
+    and cleaned-up lines are one event. Two killers acting on one process (earlyoom, then the kernel) are two events.
+  - Never events - candidate dumps, startup banners, statistics counters, dry runs, decisions that were not
+    followed by a kill, PID 1's C(Killing process N (name) with signal SIGKILL) (a unit being stopped) and
+    C(Main process exited, code=killed, status=9/KILL).
   - Needs only Python 3.8+ and its standard library on the target.
 author:
   - oomguard contributors (@oomguard)
@@ -43,20 +54,29 @@ attributes:
     details: Linux only.
 options:
   source:
-    description: Where to read the kernel log.
+    description:
+      - Where to read the logs. RV(sources_read) and RV(killers_looked_for) say what was read.
     type: str
     choices:
       auto: >-
-        The journal when C(journalctl) exists and the journal holds kernel messages, else C(dmesg), else the first
-        existing file of C(/var/log/kern.log), C(/var/log/messages), C(/var/log/syslog). A source that exists but
-        cannot be read is skipped with a warning.
+        The journal when C(journalctl) exists and can be read, in one C(journalctl) run - the kernel messages, the
+        killers' identifiers (C(systemd-oomd), C(earlyoom), C(nohang), C(nohang-desktop), C(kubelet), C(oomd)) and PID
+        1's lines about systemd-oomd kills and C(oom-kill) results. When the journal holds no kernel messages, the
+        kernel's come from C(dmesg), else from the first existing file of C(/var/log/kern.log), C(/var/log/messages),
+        C(/var/log/syslog). Without a readable journal the userspace killers' lines come from the first existing file of
+        C(/var/log/syslog), C(/var/log/messages), C(/var/log/daemon.log). A source that exists but cannot be read is
+        skipped with a warning.
       journal: >-
-        C(journalctl -o json _TRANSPORT=kernel): the kernel messages of every boot the journal kept, with exact
-        times. Reading the system journal needs root or the C(adm) / C(systemd-journal) group.
+        C(journalctl -o json) as with V(auto): every boot the journal kept, with exact times. Reading the system
+        journal needs root or the C(adm) / C(systemd-journal) group.
       dmesg: >-
-        The kernel ring buffer (this boot only; old messages are overwritten when it fills). Times are the boot
-        time plus the kernel's uptime stamp, which stops during suspend. Needs root when C(kernel.dmesg_restrict=1).
-      file: A log file given in O(path); C(.gz) files are read too.
+        The kernel ring buffer (this boot only; old messages are overwritten when it fills), the kernel's kills and
+        Facebook oomd's C(oomd kill:) lines. Times are the boot time plus the kernel's uptime stamp, which stops
+        during suspend. Needs root when C(kernel.dmesg_restrict=1).
+      file: >-
+        A log file given in O(path), with any killer's lines - a syslog file, a C(journalctl) or C(grep) paste, saved
+        C(journalctl -o json) or C(journalctl -o export) output, a saved C(dmesg), nohang's own log file; C(.gz) files
+        are read too.
     default: auto
   path:
     description:
@@ -71,6 +91,13 @@ options:
         (without an offset it is the target's local time).
       - Kills whose time the log does not tell are always returned.
     type: str
+  killers:
+    description:
+      - Only read and return the kills of these killers.
+    type: list
+    elements: str
+    choices: [kernel, systemd-oomd, earlyoom, nohang, kubelet, oomd]
+    default: [kernel, systemd-oomd, earlyoom, nohang, kubelet, oomd]
   limit:
     description:
       - Return at most this many events, the most recent ones. V(0) returns none (the counter and the source are
@@ -91,6 +118,11 @@ notes:
   - A process killed by C(memory.oom.group) may be logged twice in one report; it is one event.
   - A C(dmesg -T) time whose month name is not one of those locales is still removed from the message, but the
     event's time is V(null).
+  - The userspace killers print less than the kernel. systemd-oomd and Facebook oomd kill a cgroup and name no
+    pid; earlyoom names the pid and no cgroup; kubelet names the pod only. Such fields are V(null).
+  - systemd-oomd before v248 printed only its decision (the monitored cgroup, before killing); that line is the
+    event (RV(events[].line) is V(decision)) unless a C(Failed to kill any cgroup) line follows it.
+  - A kubelet that logs to a file instead of the journal is only read with O(source=file).
   - Fields taken from the task table (C(oom_score_adj) and C(uid) before Linux 5.4) need C(vm.oom_dump_tasks=1),
     the default.
 seealso:
@@ -129,13 +161,30 @@ EXAMPLES = r"""
   oomguard.fleet.oom_events_info:
     source: file
     path: /var/log/kern.log.1
+
+- name: What systemd-oomd and earlyoom killed today
+  oomguard.fleet.oom_events_info:
+    killers: [systemd-oomd, earlyoom]
+    since: 1d
+  register: userspace_kills
+
+- name: Fail when the killers' logs could not be read at all
+  ansible.builtin.assert:
+    that: "'systemd-oomd' in userspace_kills.killers_looked_for"
+    fail_msg: "Read {{ userspace_kills.sources_read }}: systemd-oomd's kills are unknown"
+
+- name: Kills in nohang's own log file
+  oomguard.fleet.oom_events_info:
+    source: file
+    path: /var/log/nohang/nohang.log
+    killers: [nohang]
 """
 
 RETURN = r"""
 events:
   description:
     - The OOM kills found, oldest first (the order of the log). Memory values are kB.
-    - Fields the kernel did not print for that kill are V(null).
+    - Fields the log did not print for that kill are V(null).
   returned: always
   type: list
   elements: dict
@@ -149,11 +198,13 @@ events:
       type: float
       sample: 1795643806.047064
     pid:
-      description: The killed process's id.
+      description: The killed process's id (V(null) for a cgroup kill that names none, and for kubelet evictions).
       type: int
       sample: 9751
     name:
-      description: The killed process's name (the kernel's C(comm), at most 15 bytes; may hold spaces and parentheses).
+      description:
+        - The killed process's name (the kernel's C(comm), at most 15 bytes; may hold spaces and parentheses).
+        - For a kubelet eviction, the pod's name.
       type: str
       sample: php-fpm8.2
     uid:
@@ -222,7 +273,10 @@ events:
           type: int
           sample: 0
     unit:
-      description: The systemd unit owning C(task_memcg) (or the C(memory.oom.group) cgroup), or V(null).
+      description:
+        - Kernel kills - the systemd unit owning C(task_memcg) (or the C(memory.oom.group) cgroup), or V(null).
+        - Userspace killers - the unit the line names or the cgroup ends in, with systemd's escaping kept
+          (C(app-gnome-google\x2dchrome-11396.scope)), or V(null).
       type: str
       sample: php8.2-fpm.service
     reaped:
@@ -233,12 +287,47 @@ events:
       sample: true
     line:
       description:
-        - The line the event was read from. V(kill) is the C(Killed process) line. V(summary) is the summary line
-          C(oom-kill:constraint=...) of a kill whose C(Killed process) line is not in the log; such an event has
-          no memory values (V(null)) but the name, pid, uid, constraint and memory cgroups of the summary.
+        - The line the event was read from. V(kill) is the C(Killed process) line (or a userspace killer's kill
+          line). V(summary) is the summary line C(oom-kill:constraint=...) of a kill whose C(Killed process) line is
+          not in the log; such an event has no memory values (V(null)) but the name, pid, uid, constraint and memory
+          cgroups of the summary.
+        - >-
+          V(decision) is systemd-oomd's decision line before v248, the only record of its kill (its C(cgroup) is the
+          monitored cgroup it killed under). V(unit) is PID 1's or a user manager's
+          C(<unit>: systemd-oomd killed N process(es) in this unit.) when systemd-oomd's own line is not in the log.
       type: str
-      choices: [kill, summary]
+      choices: [kill, summary, decision, unit]
       sample: kill
+    killer:
+      description: Who killed - the kernel's OOM killer or a userspace killer.
+      type: str
+      choices: [kernel, systemd-oomd, earlyoom, nohang, kubelet, oomd]
+      sample: systemd-oomd
+    cgroup:
+      description:
+        - The cgroup the killer acted on, as printed (kernel - C(task_memcg); systemd-oomd and oomd - the killed
+          cgroup; nohang - the victim's C(cgroup_v2)); V(null) when the log does not print one (earlyoom, kubelet).
+      type: str
+      sample: /user.slice/user-1000.slice/user@1000.service/app.slice/app-firefox-2231.scope
+    pod:
+      description: The evicted pod as C(namespace/name) for a kubelet eviction, else V(null).
+      type: str
+      sample: default/web-7d9f8
+    reason:
+      description:
+        - Why it killed - V(memory) (the kernel, earlyoom, nohang's MemAvailable threshold, oomd's size or growth
+          rules), V(pressure) (PSI - systemd-oomd's pressure rule, nohang's PSI threshold, oomd's pressure rules), V(swap)
+          (systemd-oomd's swap rule, nohang's SwapFree threshold, oomd's swap rules), V(eviction) (kubelet), V(unknown)
+          (the log does not say).
+      type: str
+      choices: [pressure, swap, memory, eviction, unknown]
+      sample: pressure
+    signal:
+      description:
+        - The strongest signal the killer sent (V(SIGKILL) once earlyoom escalated), or V(null) where the killer does not
+          signal itself (kubelet) or the log does not say which.
+      type: str
+      sample: SIGKILL
     raw:
       description: The line the event was read from (see RV(events[].line)), without the log's timestamp and host prefixes.
       type: str
@@ -247,7 +336,7 @@ events:
         file-rss:6736kB, shmem-rss:0kB, UID:0 pgtables:192kB oom_score_adj:345
 source_used:
   description:
-    - The source that was read.
+    - The source the kernel's messages were read from.
     - V(null) when O(source=auto) found no readable kernel log (a container without CAP_SYSLOG and without a
       journal, for example); there is then a warning, RV(events) is empty and the kill history is unknown.
   returned: always
@@ -259,6 +348,21 @@ source_path:
   returned: always
   type: str
   sample: /var/log/kern.log
+sources_read:
+  description:
+    - Every source that was read, V(journal), V(dmesg) or V(file:<path>). Empty when nothing could be read.
+  returned: always
+  type: list
+  elements: str
+  sample: [journal]
+killers_looked_for:
+  description:
+    - The selected killers (O(killers)) whose lines the sources read can hold. A killer that is not in it was not
+      looked for, so that no event of it says nothing about its kills (C(dmesg) holds only the kernel's messages).
+  returned: always
+  type: list
+  elements: str
+  sample: [kernel, systemd-oomd, earlyoom, nohang, kubelet, oomd]
 oom_kill_counter:
   description:
     - The kernel's count of OOM kills since boot (C(/proc/vmstat) C(oom_kill), Linux 4.13+), or V(null) without it.
@@ -271,15 +375,16 @@ oom_kill_counter:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._kernel_log import (
+    KILLERS,
     KernelLogError,
     SOURCES,
-    collect,
     parse_since,
 )
+from ansible_collections.oomguard.fleet.plugins.module_utils._killer_sources import collect
 
 
 class OOMEventsInfo(object):
-    """Argument spec in, engine call, result out; everything else lives in _kernel_log."""
+    """Argument spec in, engine call, result out; everything else lives in _kernel_log and _killer_*."""
 
     def __init__(self, module):
         self.module = module
@@ -301,6 +406,8 @@ class OOMEventsInfo(object):
         source, path, limit = params["source"], params["path"], params["limit"]
         if path is not None and source != "file":
             self.module.fail_json(msg="path: only valid with source=file (source is %s)" % source)
+        if not params["killers"]:
+            self.module.fail_json(msg="killers: name at least one of %s" % ", ".join(KILLERS))
         if limit is not None and limit < 0:
             self.module.fail_json(msg="limit: must be 0 or more, got %d" % limit)
         since = None
@@ -310,8 +417,8 @@ class OOMEventsInfo(object):
             except ValueError as exc:
                 self.module.fail_json(msg="since: %s" % exc)
         try:
-            found = collect(source=source, path=path, since=since, limit=limit, run_command=self._run,
-                            which=self._which, warn=self.module.warn)
+            found = collect(source=source, path=path, since=since, limit=limit, killers=params["killers"],
+                            run_command=self._run, which=self._which, warn=self.module.warn)
         except KernelLogError as exc:
             option = "path" if source == "file" else "source"
             self.module.fail_json(msg="%s: cannot read the kernel log with source=%s: %s" % (option, source, exc))
@@ -326,6 +433,7 @@ def build_module():
             path=dict(type="path"),
             since=dict(type="str"),
             limit=dict(type="int"),
+            killers=dict(type="list", elements="str", choices=list(KILLERS), default=list(KILLERS)),
         ),
         required_if=[("source", "file", ("path",))],
         supports_check_mode=True,

@@ -41,8 +41,9 @@ def utc_ts(text, fraction=0.0):
 def event(**fields):
     """An event read from a kill line, with every field null unless given."""
     base = dict.fromkeys(kl.EVENT_FIELDS)
-    base["line"] = "kill"
+    base.update(line="kill", killer="kernel", reason="memory", signal="SIGKILL")
     base.update(fields)
+    base["cgroup"] = base["task_memcg"]
     return base
 
 

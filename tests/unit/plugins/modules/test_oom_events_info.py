@@ -55,6 +55,8 @@ CORPUS = os.path.join(FIXTURES, "corpus")
 def test_returned_fields_and_their_choices_are_the_engines():
     contains = yaml.safe_load(oom_events_info.RETURN)["events"]["contains"]
     assert sorted(contains) == sorted(kl.EVENT_FIELDS)
+    assert contains["killer"]["choices"] == list(kl.KILLERS)
+    assert contains["reason"]["choices"] == list(kl.REASONS)
     assert contains["scope"]["choices"] == list(kl.SCOPES)
     assert contains["line"]["choices"] == list(kl.LINE_KINDS)
 
@@ -149,3 +151,57 @@ def test_explicit_source_that_fails_is_an_error_not_a_fallback(commands):
 def test_missing_journalctl_with_source_journal_fails(commands):
     result, failed = events_info(source="journal")
     assert failed and result["msg"].endswith("journalctl was not found on this host")
+
+
+KILLERS_LOG = (
+    "Nov 25 21:48:01 fedora systemd-oomd[612]: Killed /system.slice/mariadb.service due to memory pressure for "
+    "/system.slice being 81.00% > 80.00% for > 30s with reclaim activity\n"
+    "Nov 25 21:48:01 fedora systemd[1]: mariadb.service: systemd-oomd killed 3 process(es) in this unit.\n"
+    "Nov 25 21:48:01 fedora systemd[1]: mariadb.service: Failed with result 'oom-kill'.\n"
+    'Nov 25 21:49:05 fedora earlyoom[700]: sending SIGTERM to process 4242 uid 1000 "stress-ng": badness 870, '
+    "VmRSS 3012 MiB\n"
+    "Nov 25 21:49:05 fedora earlyoom[700]: process 4242 exited after 0.300 seconds\n"
+)
+
+
+def test_file_source_returns_each_killers_kill_once_and_says_what_was_looked_for(tmp_path):
+    log = tmp_path / "syslog"
+    log.write_text(KILLERS_LOG)
+    result, failed = events_info(source="file", path=str(log))
+    assert not failed, result.get("msg")
+    assert [(e["killer"], e["pid"], e["unit"], e["cgroup"], e["reason"], e["signal"]) for e in result["events"]] == [
+        ("systemd-oomd", None, "mariadb.service", "/system.slice/mariadb.service", "pressure", "SIGKILL"),
+        ("earlyoom", 4242, None, None, "memory", "SIGTERM")]
+    assert result["sources_read"] == ["file:" + str(log)]
+    assert result["killers_looked_for"] == list(kl.KILLERS)
+
+
+def test_killers_option_filters_by_killer(tmp_path):
+    log = tmp_path / "syslog"
+    log.write_text(KILLERS_LOG)
+    result, failed = events_info(source="file", path=str(log), killers=["earlyoom"])
+    assert not failed
+    assert ([e["killer"] for e in result["events"]], result["killers_looked_for"]) == (["earlyoom"], ["earlyoom"])
+
+
+def test_unknown_killer_fails_naming_the_option():
+    result, failed = events_info(source="file", path=KERN_LOG, killers=["oom-killer"])
+    assert failed and result["msg"].startswith("value of killers must be one or more of:")
+
+
+def test_empty_killers_fails_naming_the_option():
+    result, failed = events_info(source="file", path=KERN_LOG, killers=[])
+    assert failed
+    assert result["msg"] == "killers: name at least one of kernel, systemd-oomd, earlyoom, nohang, kubelet, oomd"
+
+
+def test_auto_reads_the_killers_from_the_journal(commands):
+    commands["journalctl"] = (0, "\n".join([
+        '{"__REALTIME_TIMESTAMP": "1795643281000000", "_TRANSPORT": "stdout", "SYSLOG_IDENTIFIER": "earlyoom", '
+        '"MESSAGE": "sending SIGKILL to process 4242 uid 1000 \\"stress-ng\\": badness 870, VmRSS 3012 MiB"}',
+        '{"__REALTIME_TIMESTAMP": "1795643282000000", "_TRANSPORT": "kernel", "SYSLOG_IDENTIFIER": "kernel", '
+        '"MESSAGE": "Linux version 6.8.0"}']) + "\n", "")
+    result, failed = events_info()
+    assert not failed
+    assert [(e["killer"], e["pid"], e["signal"]) for e in result["events"]] == [("earlyoom", 4242, "SIGKILL")]
+    assert (result["source_used"], result["sources_read"]) == ("journal", ["journal"])
