@@ -55,9 +55,14 @@ _RECORD_TEXT_FIELDS = ("kind", "target", "tier", "policy_oom_policy", "declared_
 _EVENT_INT_FIELDS = (
     "pid", "uid", "oom_score_adj", "total_vm_kb", "anon_rss_kb", "file_rss_kb", "shmem_rss_kb", "pgtables_kb",
 )
-_EVENT_TEXT_FIELDS = ("time", "name", "scope", "constraint", "oom_memcg", "task_memcg", "unit")
-# oom_events_info's events[].line: the "Killed process" line, or the summary line of a kill whose kill line is lost.
-EVENT_LINES = ("kill", "summary")
+_EVENT_TEXT_FIELDS = ("time", "name", "scope", "constraint", "oom_memcg", "task_memcg", "unit", "cgroup", "pod")
+# oom_events_info's events[].line: the kernel's "Killed process" line, its summary line of a kill whose kill line
+# is lost, a killer's decision line (systemd-oomd before v248) or PID 1's line about the unit.
+EVENT_LINES = ("kill", "summary", "decision", "unit")
+# oom_events_info's killers; `unknown` stands for a value this release does not know (a bounded label set).
+KILLERS = ("kernel", "systemd-oomd", "earlyoom", "nohang", "kubelet", "oomd")
+EVENT_REASONS = ("pressure", "swap", "memory", "eviction", "unknown")
+EVENT_SIGNALS = ("SIGTERM", "SIGKILL")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -388,8 +393,17 @@ def normalize_event(raw):
     for field in _EVENT_INT_FIELDS:
         out[field] = clean_int(ev.get(field))
     out["reaped"] = clean_bool(ev.get("reaped"))
-    # Which kernel log line the event was read from (oom_events_info): a summary-line event has no memory values.
+    # Which log line the event was read from (oom_events_info): a summary-line event has no memory values.
     out["line"] = ev.get("line") if ev.get("line") in EVENT_LINES else None
+    # Events of releases that read the kernel alone carry no killer: they are the kernel's kills.
+    killer = ev.get("killer")
+    out["killer"] = "kernel" if killer is None else killer if killer in KILLERS else "unknown"
+    kernel = out["killer"] == "kernel"
+    reason = ev.get("reason")
+    out["reason"] = reason if reason in EVENT_REASONS else "memory" if kernel and reason is None else \
+        None if reason is None else "unknown"
+    signal = ev.get("signal")
+    out["signal"] = signal if signal in EVENT_SIGNALS else "SIGKILL" if kernel and "signal" not in ev else None
     trigger = ev.get("trigger")
     if isinstance(trigger, dict):
         out["trigger"] = {
@@ -401,6 +415,74 @@ def normalize_event(raw):
     else:
         out["trigger"] = None
     return out
+
+
+def event_victim(event):
+    """Who an event killed, in words: "pid 330 (drill-batch-a)"; a kill without a victim pid (systemd-oomd,
+    kubelet) by its unit, pod or cgroup, never "pid None"."""
+    if event.get("pid") is not None:
+        return "pid %s (%s)" % (event["pid"], _known(event.get("name")))
+    for key in ("unit", "pod", "cgroup", "name"):
+        if event.get(key):
+            return "%s %s" % (key if key != "name" else "process", event[key])
+    return "an unknown victim"
+
+
+def kills_by_killer(events):
+    """{killer: number of events}, for the killers that killed."""
+    counts = {}
+    for event in events:
+        killer = event.get("killer") or "kernel"
+        counts[killer] = counts.get(killer, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def kills_by_killer_text(counts):
+    """ "2 systemd-oomd, 1 kernel" (most first), or "" when every kill is the kernel's."""
+    if not counts or set(counts) == {"kernel"}:
+        return ""
+    return ", ".join("%d %s" % (n, killer) for killer, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def _protective(rec):
+    """Why an assignment protects its target ("oom_score_adj -500", "ManagedOOMPreference=omit"), or None."""
+    reasons = []
+    if rec["policy_oom_score_adj"] is not None and rec["policy_oom_score_adj"] < 0:
+        reasons.append("oom_score_adj %d" % rec["policy_oom_score_adj"])
+    for entry in rec.get("settings") or []:
+        if entry["setting"] == "managed_oom_preference" and entry["policy"] in ("avoid", "omit"):
+            reasons.append("ManagedOOMPreference=%s" % entry["policy"])
+    return ", ".join(reasons) or None
+
+
+def protected_but_killed(records, events):
+    """Kills (any killer) of a unit or process in a protective tier: a unit record matched by the event's unit,
+    a process record by the pid or name of its processes."""
+    out = []
+    for event in events:
+        for rec in records:
+            protection = _protective(rec)
+            if protection is None:
+                continue
+            if rec["kind"] == "unit":
+                hit = event["unit"] is not None and event["unit"] == rec["target"]
+            else:
+                hit = any((event["pid"] is not None and proc["pid"] == event["pid"])
+                          or (event["name"] is not None and proc["name"] == event["name"]) for proc in rec["processes"])
+            if hit:
+                out.append({"killer": event["killer"], "target": rec["target"], "kind": rec["kind"], "tier": rec["tier"],
+                            "protection": protection, "pid": event["pid"], "name": event["name"],
+                            "unit": event["unit"], "time": event["time"]})
+                break
+    return out
+
+
+def protected_kill_text(entry):
+    victim = event_victim(entry)
+    return "%s killed %s of protected %s %s (%s%s) %s" % (
+        entry["killer"], victim, _known(entry["kind"], "assignment"), _known(entry["target"], "?"),
+        "tier %s, " % entry["tier"] if entry["tier"] else "", entry["protection"],
+        entry["time"] or "at an unknown time")
 
 
 def _clean_number(value):
@@ -520,6 +602,7 @@ def normalize_host(raw):
         kill_order.append(normalize_victim(entry, position, total_kb, host))
     events = sorted((normalize_event(e) for e in data.get("events") or []), key=_event_sort_key, reverse=True)
     status = classify_host(reachable, compliance)
+    records = compliance["records"] if compliance else []
     if status == "failed" and not errors:
         errors = ["no compliance record was gathered from this host"]
     return {
@@ -534,6 +617,12 @@ def normalize_host(raw):
         "kill_order_excluded": normalize_excluded(data.get("kill_order_excluded")) if reachable else [],
         "events_source": clean_text(data.get("events_source"), 100),
         "events": events,
+        # What was read and looked for (oom_events_info): no kills of a killer not looked for say nothing.
+        "sources_read": _text_list(data.get("sources_read")) if data.get("sources_read") is not None else None,
+        "killers_looked_for": _text_list(data.get("killers_looked_for"))
+        if data.get("killers_looked_for") is not None else None,
+        "kills_by_killer": kills_by_killer(events),
+        "protected_but_killed": protected_but_killed(records, events),
         "cgroup_oom_kills": counted_kills(compliance["records"]) if compliance else None,
         "oomd": normalize_oomd((raw_host or {}).get("systemd_oomd")) if reachable else None,
         "headroom": headroom,
@@ -546,8 +635,8 @@ def normalize_host(raw):
 def host_sort_key(host):
     """Worst first: status, then at risk, then failing assignments, leaks, recent kills, then name."""
     failing = sum(host["assignments"][s] for s in FAILING_STATUSES)
-    return (HOST_STATUSES.index(host["status"]), not host["risk"]["at_risk"], -failing, -len(host["leaks"]),
-            -len(host["events"]), host["name"])
+    return (HOST_STATUSES.index(host["status"]), not host["risk"]["at_risk"], -failing,
+            -len(host.get("protected_but_killed") or []), -len(host["leaks"]), -len(host["events"]), host["name"])
 
 
 def previous_kill_counts(previous):
@@ -597,8 +686,12 @@ def assemble_report(hosts, generated_at=None, events_since=None):
     by_status = {status: 0 for status in HOST_STATUSES}
     assignments = {status: 0 for status in RECORD_STATUSES}
     assignments["total"] = 0
-    kills = at_risk = leaks = 0
+    kills = at_risk = leaks = protected = 0
+    by_killer = {}
     for host in ordered:
+        protected += len(host.get("protected_but_killed") or [])
+        for killer, count in (host.get("kills_by_killer") or {}).items():
+            by_killer[killer] = by_killer.get(killer, 0) + count
         by_status[host["status"]] += 1
         at_risk += int(host["risk"]["at_risk"])
         leaks += len(host["leaks"])
@@ -615,6 +708,8 @@ def assemble_report(hosts, generated_at=None, events_since=None):
             "by_status": by_status,
             "assignments": assignments,
             "recent_kills": kills,
+            "kills_by_killer": dict(sorted(by_killer.items())),
+            "protected_but_killed": protected,
             "at_risk": at_risk,
             "leaks": leaks,
         },
@@ -659,8 +754,12 @@ def _host_detail(host):
             parts.append("%d not running" % counts["not_running"])
     if host["leaks"]:
         parts.append(_plural(len(host["leaks"]), "protection leak"))
+    if host.get("protected_but_killed"):
+        parts.append("PROTECTED BUT KILLED: " + "; ".join(
+            "%s by %s" % (entry["target"] or event_victim(entry), entry["killer"]) for entry in host["protected_but_killed"]))
     if host["events"]:
-        parts.append(_plural(len(host["events"]), "recent OOM kill"))
+        by_killer = kills_by_killer_text(host.get("kills_by_killer"))
+        parts.append(_plural(len(host["events"]), "recent OOM kill") + (" (%s)" % by_killer if by_killer else ""))
     elif host["events_source"] is None and host.get("cgroup_oom_kills") is None:
         parts.append("kill history unknown")
     if host.get("cgroup_oom_kills") is not None:
@@ -694,9 +793,11 @@ def summary_lines(report, limit=10):
     summary = report["summary"]
     counts = summary["by_status"]
     head = ", ".join("%d %s" % (counts[s], HOST_STATUS_LABELS[s]) for s in HOST_STATUSES if counts[s])
-    lines = ["oomguard audit: %s%s; %s at risk; %s; %s" % (
+    protected = summary.get("protected_but_killed") or 0
+    lines = ["oomguard audit: %s%s; %s at risk; %s; %s%s" % (
         _plural(summary["hosts"], "host"), ": " + head if head else "", summary["at_risk"],
-        _plural(summary["leaks"], "protection leak"), _plural(summary["recent_kills"], "recent OOM kill"))]
+        _plural(summary["leaks"], "protection leak"), "%d protected but killed; " % protected if protected else "",
+        _plural(summary["recent_kills"], "recent OOM kill"))]
     hosts = report["hosts"]
     width = max([len(h["name"]) for h in hosts[:limit]] + [1])
     for host in hosts[:limit]:
@@ -896,6 +997,13 @@ def render_junit(report):
             ET.SubElement(case, "failure", type="leak", message=leak_text(leak))
             counts["tests"] += 1
             counts["failures"] += 1
+        for entry in host.get("protected_but_killed") or []:
+            # A protected unit or process that a killer took anyway: the protection did not protect.
+            case = ET.SubElement(suite, "testcase", classname=host["name"], name="protected-but-killed:%s:%s" % (
+                _known(entry["target"], "?"), entry["killer"]), time="0")
+            ET.SubElement(case, "failure", type="protected_but_killed", message=protected_kill_text(entry))
+            counts["tests"] += 1
+            counts["failures"] += 1
         if host["events"]:
             # The kill history is no test result, but CI readers of this file must see it too.
             ET.SubElement(props, "property", name="recent_oom_kills", value=str(len(host["events"])))
@@ -915,13 +1023,25 @@ def render_junit(report):
 
 
 def _event_line(event):
-    """One OOM kill as a line: time, victim, its unit and oom_score_adj, and where the kill happened."""
-    where = "in %s" % event["oom_memcg"] if event.get("scope") == "memcg" and event.get("oom_memcg") else \
-        event.get("scope") or "scope unknown"
-    return "OOM kill %s: pid %s (%s)%s, oom_score_adj %s, %s%s" % (
-        event.get("time") or "at an unknown time", _known(event.get("pid")), _known(event.get("name")),
-        " of %s" % event["unit"] if event.get("unit") else "", _known(event.get("oom_score_adj")), where,
-        " (read from the summary line)" if event.get("line") == "summary" else "")
+    """One OOM kill as a line: the killer, time, victim, its unit and oom_score_adj, and where the kill happened
+    (a userspace killer's: the cgroup, pod, reason and signal)."""
+    killer = event.get("killer") or "kernel"
+    if killer == "kernel":
+        where = "in %s" % event["oom_memcg"] if event.get("scope") == "memcg" and event.get("oom_memcg") else \
+            event.get("scope") or "scope unknown"
+        return "OOM kill by kernel %s: %s%s, oom_score_adj %s, %s%s" % (
+            event.get("time") or "at an unknown time", event_victim(event),
+            " of %s" % event["unit"] if event.get("unit") else "", _known(event.get("oom_score_adj")), where,
+            " (read from the summary line)" if event.get("line") == "summary" else "")
+    victim = event_victim(event)
+    facts = []
+    for key in ("unit", "pod", "cgroup"):
+        if event.get(key) and not victim.startswith(key + " "):
+            facts.append("%s %s" % (key, event[key]))
+    facts.append("reason %s" % _known(event.get("reason")))
+    if event.get("signal"):
+        facts.append(event["signal"])
+    return "OOM kill by %s %s: %s, %s" % (killer, event.get("time") or "at an unknown time", victim, ", ".join(facts))
 
 
 def _indent(elem, level=0):
@@ -1014,7 +1134,12 @@ PROMETHEUS_METRICS = (
     ("oomguard_can_lower_oom_score_adj", "gauge",
      "1 when this host may lower oom_score_adj below a process's floor (CAP_SYS_RESOURCE)."),
     ("oomguard_kernel_oom_kills_total", "counter", "OOM kills since boot (oom_kill in /proc/vmstat)."),
-    ("oomguard_recent_oom_kills", "gauge", "OOM kills found in the kernel log within the audit's time window."),
+    ("oomguard_recent_oom_kills", "gauge",
+     "OOM kills found in the logs within the audit's time window, by killer (kernel, systemd-oomd, earlyoom, nohang, "
+     "kubelet, oomd; each killer looked for has a sample, 0 when it killed nothing)."),
+    ("oomguard_protected_but_killed", "gauge",
+     "Kills of units or processes in a protective tier (negative oom_score_adj, ManagedOOMPreference avoid or "
+     "omit) within the audit's time window, by killer."),
     ("oomguard_host_at_risk", "gauge", "1 when a headroom figure is at or above its at_risk threshold."),
     ("oomguard_headroom_finding", "gauge",
      "Headroom figures over a threshold: the figure's value, labelled with the level and the threshold crossed."),
@@ -1195,8 +1320,20 @@ def prometheus_samples(host):
     kills = clean_int(settings.get("oom_kill_count"))
     if kills is not None:
         samples["oomguard_kernel_oom_kills_total"].append(_prom_line("oomguard_kernel_oom_kills_total", [], kills))
-    if host["events"] or host["events_source"] is not None:
-        samples["oomguard_recent_oom_kills"].append(_prom_line("oomguard_recent_oom_kills", [], len(host["events"])))
+    if host["events"] or host["events_source"] is not None or host.get("killers_looked_for"):
+        by_killer = dict(host.get("kills_by_killer") or {})
+        for killer in host.get("killers_looked_for") or ["kernel"]:
+            if killer in KILLERS:
+                by_killer.setdefault(killer, 0)
+        for killer, count in by_killer.items():
+            samples["oomguard_recent_oom_kills"].append(
+                _prom_line("oomguard_recent_oom_kills", [("killer", killer)], count))
+        protected = {}
+        for entry in host.get("protected_but_killed") or []:
+            protected[entry["killer"]] = protected.get(entry["killer"], 0) + 1
+        for killer, count in protected.items():
+            samples["oomguard_protected_but_killed"].append(
+                _prom_line("oomguard_protected_but_killed", [("killer", killer)], count))
     _prometheus_findings(host, samples, records)
     if host.get("oomd") and host["oomd"]["running"] is not None:
         samples["oomguard_systemd_oomd_running"].append(

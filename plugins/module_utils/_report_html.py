@@ -22,7 +22,7 @@ except ImportError:
     HAS_JINJA2 = False
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import (
-    FAILING_STATUSES, HOST_STATUS_ADVICE, HOST_STATUS_LABELS, _event_sort_key, display_time, excluded_text,
+    FAILING_STATUSES, HOST_STATUS_ADVICE, HOST_STATUS_LABELS, _event_sort_key, display_time, event_victim, excluded_text,
     share_text, since_text,
 )
 
@@ -110,15 +110,19 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {%- for ev, host in events %}
 {%- set rss = [ev.anon_rss_kb, ev.file_rss_kb, ev.shmem_rss_kb] | reject('none') | list %}
 <tr>{% if with_host %}<td><a href="#{{ anchors[host] }}">{{ host }}</a></td>{% endif -%}
-<td class="time">{{ ev.time | when }}</td><td><code class="name">{{ ev.name | show }}</code></td>
+<td class="time">{{ ev.time | when }}</td>{#- Reports merged from files written before events carried their killer: the kernel's. #}
+<td>{{ ev.get("killer") or "kernel" }}</td>
+<td>{% if ev.pid is not none or ev.name %}<code class="name">{{ ev.name | show }}</code>{% else %}{#-
+  A kill without a victim pid (systemd-oomd, kubelet) names its unit, pod or cgroup. #}{{ ev | victim }}{% endif %}</td>
 <td class="num">{{ ev.pid | show }}</td><td class="num">{{ ev.oom_score_adj | adj }}</td>
-<td class="num">{{ (rss | sum if rss else none) | kb }}</td><td>{{ ev.unit | show }}</td>
-<td>{{ ev.scope | show }}{% if ev.oom_memcg %}<br><code class="path">{{ ev.oom_memcg }}</code>{% endif %}</td>
+<td class="num">{{ (rss | sum if rss else none) | kb }}</td><td>{{ ev.unit | show }}{% if ev.get("pod") %}<br>pod {{ ev.pod }}{% endif %}</td>
+<td>{% if ev.get("killer", "kernel") == "kernel" %}{{ ev.scope | show }}{% if ev.oom_memcg %}<br><code class="path">{{ ev.oom_memcg }}</code>{% endif %}{#-
+-#}{% else %}{{ ev.get("reason") | show }}{{ ", %s" % ev.signal if ev.get("signal") }}{% if ev.get("cgroup") %}<br><code class="path">{{ ev.cgroup }}</code>{% endif %}{% endif %}</td>
 <td>{% if ev.trigger and ev.trigger.name is not none %}<code class="name">{{ ev.trigger.name }}</code>{% else %}{{ none | show }}{% endif %}</td>
 {#- Reports merged from files written before events carried their line have no key. #}
 <td>{{ "%s line" % ev.get("line") if ev.get("line") else none | show }}</td></tr>
 {%- endfor %}{% endmacro %}
-{% set kill_headers = ["time", "victim", "#pid", "#adj", "#rss", "unit", "scope", "triggered by", "read from"] %}
+{% set kill_headers = ["time", "killer", "victim", "#pid", "#adj", "#rss", "unit", "scope or reason", "triggered by", "read from"] %}
 {% macro host_row(host) %}
 {%- set victim = host.kill_order[0] if host.kill_order else none %}
 <tr><td class="time"><a href="#{{ anchors[host.name] }}">{{ host.name }}</a></td>
@@ -271,7 +275,21 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <td class="reason">{{ v.reason | show }}</td></tr>
 {%- endfor %}
 {% endcall %}
+{% if host.get("protected_but_killed") %}
+<h3 class="protected-but-killed">Protected but killed</h3>
+{% call table(["time", "killer", "assignment", "tier", "protection", "victim"], "") %}
+{% for p in host.protected_but_killed %}
+<tr><td class="time">{{ p.time | when }}</td><td>{{ p.killer }}</td><td>{{ p.kind | show }} <code>{{ p.target | show }}</code></td>
+<td>{{ p.tier | show }}</td><td>{{ p.protection | show }}</td><td>{{ p | victim }}</td></tr>
+{%- endfor %}
+{% endcall %}
+{% endif %}
 <h3>Recent OOM kills{{ " (from %s)" % host.events_source if host.events_source }}</h3>
+{% if host.get("sources_read") is not none or host.get("killers_looked_for") is not none %}
+<p class="meta sources">Read: {{ host.sources_read | join(", ") if host.sources_read else "nothing (no source could be read)" }};
+killers looked for: {{ host.killers_looked_for | join(", ") if host.killers_looked_for else "none" }}{#-
+-#}{% if host.get("kills_by_killer") %}; kills by killer: {% for k, n in host.kills_by_killer.items() %}{{ k }} {{ n }}{{ ", " if not loop.last }}{% endfor %}{% endif %}.</p>
+{% endif %}
 {% if host.events or host.events_source is not none %}
 {% call table(kill_headers, "No OOM kills found.") %}{{ kill_rows(host.events | map("pair", host.name) | list, false) }}{% endcall %}
 {% elif host.cgroup_oom_kills is not none %}{#-
@@ -360,7 +378,7 @@ def _environment():
         "show": _show, "adj": _adj, "kb": _kb, "pct": _pct, "when": display_time, "settings": _settings,
         "fleet_kills": _fleet_kills, "pair": lambda value, other: (value, other),
         "share": lambda value: None if value is None else share_text(value), "since": since_text,
-        "excluded": excluded_text, "capitalize_first": lambda text: text[:1].upper() + text[1:],
+        "excluded": excluded_text, "victim": event_victim, "capitalize_first": lambda text: text[:1].upper() + text[1:],
     })
     return env
 

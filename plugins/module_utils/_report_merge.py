@@ -15,7 +15,9 @@ Two entries for the same host name:
 - different: the entry of the report generated last (generated_at) is kept; at the same time, the report
   given later. Listed as a conflict, with the reports kept and dropped.
 Entries written by an earlier release of this schema version are brought up to date first: keys added
-since get their empty value (kill_order_excluded: []), and the host status is judged again from the
+since get their empty value (kill_order_excluded: [], sources_read and killers_looked_for: null), events
+without a killer are the kernel's (killer: kernel), kills_by_killer and protected_but_killed are counted from
+the entry's events and records, and the host status is judged again from the
 entry's compliance records (a host whose only failures are `denied` was `drifting` before it had a status
 of its own).
 Inputs that disagree on events_since (the window of the kill history) are merged with the window of the
@@ -26,13 +28,14 @@ Standard library only; runs on the controller.
 from __future__ import annotations
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import (
-    HOST_STATUSES, SCHEMA_VERSION, assemble_report, classify_host, normalize_host,
+    HOST_STATUSES, SCHEMA_VERSION, assemble_report, classify_host, kills_by_killer, normalize_event, normalize_host,
+    protected_but_killed,
 )
 
 # What every host entry of this schema version holds; merging entries of another shape could not be rendered.
 _HOST_KEYS = frozenset(normalize_host({"name": "-"}))
 # Keys added to host entries within this schema version, with the value an entry written without them means.
-_ADDED_KEYS = {"kill_order_excluded": []}
+_ADDED_KEYS = {"kill_order_excluded": [], "sources_read": None, "killers_looked_for": None}
 
 
 def _up_to_date(entry):
@@ -41,9 +44,20 @@ def _up_to_date(entry):
         return entry
     entry = dict(entry)
     for key, value in _ADDED_KEYS.items():
-        entry.setdefault(key, list(value))
+        entry.setdefault(key, None if value is None else list(value))
     compliance = entry.get("compliance")
     records = compliance.get("records") if isinstance(compliance, dict) else None
+    events = entry.get("events")
+    if isinstance(events, list) and any(isinstance(ev, dict) and "killer" not in ev for ev in events):
+        # Events written before they carried their killer are the kernel's kills (and say so now).
+        entry["events"] = [normalize_event(ev) if isinstance(ev, dict) and "killer" not in ev else ev for ev in events]
+    if "kills_by_killer" not in entry and isinstance(entry.get("events"), list):
+        entry["kills_by_killer"] = kills_by_killer(ev for ev in entry["events"] if isinstance(ev, dict))
+    if "protected_but_killed" not in entry:
+        try:
+            entry["protected_but_killed"] = protected_but_killed(records or [], entry.get("events") or [])
+        except (AttributeError, KeyError, TypeError):
+            entry["protected_but_killed"] = []
     if entry.get("status") == "drifting" and isinstance(records, list) \
             and all(isinstance(rec, dict) and "status" in rec for rec in records):
         entry["status"] = classify_host(True, compliance)

@@ -33,9 +33,9 @@ def test_every_kill_is_a_line_of_the_host_suite_with_its_unit_and_adj():
     props = {p.get("name"): p.get("value") for p in suite.find("properties")}
     assert props["recent_oom_kills"] == "2"
     lines = suite.find("system-out").text.splitlines()
-    assert "OOM kill 2026-12-01T09:42:36+00:00: pid 330 (drill-batch-a) of drill-batch-a.service, " \
+    assert "OOM kill by kernel 2026-12-01T09:42:36+00:00: pid 330 (drill-batch-a) of drill-batch-a.service, " \
            "oom_score_adj 500, global" in lines
-    assert "OOM kill at an unknown time: pid 331 (drill-hog), oom_score_adj -250, in /system.slice/x.service" in lines
+    assert "OOM kill by kernel at an unknown time: pid 331 (drill-hog), oom_score_adj -250, in /system.slice/x.service" in lines
     assert suite.get("failures") == "0"
 
 

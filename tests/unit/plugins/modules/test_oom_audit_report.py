@@ -466,7 +466,7 @@ def test_prometheus_status_is_one_hot_per_assignment(fleet):
     assert "oomguard_compliant 0" in lines
     assert 'oomguard_assignments{status="drift"} 1' in lines
     assert "oomguard_kernel_oom_kills_total 2" in lines
-    assert "oomguard_recent_oom_kills 1" in lines
+    assert 'oomguard_recent_oom_kills{killer="kernel"} 1' in lines
 
 
 def test_prometheus_reports_declared_and_effective_values_per_assignment(fleet):
