@@ -112,7 +112,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <tr>{% if with_host %}<td><a href="#{{ anchors[host] }}">{{ host }}</a></td>{% endif -%}
 <td class="time">{{ ev.time | when }}</td>{#- Reports merged from files written before events carried their killer: the kernel's. #}
 <td>{{ ev.get("killer") or "kernel" }}</td>
-<td>{% if ev.pid is not none or ev.name %}<code class="name">{{ ev.name | show }}</code>{% else %}{#-
+<td>{% if ev.pid is not none %}<code class="name">{{ ev.name | show }}</code>{% else %}{#-
   A kill without a victim pid (systemd-oomd, kubelet) names its unit, pod or cgroup. #}{{ ev | victim }}{% endif %}</td>
 <td class="num">{{ ev.pid | show }}</td><td class="num">{{ ev.oom_score_adj | adj }}</td>
 <td class="num">{{ (rss | sum if rss else none) | kb }}</td><td>{{ ev.unit | show }}{% if ev.get("pod") %}<br>pod {{ ev.pod }}{% endif %}</td>

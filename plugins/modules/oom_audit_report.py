@@ -107,13 +107,30 @@ options:
         elements: dict
         default: []
       events:
-        description: The C(events) return value of M(oomguard.fleet.oom_events_info).
+        description:
+          - The C(events) return value of M(oomguard.fleet.oom_events_info), the kills of every killer it read.
+          - An event without C(killer) (written by a release that read the kernel alone) is a kernel kill.
+          - A kill of a unit or process whose assignment is in a protective tier (a negative policy
+            C(oom_score_adj), or C(managed_oom_preference) C(avoid) or C(omit)) is reported as protected but
+            killed, a finding: a unit assignment is matched by the event's C(unit), a process assignment by the
+            pid or name of its processes.
         type: list
         elements: dict
         default: []
       events_source:
         description: The C(source_used) return value of M(oomguard.fleet.oom_events_info).
         type: str
+      sources_read:
+        description:
+          - The C(sources_read) return value of M(oomguard.fleet.oom_events_info), shown with the kill history so
+            that no kills is never mistaken for a history that could not be read. Unset when not gathered.
+        type: list
+        elements: str
+      killers_looked_for:
+        description:
+          - The C(killers_looked_for) return value of M(oomguard.fleet.oom_events_info). Unset when not gathered.
+        type: list
+        elements: str
       headroom:
         description:
           - The C(host.headroom) return value of M(oomguard.fleet.oom_score_info) (memory available, swap,
@@ -262,7 +279,13 @@ counts:
       description: Assignments per status (C(ok), C(drift), C(denied), C(missing), C(not_running), C(unknown)) and C(total).
       type: dict
     recent_kills:
-      description: OOM kills found in the kernel logs of all hosts.
+      description: OOM kills (of every killer) found in the logs of all hosts.
+      type: int
+    kills_by_killer:
+      description: C(recent_kills) by killer (C(kernel), C(systemd-oomd), C(earlyoom), C(nohang), C(kubelet), C(oomd)).
+      type: dict
+    protected_but_killed:
+      description: Kills of units or processes in a protective tier, on all hosts (a finding).
       type: int
     at_risk:
       description: Hosts with a headroom figure at or above its C(at_risk) threshold.
@@ -275,6 +298,8 @@ counts:
     by_status: {unreachable: 1, failed: 0, drifting: 1, denied: 0, no_assignments: 0, compliant: 1}
     assignments: {ok: 3, drift: 1, denied: 0, missing: 0, not_running: 0, unknown: 0, total: 4}
     recent_kills: 2
+    kills_by_killer: {kernel: 1, systemd-oomd: 1}
+    protected_but_killed: 0
     at_risk: 1
     leaks: 0
 merge:
@@ -528,6 +553,8 @@ def build_module():
                     kill_order_excluded=dict(type="list", elements="dict", default=[]),
                     events=dict(type="list", elements="dict", default=[]),
                     events_source=dict(type="str"),
+                    sources_read=dict(type="list", elements="str"),
+                    killers_looked_for=dict(type="list", elements="str"),
                     headroom=dict(type="dict"),
                     thresholds=dict(type="dict", default={}),
                     leaks=dict(type="list", elements="dict", default=[]),

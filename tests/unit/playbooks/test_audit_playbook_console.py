@@ -80,3 +80,33 @@ def test_fail_on_findings_fails_on_a_denied_host(by_status, fails):
     conditions = task_named("Fail on findings when asked to")["ansible.builtin.assert"]["that"]
     results = [template("{{ %s }}" % condition, oom_audit_report=report) for condition in conditions]
     assert all(results) is not fails
+
+
+@pytest.mark.parametrize("protected, fails", [(0, False), (1, True)])
+def test_fail_on_findings_fails_on_a_protected_but_killed_assignment(protected, fails):
+    statuses = dict.fromkeys(("unreachable", "failed", "drifting", "denied", "no_assignments", "compliant"), 0)
+    statuses["compliant"] = 1
+    report = {"counts": {"hosts": 1, "by_status": statuses, "at_risk": 0, "leaks": 0,
+                         "protected_but_killed": protected}}
+    conditions = task_named("Fail on findings when asked to")["ansible.builtin.assert"]["that"]
+    results = [template("{{ %s }}" % condition, oom_audit_report=report) for condition in conditions]
+    assert all(results) is not fails
+
+
+def test_the_host_record_passes_what_the_kill_history_read():
+    record = task_named("Keep what the audit found on this host")["ansible.builtin.set_fact"]["oom_audit_result"]
+    events = {"sources_read": ["journal"], "killers_looked_for": ["kernel", "systemd-oomd"]}
+    assert template(record["sources_read"], __oom_audit_events=events) == ["journal"]
+    assert template(record["killers_looked_for"], __oom_audit_events=events) == ["kernel", "systemd-oomd"]
+    assert template(record["sources_read"], __oom_audit_events={}) is None
+
+
+def test_the_audit_reads_the_kills_of_every_killer():
+    def walk(items):
+        for item in items:
+            yield item
+            for key in ("block", "rescue"):
+                yield from walk(item.get(key) or [])
+    (task,) = [t for t in walk(tasks()) if "oomguard.fleet.oom_events_info" in t]
+    # The module's default is every killer; a `killers` filter here would hide userspace kills.
+    assert "killers" not in task["oomguard.fleet.oom_events_info"]
