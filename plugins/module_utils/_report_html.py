@@ -178,11 +178,11 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {% set fleet_kills = report.hosts | fleet_kills %}
 <h3 id="kills">Recent OOM kills in the fleet</h3>
 {% set unknown = report.hosts | selectattr("events_source", "none") | rejectattr("events") | list %}
-{% call table(["host"] + kill_headers, "No OOM kills were found in the kernel logs%s." % (" that could be read" if unknown else "")) %}
+{% call table(["host"] + kill_headers, "No OOM kills were found in the logs%s." % (" that could be read" if unknown else "")) %}
 {{- kill_rows(fleet_kills[:50], true) }}
 {% endcall %}
 {% if unknown %}
-<p class="meta">Kill history unknown (no kernel log could be read, or the host was not audited) on
+<p class="meta">Kill history unknown (no log could be read, or the host was not audited) on
 {% for h in unknown[:listed] %} <a href="#{{ anchors[h.name] }}">{{ h.name }}</a>{{ "," if not loop.last }}{% endfor %}
 {{- " and %d more" % (unknown | length - listed) if unknown | length > listed }}.</p>
 {% endif %}

@@ -112,7 +112,7 @@ options:
           - An event without C(killer) (written by a release that read the kernel alone) is a kernel kill.
           - A kill of a unit or process whose assignment is in a protective tier (a negative policy
             C(oom_score_adj), or C(managed_oom_preference) C(avoid) or C(omit)) is reported as protected but
-            killed, a finding: a unit assignment is matched by the event's C(unit), a process assignment by the
+            killed, a finding. A unit assignment is matched by the event's C(unit), a process assignment by the
             pid or name of its processes.
         type: list
         elements: dict
