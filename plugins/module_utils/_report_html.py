@@ -117,7 +117,8 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <td class="num">{{ ev.pid | show }}</td><td class="num">{{ ev.oom_score_adj | adj }}</td>
 <td class="num">{{ (rss | sum if rss else none) | kb }}</td><td>{{ ev.unit | show }}{% if ev.get("pod") %}<br>pod {{ ev.pod }}{% endif %}</td>
 <td>{% if ev.get("killer", "kernel") == "kernel" %}{{ ev.scope | show }}{% if ev.oom_memcg %}<br><code class="path">{{ ev.oom_memcg }}</code>{% endif %}{#-
--#}{% else %}{{ ev.get("reason") | show }}{{ ", %s" % ev.signal if ev.get("signal") }}{% if ev.get("cgroup") %}<br><code class="path">{{ ev.cgroup }}</code>{% endif %}{% endif %}</td>
+-#}{% else %}{{ ev.get("reason") | show }}{{ ", %s" % ev.signal if ev.get("signal") }}{#-
+-#}{% if ev.get("cgroup") %}<br><code class="path">{{ ev.cgroup }}</code>{% endif %}{% endif %}</td>
 <td>{% if ev.trigger and ev.trigger.name is not none %}<code class="name">{{ ev.trigger.name }}</code>{% else %}{{ none | show }}{% endif %}</td>
 {#- Reports merged from files written before events carried their line have no key. #}
 <td>{{ "%s line" % ev.get("line") if ev.get("line") else none | show }}</td></tr>
@@ -288,7 +289,8 @@ _TEMPLATE = r"""<!DOCTYPE html>
 {% if host.get("sources_read") is not none or host.get("killers_looked_for") is not none %}
 <p class="meta sources">Read: {{ host.sources_read | join(", ") if host.sources_read else "nothing (no source could be read)" }};
 killers looked for: {{ host.killers_looked_for | join(", ") if host.killers_looked_for else "none" }}{#-
--#}{% if host.get("kills_by_killer") %}; kills by killer: {% for k, n in host.kills_by_killer.items() %}{{ k }} {{ n }}{{ ", " if not loop.last }}{% endfor %}{% endif %}.</p>
+-#}{% if host.get("kills_by_killer") %}{{ "; kills by killer: " }}{#-
+-#}{% for k, n in host.kills_by_killer.items() %}{{ k }} {{ n }}{{ ", " if not loop.last }}{% endfor %}{% endif %}.</p>
 {% endif %}
 {% if host.events or host.events_source is not none %}
 {% call table(kill_headers, "No OOM kills found.") %}{{ kill_rows(host.events | map("pair", host.name) | list, false) }}{% endcall %}

@@ -140,6 +140,7 @@ def test_junit_and_html_name_the_killer_and_a_victim_without_pid_by_unit_or_pod(
         assert "<td>%s</td>" % killer in page
     assert "<td>unit mariadb.service</td>" in page and "<td>pod shop/web-7d9f8</td>" in page
     assert "Read: journal;" in page and "killers looked for: kernel, systemd-oomd" in page
+    assert "kills by killer: earlyoom 1, kernel 1, kubelet 1, systemd-oomd 1." in page
     assert "None" not in page
 
 
