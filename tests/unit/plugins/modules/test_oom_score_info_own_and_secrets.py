@@ -17,7 +17,8 @@ from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info
 from modrun import run_module
 
 MIB = 1024
-SELF, PARENT = os.getpid(), os.getppid()
+SELF = os.getpid()
+PARENT = os.getppid()
 
 
 def info(fakeproc, **args):
