@@ -12,6 +12,7 @@ import os
 import re
 
 from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs, _oomd, _procfs, _scoring
+from ansible_collections.oomguard.fleet.plugins.module_utils._container_names import ContainerNames
 from ansible_collections.oomguard.fleet.plugins.module_utils._headroom import read_headroom
 from ansible_collections.oomguard.fleet.plugins.module_utils._own import own_chain
 from ansible_collections.oomguard.fleet.plugins.module_utils._scrub import scrub_cmdline
@@ -46,6 +47,8 @@ class OOMScoreInfo(object):
         self.params = module.params
         self.systemd = systemd
         self.proc_path = self.params["proc_path"].rstrip("/") or "/"
+        # The runtimes' files live beside the proc root (a fake tree's root in tests, / on a host).
+        self.names = ContainerNames(os.path.dirname(self.proc_path) or "/")
         self._result = {"changed": False}
         self._validate()
 
@@ -217,6 +220,7 @@ class OOMScoreInfo(object):
         self._result["kill_order"] = [
             {
                 "rank": position, "pid": proc.pid, "name": proc.name, "unit": _unit_of(proc.cgroup),
+                "container": self.names.label(proc.container, proc.name),
                 "badness": badness,
                 "share_percent": round(_scoring.share_percent(_scoring.memory_pages(proc, page_size), total_pages), 2),
                 "oom_score": proc.oom_score, "oom_score_adj": proc.oom_score_adj,
@@ -282,6 +286,7 @@ class OOMScoreInfo(object):
             "user": _procfs.user_name(proc.uid),
             "unit": _unit_of(proc.cgroup),
             "cgroup": proc.cgroup,
+            "container": self.names.label(proc.container, proc.name),
             "oom_score": proc.oom_score,
             "oom_score_adj": proc.oom_score_adj,
             "rss_anon_kb": proc.rss_anon_kb,

@@ -16,6 +16,8 @@ import errno
 import os
 import pwd
 
+from ansible_collections.oomguard.fleet.plugins.module_utils._containers import container_of_lines
+
 PF_KTHREAD = 0x00200000
 CAP_SYS_RESOURCE = 24
 EXPENSIVE_FIELDS = frozenset(("cmdline", "cgroup", "exe"))
@@ -46,14 +48,14 @@ class Process(object):
     __slots__ = (
         "pid", "ppid", "name", "state", "flags", "starttime", "uid", "kthread", "has_mm", "rss_anon_kb",
         "rss_file_kb", "rss_shmem_kb", "swap_kb", "pgtables_kb", "cap_eff", "oom_score", "oom_score_adj",
-        "cmdline", "cgroup", "cgroup_paths", "exe", "errors",
+        "cmdline", "cgroup", "cgroup_paths", "container", "exe", "errors",
     )
 
     # Every slot spelled out: a loop of setattr() over __slots__ was a tenth of a whole scan's time.
     def __init__(self, pid=None, ppid=None, name=None, state=None, flags=None, starttime=None, uid=None,
                  kthread=None, has_mm=None, rss_anon_kb=None, rss_file_kb=None, rss_shmem_kb=None, swap_kb=None,
                  pgtables_kb=None, cap_eff=None, oom_score=None, oom_score_adj=None, cmdline=None, cgroup=None,
-                 cgroup_paths=None, exe=None, errors=None):
+                 cgroup_paths=None, container=None, exe=None, errors=None):
         self.pid = pid
         self.ppid = ppid
         self.name = name
@@ -74,6 +76,9 @@ class Process(object):
         self.cmdline = cmdline
         self.cgroup = cgroup
         self.cgroup_paths = cgroup_paths
+        # The container label of the cgroup file (_containers), shared by every process of that file: copy
+        # before changing it. Read with the cgroup.
+        self.container = container
         self.exe = exe
         self.errors = [] if errors is None else errors
 
@@ -285,8 +290,10 @@ def _read_expensive(proc, proc_path, want):
             _note(proc, "cmdline", exc)
     if "cgroup" in want and proc.cgroup is None:
         try:
-            selected, proc.cgroup_paths = parse_cgroup(read_record(base + "cgroup"))
+            data = read_record(base + "cgroup")
+            selected, proc.cgroup_paths = parse_cgroup(data)
             proc.cgroup = relative_cgroup(selected, manager_root(proc_path))
+            proc.container = container_label(data)
         except OSError as exc:
             _note(proc, "cgroup", exc)
     if "exe" in want and proc.exe is None:
@@ -355,6 +362,20 @@ def _parse_cgroup(data):
         if choice is not None:
             return choice, tuple(paths)
     return None, tuple(paths)
+
+
+_CONTAINER_CACHE = {}
+
+
+def container_label(data):
+    """The container label of a /proc/PID/cgroup file (see _containers.container_of_lines), once per
+    distinct file; None outside containers. The dict is shared: callers copy it before changing it."""
+    if data in _CONTAINER_CACHE:
+        return _CONTAINER_CACHE[data]
+    if len(_CONTAINER_CACHE) >= _CGROUP_CACHE_MAX:
+        _CONTAINER_CACHE.clear()
+    label = _CONTAINER_CACHE[data] = container_of_lines(data)
+    return label
 
 
 def select_cgroup_path(data):

@@ -252,6 +252,21 @@ processes:
       description: The process's cgroup path in the hierarchy systemd manages.
       type: str
       sample: /system.slice/system-postgresql.slice/postgresql@15-main.service
+    container:
+      description:
+        - The container, pod and runtime the process belongs to, from its cgroup path (every path form of
+          Docker, Podman, containerd, CRI-O, kubelet, LXC and systemd-nspawn, on cgroup v1, v2 and hybrid
+          hosts; the innermost owner wins), with names from the runtime's own files on the host. Null outside
+          containers.
+        - Keys - C(runtime) (V(docker), V(podman), V(containerd), V(cri-o), V(lxc), V(nspawn), or V(kubepods)
+          for a pod whose engine neither the path nor the files show), C(id) (the full id or name from the path;
+          null for a runtime's helper such as conmon or an LXC monitor), C(pod_uid), C(qos) (V(guaranteed),
+          V(burstable), V(besteffort)), C(role) (V(workload), V(sandbox) for a pod's pause container, V(helper)),
+          C(name), C(pod) (C(namespace/name)) and C(image), each null when nothing on the host says it.
+      type: dict
+      sample: {"runtime": "containerd", "id": "3f4e8b2c9a1d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f",
+               "pod_uid": "1f2e3d4c-5b6a-4789-8a9b-0c1d2e3f4a5b", "qos": "burstable", "role": "workload",
+               "name": "web", "pod": "shop/web-7f9c", "image": "shop/web:2"}
     oom_score:
       description: The kernel's C(/proc/PID/oom_score).
       type: int
@@ -328,6 +343,10 @@ kill_order:
       description: Process name.
       type: str
       sample: java
+    container:
+      description: The process's container label, as in RV(processes[].container); null outside containers.
+      type: dict
+      sample: null
     unit:
       description: Owning systemd unit; null when none.
       type: str

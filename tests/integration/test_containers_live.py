@@ -1,0 +1,93 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Real Podman containers on this machine (cgroupfs manager on a hybrid cgroup v1 host): oom_score_info labels
+their processes with runtime, full id, name and image from Podman's own files, labels conmon as Podman's
+helper, and leaves a host process of the same name unlabelled.
+
+The image is built here from a local root file system (no registry): a few symlinks into the host's /usr,
+which the container mounts read-only, so the container runs the host's own `sleep`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+import time
+
+import pytest
+
+import livetools
+
+pytest.importorskip("ansible", reason="ansible-core is not importable in this interpreter")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONTAINERS_CONF = os.path.join(HERE, "..", "..", "hack", "podman", "containers.conf")
+
+
+def _podman(*args, check=True):
+    env = dict(os.environ, CONTAINERS_CONF=os.path.abspath(CONTAINERS_CONF))
+    done = subprocess.run(["podman"] + list(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=180, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError("podman %s failed: %s" % (" ".join(args), done.stderr.decode("utf-8", "replace")))
+    return done.stdout.decode("utf-8", "replace").strip()
+
+
+def _rootfs_tar(directory):
+    """A root file system whose bin/lib point into /usr (Debian's merged /usr), as a tar for `podman import`."""
+    root = os.path.join(directory, "rootfs")
+    for sub in ("usr", "proc", "sys", "dev", "etc", "tmp"):
+        os.makedirs(os.path.join(root, sub))
+    for link in ("bin", "lib", "lib64", "sbin"):
+        os.symlink("usr/" + link, os.path.join(root, link))
+    path = os.path.join(directory, "rootfs.tar")
+    with tarfile.open(path, "w") as tar:
+        tar.add(root, arcname=".")
+    return path
+
+
+@pytest.fixture(scope="module")
+def container(tmp_path_factory):
+    """One running Podman container and a host `sleep` twin; both gone at the end, image included."""
+    if shutil.which("podman") is None:
+        pytest.fail("podman is not installed (make setup installs it)")
+    tag = "localhost/oomguard-livetest:%d" % os.getpid()
+    name = "oomguard-live-%d" % os.getpid()
+    twin = None
+    _podman("import", "-q", _rootfs_tar(str(tmp_path_factory.mktemp("image"))), tag)
+    try:
+        cid = _podman("run", "-d", "--name", name, "-v", "/usr:/usr:ro", tag, "sleep", "600")
+        pid = int(_podman("inspect", "-f", "{{.State.Pid}}", cid))
+        conmon = int(_podman("inspect", "-f", "{{.State.ConmonPid}}", cid))
+        twin = subprocess.Popen(["sleep", "600"])
+        deadline = time.time() + 10
+        while time.time() < deadline and not os.path.exists("/proc/%d" % pid):
+            time.sleep(0.1)
+        yield {"id": cid, "name": name, "image": tag, "pid": pid, "conmon": conmon, "twin": twin.pid}
+    finally:
+        if twin is not None:
+            twin.kill()
+            twin.wait()
+        _podman("rm", "-f", "-t", "0", name, check=False)
+        _podman("rmi", "-f", tag, check=False)
+    assert name not in _podman("ps", "-a", "--format", "{{.Names}}", check=False)
+
+
+def test_a_podman_container_is_labelled_with_runtime_full_id_name_and_image(container):
+    result = livetools.run_module_ok("oom_score_info", {
+        "pids": [container["pid"], container["conmon"], container["twin"]], "top": 5})
+    rows = dict((row["pid"], row) for row in result["processes"])
+    assert set(rows) == {container["pid"], container["conmon"], container["twin"]}, sorted(rows)
+    label = rows[container["pid"]]["container"]
+    assert label == {"runtime": "podman", "id": container["id"], "pod_uid": None, "qos": None,
+                     "role": "workload", "name": container["name"], "pod": None, "image": container["image"]}, label
+    # The same label in the kill order: both sleeps have adj 0 and a few pages, so both are candidates.
+    victims = dict((row["pid"], row) for row in result["kill_order"])
+    assert victims[container["pid"]]["container"] == label
+    # conmon is Podman's helper, not the container; the host's own sleep is no container at all.
+    helper = rows[container["conmon"]]["container"]
+    assert (helper["runtime"], helper["id"], helper["role"]) == ("podman", None, "helper"), helper
+    assert rows[container["twin"]]["container"] is None
+    assert rows[container["twin"]]["name"] == rows[container["pid"]]["name"] == "sleep"
