@@ -45,7 +45,7 @@ SCOPES = ("global", "memcg", "cpuset", "mempolicy")
 EVENT_FIELDS = (
     "time", "timestamp", "pid", "name", "uid", "oom_score_adj", "total_vm_kb", "anon_rss_kb", "file_rss_kb",
     "shmem_rss_kb", "pgtables_kb", "scope", "constraint", "oom_memcg", "task_memcg", "trigger", "unit",
-    "reaped", "line", "raw", "killer", "cgroup", "pod", "reason", "signal",
+    "reaped", "line", "raw", "killer", "cgroup", "pod", "reason", "signal", "container",
 )
 # Who killed: the kernel's OOM killer or a userspace killer (read by the _killer_* grammars).
 KILLERS = ("kernel", "systemd-oomd", "earlyoom", "nohang", "kubelet", "oomd")

@@ -328,6 +328,17 @@ events:
           signal itself (kubelet) or the log does not say which.
       type: str
       sample: SIGKILL
+    container:
+      description:
+        - The container or pod of RV(events[].cgroup) (the kernel's victim's memory cgroup, or the cgroup a
+          userspace killer acted on), with the same keys as oomguard.fleet.oom_score_info's
+          C(processes[].container) - C(runtime), C(id), C(pod_uid), C(qos), C(role), C(name), C(pod), C(image).
+        - Names come from the runtime's files on the host, so a container removed since the kill keeps its
+          runtime and id but may have no name. V(null) when the cgroup is not known or is no container's.
+      type: dict
+      sample: {"runtime": "docker", "id": "3f4e8b2c9a1d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f",
+               "pod_uid": null, "qos": null, "role": "workload", "name": "shop-web-1", "pod": null,
+               "image": "nginx:1.25"}
     raw:
       description: The line the event was read from (see RV(events[].line)), without the log's timestamp and host prefixes.
       type: str
@@ -380,6 +391,8 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._kernel_log import 
     SOURCES,
     parse_since,
 )
+from ansible_collections.oomguard.fleet.plugins.module_utils._container_names import ContainerNames
+from ansible_collections.oomguard.fleet.plugins.module_utils._containers import container_of
 from ansible_collections.oomguard.fleet.plugins.module_utils._killer_sources import collect
 
 
@@ -422,6 +435,10 @@ class OOMEventsInfo(object):
         except KernelLogError as exc:
             option = "path" if source == "file" else "source"
             self.module.fail_json(msg="%s: cannot read the kernel log with source=%s: %s" % (option, source, exc))
+        names = ContainerNames()
+        for event in found["events"]:
+            # The cgroup the killer acted on (the kernel's victim's task_memcg): a kill in a container or pod.
+            event["container"] = names.label(container_of(event["cgroup"]), event["name"])
         self._result.update(found)
         return self._result
 

@@ -205,3 +205,35 @@ def test_auto_reads_the_killers_from_the_journal(commands):
     assert not failed
     assert [(e["killer"], e["pid"], e["signal"]) for e in result["events"]] == [("earlyoom", 4242, "SIGKILL")]
     assert (result["source_used"], result["sources_read"]) == ("journal", ["journal"])
+
+
+POD_ID = "5c1f0e9d8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e"
+POD_UID = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+CONTAINER_KILLS_LOG = (
+    "Dec  2 10:01:05 node7 kernel: oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=cri-containerd-"
+    + POD_ID + ".scope,mems_allowed=0,oom_memcg=/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+    + POD_UID.replace("-", "_") + ".slice/cri-containerd-" + POD_ID + ".scope,task_memcg=/kubepods.slice/"
+    "kubepods-burstable.slice/kubepods-burstable-pod" + POD_UID.replace("-", "_") + ".slice/cri-containerd-"
+    + POD_ID + ".scope,task=java,pid=9911,uid=1001\n"
+    "Dec  2 10:01:05 node7 kernel: Memory cgroup out of memory: Killed process 9911 (java) total-vm:4194304kB, "
+    "anon-rss:1048576kB, file-rss:1024kB, shmem-rss:0kB, UID:1001 pgtables:2100kB oom_score_adj:968\n"
+    "Dec  2 10:02:10 node7 systemd-oomd[612]: Killed /machine.slice/libpod-" + POD_ID + ".scope due to memory "
+    "pressure for /machine.slice being 81.00% > 80.00% for > 30s with reclaim activity\n"
+    "Dec  2 10:03:00 node7 kernel: Out of memory: Killed process 4100 (sshd) total-vm:10000kB, anon-rss:100kB, "
+    "file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:40kB oom_score_adj:0\n"
+)
+
+
+def test_a_kill_in_a_pod_or_a_container_is_labelled_with_it(tmp_path):
+    log = tmp_path / "kern.log"
+    log.write_text(CONTAINER_KILLS_LOG)
+    result, failed = events_info(source="file", path=str(log))
+    assert not failed, result.get("msg")
+    labels = [(e["killer"], e["pid"], e["container"]) for e in result["events"]]
+    assert labels[0][:2] == ("kernel", 9911)
+    assert {k: labels[0][2][k] for k in ("runtime", "id", "pod_uid", "qos", "role")} == {
+        "runtime": "containerd", "id": POD_ID, "pod_uid": POD_UID, "qos": "burstable", "role": "workload"}
+    assert labels[1][:2] == ("systemd-oomd", None)
+    assert (labels[1][2]["runtime"], labels[1][2]["id"]) == ("podman", POD_ID)
+    # A kill whose cgroup the log does not print is no container's as far as anyone can tell.
+    assert labels[2] == ("kernel", 4100, None)
