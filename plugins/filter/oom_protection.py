@@ -36,7 +36,9 @@ SCHEMA = 1
 STATUSES = ("ok", "drift", "denied", "missing", "not_running", "not_effective")
 UNITS_VAR = "oom_protection_units"
 PROCESSES_VAR = "oom_protection_processes"
-PROCESS_KEYS = frozenset(SELECTOR_KEYS) | {"include_descendants", "tier", "required"}
+PROCESS_KEYS = frozenset(SELECTOR_KEYS) | {"include_descendants", "tier", "required", "containers"}
+# What a process assignment does with processes in containers (oom_score_adj's rules[].containers).
+CONTAINER_MODES = ("exclude", "include", "only")
 # Tier keys that become cgroup settings of a unit (resource control and systemd-oomd), in drop-in order.
 CGROUP_KEYS = _cgroupfs.MEMORY_KEYS + _oomd.MANAGED_OOM_KEYS
 TIER_KEYS = ("oom_score_adj", "oom_policy", "description") + CGROUP_KEYS
@@ -183,7 +185,7 @@ def _selector_of(entry, where):
         _fail("%s must be a mapping with a selector and a tier, got %r" % (where, entry))
     unknown = sorted(set(entry) - PROCESS_KEYS)
     if unknown:
-        _fail("%s has unknown keys %s (selectors: %s; plus tier, required, include_descendants)"
+        _fail("%s has unknown keys %s (selectors: %s; plus tier, required, include_descendants, containers)"
               % (where, ", ".join(unknown), ", ".join(SELECTOR_KEYS)))
     selector = {key: entry[key] for key in SELECTOR_KEYS if entry.get(key) is not None}
     if not selector:
@@ -209,6 +211,11 @@ def _selector_of(entry, where):
         _fail("%s: cgroup %r must be an absolute cgroup path or glob" % (where, selector["cgroup"]))
     if entry.get("include_descendants"):
         selector["include_descendants"] = True
+    containers = entry.get("containers")
+    if containers is not None and containers not in CONTAINER_MODES:
+        _fail("%s: containers must be one of %s, got %r" % (where, ", ".join(CONTAINER_MODES), containers))
+    if containers in ("include", "only"):
+        selector["containers"] = containers
     return selector
 
 

@@ -8,10 +8,14 @@ the same params, check_mode, _diff, warn() and fail_json()."""
 
 from __future__ import annotations
 
+import os
+
+from ansible_collections.oomguard.fleet.plugins.module_utils._container_names import ContainerNames
 from ansible_collections.oomguard.fleet.plugins.module_utils._own import own_chain
 from ansible_collections.oomguard.fleet.plugins.module_utils._procfs import (
     can_lower_adj,
     read_bytes,
+    read_details,
     scan,
     select_cgroup_path,
 )
@@ -41,6 +45,16 @@ SCORE_ADJ_MAX = 1000
 OOM_ADJ_MIN = -17
 OOM_ADJ_MAX = 15
 LIST_IN_MESSAGE = 10
+# What a rule does with processes in containers (the runtime or kubelet owns their oom_score_adj and puts its
+# own value back at the next start or exec): leave them alone (default), change them too, or only them.
+CONTAINER_MODES = ("exclude", "include", "only")
+# Container runtime daemons (comm, at most 15 bytes): their units' OOMScoreAdjust= is the lever their packagers
+# use, and kubelet re-applies its own value every 1-5 minutes. A rule changes them only when it names them by
+# pid or by unit.
+RUNTIME_DAEMONS = frozenset(("kubelet", "containerd", "dockerd", "crio", "cri-dockerd", "k3s-server", "k3s-agent"))
+# A runtime's helpers: conmon (-1000 by itself), containerd's shims (the daemon's value + 1), Docker's old shim.
+# Only a rule that names one by pid changes it.
+RUNTIME_HELPERS = frozenset(("conmon", "containerd-shim", "docker-containe"))
 
 
 def legacy_to_score_adj(oom_adj):
@@ -63,6 +77,7 @@ class Rule(object):
         self.description = describe(spec)
         self.matched = 0
         self.won = 0
+        self.containers = spec.get("containers") or "exclude"
 
     def ref(self):
         return {"index": self.index, "description": self.description}
@@ -99,6 +114,7 @@ class OomScoreAdj(object):
         self.rules = []
         self.excludes = []
         self.can_lower = None
+        self._names = None
         self._prepared = False
         self._planned = None
         self.snapshot = None
@@ -169,7 +185,8 @@ class OomScoreAdj(object):
             if not specs:
                 errors.append("rules is empty; give at least one rule")
         else:
-            spec = dict((key, params[key]) for key in SELECTOR_KEYS + ("include_descendants", "value", "oom_adj"))
+            spec = dict((key, params[key])
+                        for key in SELECTOR_KEYS + ("include_descendants", "value", "oom_adj", "containers"))
             if all(spec[key] is None for key in SELECTOR_KEYS):
                 errors.append("no selector given: set one of %s, or use rules" % ", ".join(SELECTOR_KEYS))
                 specs = []
@@ -245,6 +262,14 @@ class OomScoreAdj(object):
                 if proc.pid in never:
                     excluded[proc.pid] = {"pid": proc.pid, "name": proc.name, "reason": never[proc.pid]}
                     continue
+                owner = self._owner(proc, rule)
+                if owner == "":
+                    continue  # containers: only, and this process is in none
+                if owner is not None:
+                    if proc.pid not in winners:  # an earlier rule that may change it still wins
+                        excluded[proc.pid] = {"pid": proc.pid, "name": proc.name, "reason": owner}
+                    continue
+                excluded.pop(proc.pid, None)
                 rule.matched += 1
                 winners[proc.pid] = (proc, rule)
         self._result["excluded"] = [excluded[pid] for pid in sorted(excluded)]
@@ -271,6 +296,38 @@ class OomScoreAdj(object):
         ]
         self._fill_units(planned)
         return planned
+
+    def _owner(self, proc, rule):
+        """Why a container runtime or kubelet, not this rule, owns proc's value (None: the rule may change it;
+        "": the rule's `containers: only` leaves out a process in no container)."""
+        if proc.cgroup is None:
+            # Only the processes some rule matched pay for reading their cgroup.
+            read_details(self.proc_path, proc, ("cgroup",))
+        label = proc.container
+        named_by_pid = rule.spec.get("pid") is not None
+        if (label is not None and label["role"] == "helper") or proc.name in RUNTIME_HELPERS:
+            if named_by_pid:
+                return None
+            runtime = label["runtime"] if label is not None else "its container runtime"
+            return ("a helper of %s (conmon, a shim, a monitor) keeps the value its runtime gives it; name it by "
+                    "pid to change it" % runtime)
+        if label is None:
+            if proc.name in RUNTIME_DAEMONS and not named_by_pid and rule.spec.get("unit") is None:
+                return ("a container runtime daemon: protect it through its unit (OOMScoreAdjust=, as its packagers "
+                        "do; kubelet through its oomScoreAdj setting) or name it by pid")
+            return "" if rule.containers == "only" else None
+        if rule.containers != "exclude":
+            return None
+        if self._names is None:
+            # The runtimes' files live beside the proc root (a fake tree's root in tests, / on a host).
+            self._names = ContainerNames(os.path.dirname(self.proc_path.rstrip("/")) or "/")
+        label = self._names.label(label, proc.name)
+        what = label["name"] or (label["id"] or "")[:12] or None
+        where = ["container %s" % what] if what else []
+        if label["pod"]:
+            where.append("pod %s" % label["pod"])
+        return "managed by %s%s: its runtime sets this value and puts it back at the next start; set containers: " \
+               "include on the rule to change it anyway" % (label["runtime"], " (%s)" % ", ".join(where) if where else "")
 
     @staticmethod
     def _candidates(rule, procs, by_name):
@@ -486,7 +543,8 @@ def _selector_spec():
 def rule_spec():
     """The options of one rule (oom_score_adj's rules[] elements)."""
     spec = _selector_spec()
-    spec.update(value=dict(type="int"), oom_adj=dict(type="int"))
+    spec.update(value=dict(type="int"), oom_adj=dict(type="int"),
+                containers=dict(type="str", choices=list(CONTAINER_MODES), default="exclude"))
     return spec
 
 
@@ -495,6 +553,7 @@ def argument_spec():
     spec.update(
         value=dict(type="int"),
         oom_adj=dict(type="int"),
+        containers=dict(type="str", choices=list(CONTAINER_MODES)),
         rules=dict(type="list", elements="dict", options=rule_spec()),
         exclude=dict(type="list", elements="dict", options=_selector_spec(), default=[]),
         allow_oom_disable=dict(type="bool", default=False),
@@ -505,5 +564,6 @@ def argument_spec():
     return spec
 
 
-MUTUALLY_EXCLUSIVE = [("value", "oom_adj")] + [("rules", key) for key in SELECTOR_KEYS + ("value", "oom_adj")]
+MUTUALLY_EXCLUSIVE = [("value", "oom_adj")] + [
+    ("rules", key) for key in SELECTOR_KEYS + ("value", "oom_adj", "containers")]
 REQUIRED_ONE_OF = [("rules", "value", "oom_adj")]

@@ -12,7 +12,8 @@ process whose parent set itself to -1000) keeps the protection without anyone ha
 A leak here: a process (not PID 1, not a kernel thread) with oom_score_adj < 0 whose own unit does not
 declare exactly that value, and that the policy does not assign (its unit is not assigned and no assigned
 selector matches it). A service's daemon started by init that holds its value without a protected
-ancestor set it itself (sshd's listener does) and is not a leak; its children are. Its source is the
+ancestor set it itself (sshd's listener does) and is not a leak; its children are. Nor is a process in a
+container or pod (`_containers`): its runtime or kubelet gave it the value on purpose. Its source is the
 protected ancestor it came out of (for an SSH session, the sshd of ssh.service). Pure logic over a process
 table; the caller reads /proc and systemd. Standard library only, Python >= 3.8.
 """
@@ -64,6 +65,10 @@ def find_leaks(procs, declared, assigned_units=(), matchers=(), page_size=4096):
     assigned_pids = set(p.pid for matcher in matchers for p in matcher.select(procs, children))
     leaks = []
     for proc in candidates(procs):
+        if proc.container is not None:
+            # A container runtime or kubelet set it (Guaranteed pods at -997, pause at -998, conmon at -1000):
+            # it is the runtime's value, given on purpose, and the runtime puts it back at the next start.
+            continue
         unit = unit_of_cgroup(proc.cgroup)
         if declared.get(unit) == proc.oom_score_adj or _assigned(proc, unit, assigned_units, assigned_pids):
             continue
@@ -98,6 +103,10 @@ def units_to_show(procs):
     """The units whose declared value decides about the candidates and their sources."""
     units = set()
     for proc in candidates(procs):
+        if proc.container is not None:
+            # A container runtime or kubelet set it (Guaranteed pods at -997, pause at -998, conmon at -1000):
+            # it is the runtime's value, given on purpose, and the runtime puts it back at the next start.
+            continue
         unit = unit_of_cgroup(proc.cgroup)
         if unit is not None:
             units.add(unit)

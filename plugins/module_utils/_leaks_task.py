@@ -120,6 +120,7 @@ def argument_spec():
     rules = _selector_spec()
     # Ignored: lets the role pass its process rules as they are.
     rules["value"] = dict(type="int")
+    rules["containers"] = dict(type="str", choices=["exclude", "include", "only"])
     return dict(
         units=dict(type="list", elements="str", default=[]),
         rules=dict(type="list", elements="dict", default=[], options=rules),

@@ -73,6 +73,8 @@ def describe(rule):
             parts.append("%s=%s" % (key, value))
     if rule.get("include_descendants"):
         parts.append("+descendants")
+    if rule.get("containers") in ("include", "only"):
+        parts.append("containers=%s" % rule["containers"])
     return " ".join(parts)
 
 

@@ -159,6 +159,15 @@ options:
       oom_adj:
         description: The value on the deprecated legacy scale, -17..15, converted the way the kernel does.
         type: int
+      containers:
+        description:
+          - What the rule does with processes in containers and pods, as
+            O(oomguard.fleet.oom_score_adj#module:rules[].containers) - V(exclude) leaves them to their runtime,
+            V(include) changes them too, V(only) matches nothing else. Runtime helpers and daemons are guarded
+            the same way.
+        type: str
+        choices: [exclude, include, only]
+        default: exclude
   allow_oom_disable:
     description:
       - Allow V(-1000) in O(units) and O(rules).

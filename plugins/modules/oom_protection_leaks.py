@@ -17,6 +17,9 @@ description:
   - A leak is a process, other than PID 1 and kernel threads, with a negative C(oom_score_adj) whose own unit
     does not declare exactly that value (C(systemctl show OOMScoreAdjust)), that is not in one of O(units)
     and that no selector in O(rules) matches. Pass the units and process selectors your policy assigns.
+  - Processes in containers and pods (Docker, Podman, containerd, CRI-O, kubelet's pods, LXC, systemd-nspawn,
+    recognised by their cgroup) are never leaks - their runtime or kubelet set the value on purpose (Guaranteed
+    pods at -997, the pause container at -998, conmon at -1000) - and so are never reset.
   - Each leak is reported with its source, the nearest living ancestor holding a value as low or lower, and
     how much memory it holds.
   - With O(reset_to), each leak is set to that value. A reset only raises the value, so it needs no
@@ -59,6 +62,10 @@ options:
       cgroup: {description: Cgroup path or glob., type: str}
       include_descendants: {description: Also match the descendants of matching processes., type: bool, default: false}
       value: {description: "Ignored - lets a policy's rules (selector and value) be passed as they are.", type: int}
+      containers:
+        description: "Ignored - lets a policy's rules be passed as they are. Processes in containers are never leaks."
+        type: str
+        choices: [exclude, include, only]
   reset_to:
     description:
       - Reset every leak to this value (0 to 1000). Unset, the module only reports.

@@ -110,6 +110,12 @@ options:
         written to C(oom_score_adj), and a warning says so.
       - Mutually exclusive with O(value) and O(rules).
     type: int
+  containers:
+    description:
+      - What the single rule does with processes in containers and pods, see O(rules[].containers). Mutually
+        exclusive with O(rules). Unset means V(exclude).
+    type: str
+    choices: [exclude, include, only]
   rules:
     description:
       - The policy, one entry per rule. Each rule needs at least one selector and exactly one of C(value) and
@@ -180,6 +186,21 @@ options:
         description:
           - The value on the legacy C(oom_adj) scale, -17..15, converted as for O(oom_adj).
         type: int
+      containers:
+        description:
+          - What the rule does with the processes it matches inside containers and pods (Docker, Podman,
+            containerd, CRI-O, kubelet's pods, LXC, systemd-nspawn, recognised from each process's cgroup). Their
+            runtime or kubelet sets their C(oom_score_adj) and puts its own value back at the next start or exec,
+            so a change here holds only until then.
+          - V(exclude) leaves them alone and lists each in RV(excluded) with C(managed by <runtime>) and the
+            container's name; V(include) changes them as well; V(only) matches nothing outside containers.
+          - Whatever this says, a runtime's helpers (conmon, containerd's shims, an LXC monitor) are changed only by
+            a rule that names them by O(rules[].pid), and the runtime daemons (kubelet, containerd, dockerd, crio,
+            cri-dockerd, k3s) only by a rule with O(rules[].pid) or O(rules[].unit) (their unit's C(OOMScoreAdjust=)
+            is the lever their packagers use; kubelet puts back its own C(oomScoreAdj) every few minutes).
+        type: str
+        choices: [exclude, include, only]
+        default: exclude
   exclude:
     description:
       - Selectors of processes that are never touched, whatever the rules say. Each entry takes the same
@@ -309,7 +330,9 @@ EXAMPLES = r"""
       - unit: postgresql.service
         include_descendants: true
         value: -500
+      # Docker's containers belong to dockerd, which puts its value back at each start: this rule means it.
       - cgroup: /system.slice/docker-*.scope
+        containers: include
         value: 500
     exclude:
       # systemd-journald, as the kernel names it (15 bytes).
@@ -320,6 +343,14 @@ EXAMPLES = r"""
 - name: Which rule set each process
   ansible.builtin.debug:
     msg: "{{ oom_policy.changes | map(attribute='rule') | list }}"
+
+# A name rule on a container host: the host's own java gets 300; the java processes in containers and pods
+# are left to their runtime and listed in `excluded` ("managed by containerd (container web, pod shop/web-7f9c)").
+- name: Make the host's batch java expendable, not the containers' ones
+  oomguard.fleet.oom_score_adj:
+    name: java
+    value: 300
+  register: java_policy
 
 # Migrate a legacy setting. The old config wrote 10 to /proc/PID/oom_adj; the kernel turns that into
 # oom_score_adj 588 (10 * 1000 / 17, truncated), which is what this writes, with a warning.
@@ -510,7 +541,10 @@ reused:
       type: str
   sample: []
 excluded:
-  description: Processes a rule matched that are never touched, and why (PID 1, a kernel thread, this module or its parents, O(exclude)).
+  description:
+    - Processes a rule matched that are never touched, and why (PID 1, a kernel thread, this module or its parents,
+      O(exclude), a process in a container or pod that its runtime owns - C(managed by <runtime> (container
+      <name>, pod <namespace/name>)) - or a runtime's helper or daemon, see O(rules[].containers)).
   returned: always
   type: list
   elements: dict

@@ -24,6 +24,8 @@ pytest.importorskip("ansible", reason="ansible-core is not importable in this in
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONTAINERS_CONF = os.path.join(HERE, "..", "..", "hack", "podman", "containers.conf")
+# Both sleeps get an argument no other process on the machine has, so a rule can match exactly the two.
+DURATION = "600.%d" % os.getpid()
 
 
 def _podman(*args, check=True):
@@ -58,10 +60,10 @@ def container(tmp_path_factory):
     twin = None
     _podman("import", "-q", _rootfs_tar(str(tmp_path_factory.mktemp("image"))), tag)
     try:
-        cid = _podman("run", "-d", "--name", name, "-v", "/usr:/usr:ro", tag, "sleep", "600")
+        cid = _podman("run", "-d", "--name", name, "-v", "/usr:/usr:ro", tag, "sleep", DURATION)
         pid = int(_podman("inspect", "-f", "{{.State.Pid}}", cid))
         conmon = int(_podman("inspect", "-f", "{{.State.ConmonPid}}", cid))
-        twin = subprocess.Popen(["sleep", "600"])
+        twin = subprocess.Popen(["sleep", DURATION])
         deadline = time.time() + 10
         while time.time() < deadline and not os.path.exists("/proc/%d" % pid):
             time.sleep(0.1)
@@ -91,3 +93,26 @@ def test_a_podman_container_is_labelled_with_runtime_full_id_name_and_image(cont
     assert (helper["runtime"], helper["id"], helper["role"]) == ("podman", None, "helper"), helper
     assert rows[container["twin"]]["container"] is None
     assert rows[container["twin"]]["name"] == rows[container["pid"]]["name"] == "sleep"
+
+
+def _adj(pid):
+    with open("/proc/%d/oom_score_adj" % pid) as handle:
+        return int(handle.read())
+
+
+def test_a_name_rule_changes_the_hosts_twin_and_leaves_the_container_alone_unless_told(container):
+    pid, twin = container["pid"], container["twin"]
+    rule = {"cmdline_pattern": "^sleep %s$" % DURATION.replace(".", r"\."), "value": 700}
+    checked = livetools.run_module_ok("oom_score_adj", {"rules": [rule]}, check=True)
+    assert [c["pid"] for c in checked["changes"]] == [twin] and (_adj(twin), _adj(pid)) == (0, 0)
+    result = livetools.run_module_ok("oom_score_adj", {"rules": [rule]})
+    assert [c["pid"] for c in result["changes"]] == [twin]
+    (left,) = [entry for entry in result["excluded"] if entry["pid"] == pid]
+    assert left["reason"].startswith("managed by podman (container %s): " % container["name"]), left
+    assert (_adj(twin), _adj(pid)) == (700, 0)
+    again = livetools.run_module_ok("oom_score_adj", {"rules": [rule]})
+    assert again["changed"] is False and again["changes"] == []
+    # Said explicitly, the rule changes the container's process too.
+    included = livetools.run_module_ok("oom_score_adj", {"rules": [dict(rule, containers="include")]})
+    assert [c["pid"] for c in included["changes"]] == [pid] and included["excluded"] == []
+    assert (_adj(twin), _adj(pid)) == (700, 700)

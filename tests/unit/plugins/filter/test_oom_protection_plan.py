@@ -235,3 +235,16 @@ def test_bad_sysctls_are_refused(sysctls, match):
 
 def test_units_that_is_not_a_mapping_is_refused():
     fails("oom_protection_units must be a mapping", units=["x.service"])
+
+
+def test_a_process_assignment_may_take_container_processes_too_and_says_so():
+    result = plan(processes=[{"name": "java", "tier": "standard", "containers": "include"},
+                             {"name": "batchd", "tier": "standard", "containers": "exclude"}])
+    assert result["process_rules"] == [{"name": "java", "containers": "include", "value": 0},
+                                       {"name": "batchd", "value": 0}]
+    assert [entry["target"] for entry in result["processes"]] == ["name=java containers=include", "name=batchd"]
+
+
+def test_a_wrong_containers_value_fails_naming_the_entry():
+    fails(r"oom_protection_processes\[0\]: containers must be one of exclude, include, only, got 'all'",
+          processes=[{"name": "java", "tier": "standard", "containers": "all"}])
