@@ -7,14 +7,17 @@
 `_containers.container_of()` says from a cgroup path which runtime owns a process and the container's id;
 this reader adds what only the runtime's files say, once per container (not per process):
 
-| runtime | file (below `root`) | gives |
-|---|---|---|
-| docker | `var/lib/docker/containers/<id>/config.v2.json` | `Name`, `Config.Image`, kubelet's labels (`io.kubernetes.pod.*`, `io.kubernetes.docker.type`) |
-| containerd | `run/containerd/io.containerd.runtime.v2.task/<namespace>/<id>/config.json` (also k3s's, dockerd's own containerd and the v1 shim's state dirs) | the CRI annotations `io.kubernetes.cri.*` |
-| cri-o | `{run,var/lib}/containers/storage/<driver>-containers/<id>/userdata/config.json` | `io.kubernetes.cri-o.*` and kubelet's `io.kubernetes.pod.*` annotations |
-| podman | `var/lib/containers/storage/<driver>-containers/containers.json` (and `-images/images.json`) | `names`, the image's name |
-| kubelet | `var/log/pods/<namespace>_<pod>_<uid>/`, `var/log/containers/<pod>_<namespace>_<container>-<id>.log` | pod and container names of any runtime |
-| lxc, nspawn | the cgroup name itself | the name |
+- docker: `var/lib/docker/containers/<id>/config.v2.json` (below `root`): `Name`, `Config.Image`, kubelet's
+  labels (`io.kubernetes.pod.*`, `io.kubernetes.docker.type`);
+- containerd: `run/containerd/io.containerd.runtime.v2.task/<namespace>/<id>/config.json` (also k3s's,
+  dockerd's own containerd's and the v1 shim's state dirs): the CRI annotations `io.kubernetes.cri.*`;
+- cri-o: `{run,var/lib}/containers/storage/<driver>-containers/<id>/userdata/config.json`: the
+  `io.kubernetes.cri-o.*` annotations and kubelet's `io.kubernetes.pod.*` ones;
+- podman: `var/lib/containers/storage/<driver>-containers/containers.json` (and `-images/images.json`): `names`,
+  the image's name;
+- kubelet, for any runtime: `var/log/pods/<namespace>_<pod>_<uid>/` and
+  `var/log/containers/<pod>_<namespace>_<container>-<id>.log`: pod and container names;
+- lxc, nspawn: the cgroup name itself is the name.
 
 What no file says stays None; an unreadable or malformed file is the same as none (a runtime's files are
 not ours to judge). Rootless engines keep their files in users' homes and are not read.

@@ -41,9 +41,11 @@ def test_dockershim_pod_labels_and_its_sandbox(tmp_path):
               "io.kubernetes.docker.type": "container"}
     _write(tmp_path, "var/lib/docker/containers/%s/config.v2.json" % ID,
            {"Name": "/k8s_web_web-7f9c_shop_%s_0" % UID, "Config": {"Image": "shop/web:2", "Labels": labels}})
+    sandbox_labels = dict(labels)
+    sandbox_labels.update({"io.kubernetes.docker.type": "podsandbox", "io.kubernetes.container.name": "POD"})
     _write(tmp_path, "var/lib/docker/containers/%s/config.v2.json" % PAUSE_ID,
-           {"Name": "/k8s_POD_web-7f9c_shop_%s_0" % UID, "Config": {"Image": "registry.k8s.io/pause:3.9",
-                                                                    "Labels": dict(labels, **{"io.kubernetes.docker.type": "podsandbox", "io.kubernetes.container.name": "POD"})}})
+           {"Name": "/k8s_POD_web-7f9c_shop_%s_0" % UID,
+            "Config": {"Image": "registry.k8s.io/pause:3.9", "Labels": sandbox_labels}})
     names = ContainerNames(str(tmp_path))
     work = names.label(container_of("/kubepods/burstable/pod%s/%s" % (UID, ID)))
     assert (work["runtime"], work["name"], work["pod"], work["pod_uid"], work["qos"], work["role"]) == \
