@@ -13,6 +13,7 @@ import re
 
 from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs, _oomd, _procfs, _scoring
 from ansible_collections.oomguard.fleet.plugins.module_utils._container_names import ContainerNames
+from ansible_collections.oomguard.fleet.plugins.module_utils._kube_policy import judge as kubelet_judge
 from ansible_collections.oomguard.fleet.plugins.module_utils._headroom import read_headroom
 from ansible_collections.oomguard.fleet.plugins.module_utils._own import own_chain
 from ansible_collections.oomguard.fleet.plugins.module_utils._scrub import scrub_cmdline
@@ -260,6 +261,7 @@ class OOMScoreInfo(object):
             self.cgroup_mounts["v2"] if self.memory_layout == "v2" else None,
             (host["swap_total_kb"] or 0) * 1024, unit_of_cgroup, interval=params["oomd_sample_interval"])
         self._result["host"] = host_out
+        self._result["pod_drift"] = self._pod_drift(procs) if self._kubepods_present() else []
 
         if params["units"]:
             self._result["units"] = self._units(procs, host_out["systemd_running"])
@@ -267,6 +269,30 @@ class OOMScoreInfo(object):
         if not reused:  # the caller that read the table has warned about it
             self._warn_partial(procs, warnings)
         return self._result
+
+    def _kubepods_present(self):
+        """Whether kubelet's pod cgroups exist (systemd or cgroupfs driver, kind's node layout)."""
+        roots = [root for root in (self.cgroup_mounts["v2"], self.cgroup_mounts["v1_memory"]) if root]
+        return any(os.path.isdir(os.path.join(root, name)) for root in roots
+                   for name in ("kubepods.slice", "kubepods", "kubelet.slice/kubelet-kubepods.slice"))
+
+    def _pod_drift(self, procs):
+        """The processes of pod containers whose oom_score_adj is not what kubelet's QoS policy gives them
+        (_kube_policy). On a node only: it reads the cgroup of every process."""
+        drift = []
+        for proc in procs:
+            if proc.kthread or proc.pid == os.getpid():
+                continue
+            if proc.cgroup is None:
+                _procfs.read_details(self.proc_path, proc, ("cgroup",))
+            if proc.container is None or proc.container["pod_uid"] is None:
+                continue
+            label = self.names.label(proc.container, proc.name)
+            verdict = kubelet_judge(label, proc.oom_score_adj)
+            if verdict is not None:
+                drift.append(dict({"pid": proc.pid, "name": proc.name, "oom_score_adj": proc.oom_score_adj,
+                                   "container": label}, **verdict))
+        return drift
 
     def _row(self, proc, ranked, host, scale):
         badness = ranked[1] if ranked else None

@@ -371,6 +371,41 @@ kill_order:
       description: One line saying why it is at this position.
       type: str
       sample: "first victim: 61.2% of RAM+swap, adj 0, badness 3760000 pages"
+pod_drift:
+  description:
+    - On a Kubernetes node (kubelet's C(kubepods) cgroups exist), the processes of pod containers whose
+      C(oom_score_adj) is not what kubelet's QoS policy gives them - -997 for Guaranteed and node-critical pods
+      (-998 before Kubernetes 1.20), 1000 for BestEffort, 3..999 for Burstable (2..999 before 1.20), -998 for
+      the pod's sandbox. kubelet sets it once when the container starts and nothing puts it back, so a value
+      someone changed stays wrong until the container restarts. A workload may also set its own.
+    - Empty elsewhere. On a node every process's cgroup is read for it.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    pid:
+      description: Process id.
+      type: int
+    name:
+      description: Process name.
+      type: str
+    oom_score_adj:
+      description: Its live value.
+      type: int
+    container:
+      description: Its container label, as in RV(processes[].container).
+      type: dict
+    expected:
+      description: What kubelet's policy gives it, in words.
+      type: str
+    expected_oom_score_adj:
+      description: The one value it should have, or V(null) for a Burstable range.
+      type: int
+  sample:
+    - {pid: 48211, name: java, oom_score_adj: -500, expected: "-997 (Guaranteed; -998 before Kubernetes 1.20)",
+       expected_oom_score_adj: -997, container: {runtime: containerd, id: 3f4e8b2c9a1d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f,
+       pod_uid: 1f2e3d4c-5b6a-4789-8a9b-0c1d2e3f4a5b, qos: guaranteed, role: workload, name: web,
+       pod: shop/web-7f9c, image: "shop/web:2"}}
 own_processes_excluded:
   description:
     - The processes of this run (see O(exclude_own_processes)) that were left out of RV(kill_order), with the rank
