@@ -116,3 +116,22 @@ def test_a_name_rule_changes_the_hosts_twin_and_leaves_the_container_alone_unles
     included = livetools.run_module_ok("oom_score_adj", {"rules": [dict(rule, containers="include")]})
     assert [c["pid"] for c in included["changes"]] == [pid] and included["excluded"] == []
     assert (_adj(twin), _adj(pid)) == (700, 700)
+
+
+def test_a_memcg_kill_in_a_container_is_labelled_with_it(container):
+    """A container over its --memory limit: the kernel kills its process in the container's memory cgroup,
+    and oom_events_info names the container (its files still exist, so its name too)."""
+    name = container["name"] + "-hog"
+    cid = _podman("run", "-d", "--name", name, "--memory", "64m", "--memory-swap", "64m", "-v", "/usr:/usr:ro",
+                  container["image"], "python3", "-c", "a = bytearray(400 << 20)")
+    try:
+        assert _podman("wait", name) == "137", "the container was not killed by SIGKILL"
+        result = livetools.run_module_ok("oom_events_info", {"since": "10m"})
+        mine = [event for event in result["events"] if (event["container"] or {}).get("id") == cid]
+        assert len(mine) == 1, [e["raw"] for e in result["events"]][-5:]
+        (event,) = mine
+        assert (event["killer"], event["scope"], event["name"]) == ("kernel", "memcg", "python3"), event
+        assert {k: event["container"][k] for k in ("runtime", "id", "role", "name", "image")} == {
+            "runtime": "podman", "id": cid, "role": "workload", "name": name, "image": container["image"]}
+    finally:
+        _podman("rm", "-f", "-t", "0", name, check=False)
