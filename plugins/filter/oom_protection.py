@@ -16,6 +16,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
 from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs, _oomd
+from ansible_collections.oomguard.fleet.plugins.module_utils._containers import container_of
 from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import (
     SELECTOR_KEYS,
     describe,
@@ -130,9 +131,22 @@ def _tier_of(tiers, tier, where, allow_oom_disable):
     return spec
 
 
+def _unit_entry(value, where):
+    """(tier, opted in for a runtime's unit) of one unit assignment: a tier name, or {tier, containers}."""
+    if not isinstance(value, dict):
+        return value, False
+    unknown = sorted(set(value) - {"tier", "containers"})
+    if unknown:
+        _fail("%s has unknown keys %s (a unit takes a tier name, or tier and containers)" % (where, ", ".join(unknown)))
+    containers = value.get("containers")
+    if containers is not None and containers not in ("exclude", "include"):
+        _fail("%s: containers must be exclude or include, got %r" % (where, containers))
+    return value.get("tier"), containers == "include"
+
+
 def _merge_units(units, units_by_var):
-    """{unit: (tier, var)}: the union of every oom_protection_units_* variable, then oom_protection_units
-    on top (host vars override groups there; a null tier drops the unit on that host)."""
+    """{unit: (tier, var, opted in)}: the union of every oom_protection_units_* variable, then
+    oom_protection_units on top (host vars override groups there; a null tier drops the unit on that host)."""
     chosen = {}
     conflicts = {}
     for var in sorted(units_by_var or {}):
@@ -141,19 +155,32 @@ def _merge_units(units, units_by_var):
             continue
         if not isinstance(mapping, dict):
             _fail("%s must be a mapping of unit name to tier, got %s" % (var, type(mapping).__name__))
-        for unit, tier in mapping.items():
+        for unit, value in mapping.items():
+            tier, opted = _unit_entry(value, "%s: %s" % (var, unit))
             if unit in chosen and chosen[unit][0] != tier:
                 conflicts[unit] = "%s is %s in %s but %s in %s" % (unit, chosen[unit][0], chosen[unit][1], tier, var)
-            chosen.setdefault(unit, (tier, var))
+            chosen.setdefault(unit, (tier, var, opted))
     if units is not None and not isinstance(units, dict):
         _fail("%s must be a mapping of unit name to tier, got %s" % (UNITS_VAR, type(units).__name__))
-    for unit, tier in (units or {}).items():
+    for unit, value in (units or {}).items():
         conflicts.pop(unit, None)
-        chosen[unit] = (tier, UNITS_VAR)
+        tier, opted = _unit_entry(value, "%s: %s" % (UNITS_VAR, unit))
+        chosen[unit] = (tier, UNITS_VAR, opted)
     if conflicts:
         _fail("conflicting tiers for the same unit (set the unit in %s, for example in host_vars, to decide): %s"
               % (UNITS_VAR, "; ".join(conflicts[unit] for unit in sorted(conflicts))))
     return {unit: value for unit, value in chosen.items() if value[0] is not None}
+
+
+def _runtime_owner(unit):
+    """Why a container runtime or kubelet, not the role, owns unit's protection; None when nobody does."""
+    if unit == "kubelet.service":
+        return ("kubelet sets its own oom_score_adj from its configuration (oomScoreAdj) and puts it back every "
+                "1-5 minutes, whatever its unit says")
+    label = container_of("/" + unit)
+    if label is not None:
+        return "it is a unit of %s's (its runtime sets and restores the values of what runs in it)" % label["runtime"]
+    return None
 
 
 def _check_unit(unit, tier_spec, where):
@@ -271,9 +298,12 @@ def oom_protection_plan(tiers, units=None, units_by_var=None, processes=None, pr
     """Validate everything and resolve every assignment to a value. See oom_protection_plan.yml."""
     resolved = _resolve_tiers(tiers, custom_tiers)
     plan_units = []
-    for unit, (tier, source) in sorted(_merge_units(units, units_by_var).items()):
+    for unit, (tier, source, opted) in sorted(_merge_units(units, units_by_var).items()):
         where = "%s: %s" % (source, unit)
         spec = _tier_of(resolved, tier, where, allow_oom_disable)
+        owner = _runtime_owner(unit)
+        if owner and not opted:
+            _fail("%s: %s; assign it as {tier: %s, containers: include} to change it anyway" % (where, owner, tier))
         _check_unit(unit, spec, where)
         planned = {"name": unit, "tier": tier, "oom_score_adj": spec["oom_score_adj"],
                    "oom_policy": spec["oom_policy"], "source": source}

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
@@ -248,3 +250,32 @@ def test_a_process_assignment_may_take_container_processes_too_and_says_so():
 def test_a_wrong_containers_value_fails_naming_the_entry():
     fails(r"oom_protection_processes\[0\]: containers must be one of exclude, include, only, got 'all'",
           processes=[{"name": "java", "tier": "standard", "containers": "all"}])
+
+
+@pytest.mark.parametrize("unit, owner", [
+    ("kubelet.service", "kubelet sets its own oom_score_adj"),
+    ("docker-3f4e8b2c9a1d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f.scope", "it is a unit of docker's"),
+    ("libpod-3f4e8b2c9a1d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f.scope", "it is a unit of podman's"),
+    ("machine-build.scope", "it is a unit of nspawn's"),
+])
+def test_a_runtimes_own_unit_needs_the_containers_opt_in(unit, owner):
+    fails(r"oom_protection_units: %s: %s.*assign it as \{tier: essential, containers: include\}"
+          % (re.escape(unit), owner), units={unit: "essential"})
+    # Scopes take no OOMScoreAdjust=: a tier of memory settings only.
+    tier = "essential" if unit.endswith(".service") else "floor"
+    result = plan(units={unit: {"tier": tier, "containers": "include"}},
+                  custom_tiers={"floor": {"memory_min": "64M"}})
+    assert [u["name"] for u in result["units"]] == [unit]
+
+
+def test_the_runtime_daemons_units_are_the_policy_s_to_set():
+    result = plan(units={"containerd.service": "critical", "docker.service": "critical", "crio.service": "critical"})
+    assert len(result["units"]) == 3
+
+
+def test_a_unit_mapping_takes_only_tier_and_containers():
+    fails(r"oom_protection_units: ssh.service has unknown keys value", units={"ssh.service": {"tier": "critical",
+                                                                                              "value": 1}})
+    fails(r"containers must be exclude or include, got 'only'",
+          units={"ssh.service": {"tier": "critical", "containers": "only"}})
+    assert plan(units={"ssh.service": {"tier": "critical"}})["units"][0]["oom_score_adj"] == -900
