@@ -17,6 +17,7 @@ Standard library only, Python >= 3.8: this runs on target hosts.
 
 from __future__ import annotations
 
+import math
 import os
 
 KILLERS = ("earlyoom", "nohang", "systemd-oomd")
@@ -60,7 +61,7 @@ def _number(text, what):
         value = float(text)
     except (TypeError, ValueError):
         raise Unknown("%s: %r is not a number" % (what, text))
-    if value != value or value in (float("inf"), float("-inf")):
+    if math.isnan(value) or math.isinf(value):
         raise Unknown("%s: %r is not a number" % (what, text))
     return value
 
@@ -99,8 +100,9 @@ def _earlyoom_options(args):
             break
         if arg.startswith("--"):
             name, eq, value = arg[2:].partition("=")
-            matches = [long for long in _EO_LONG if long == name] or [long for long in _EO_LONG
-                                                                       if long.startswith(name)]
+            # getopt_long: an exact name, else an unambiguous prefix.
+            matches = [known for known in _EO_LONG if known == name] \
+                or [known for known in _EO_LONG if known.startswith(name)]
             if len(matches) != 1:
                 raise Unknown("option %r is not one earlyoom 1.3-1.9 knows" % arg)
             name = matches[0]
@@ -227,8 +229,8 @@ def _nohang_config_arg(args):
             config = args[index + 1]
         elif arg.startswith("--config="):
             config = arg[len("--config="):]
-    daemon = "--monitor" in args or not any(a in args for a in ("--check", "--tasks", "-h", "--help",
-                                                                  "-v", "--version", "-m", "--memload"))
+    one_off = ("--check", "--tasks", "-h", "--help", "-v", "--version", "-m", "--memload")
+    daemon = "--monitor" in args or not any(arg in args for arg in one_off)
     return daemon, config
 
 
