@@ -11,7 +11,7 @@ import functools
 import os
 import re
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs, _oomd, _procfs, _scoring
+from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs, _oomd, _procfs, _scoring, _userspace_killers
 from ansible_collections.oomguard.fleet.plugins.module_utils._container_names import ContainerNames
 from ansible_collections.oomguard.fleet.plugins.module_utils._kube_policy import judge as kubelet_judge
 from ansible_collections.oomguard.fleet.plugins.module_utils._headroom import read_headroom
@@ -260,6 +260,8 @@ class OOMScoreInfo(object):
             self._run, host_out["systemd_oomd_running"],
             self.cgroup_mounts["v2"] if self.memory_layout == "v2" else None,
             (host["swap_total_kb"] or 0) * 1024, unit_of_cgroup, interval=params["oomd_sample_interval"])
+        host_out["userspace_killers"] = _userspace_killers.host_facts(
+            self.proc_path, procs, host["mem_total_kb"], host["swap_total_kb"], host_out["systemd_oomd"])
         self._result["host"] = host_out
         self._result["pod_drift"] = self._pod_drift(procs) if self._kubepods_present() else []
 

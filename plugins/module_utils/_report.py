@@ -235,6 +235,50 @@ def normalize_oomd(raw):
     }
 
 
+USERSPACE_KILLERS = ("earlyoom", "nohang", "systemd-oomd")
+
+
+def normalize_userspace_killers(raw):
+    """oom_score_info's host.userspace_killers: one entry per userspace killer found running, with the
+    thresholds it acts at; None when the host did not gather them (a release before this fact)."""
+    if not isinstance(raw, list):
+        return None
+    out = []
+    for entry in raw[:20]:
+        if not isinstance(entry, dict):
+            continue
+        killer = clean_text(entry.get("killer"), 50)
+        settings = entry.get("settings") if isinstance(entry.get("settings"), dict) else None
+        if settings is not None:
+            # systemd-oomd's monitored cgroups are the host entry's oomd.monitored already.
+            settings = _clean_mapping(dict((k, v) for k, v in settings.items() if k != "monitored"))
+        out.append({
+            "killer": killer if killer in USERSPACE_KILLERS else "unknown",
+            "pid": clean_int(entry.get("pid")),
+            "acts_before_kernel": clean_bool(entry.get("acts_before_kernel")),
+            "when": clean_text(entry.get("when"), 1024),
+            "settings_unknown": bool(clean_bool(entry.get("settings_unknown"))),
+            "reason": clean_text(entry.get("reason"), 1024),
+            "config_file": clean_text(entry.get("config_file"), 1024),
+            "settings": settings,
+            "defaults_applied": _text_list(entry.get("defaults_applied")),
+            "args": _text_list(entry.get("args")) if isinstance(entry.get("args"), list) else None,
+        })
+    return out
+
+
+def userspace_killers_text(killers):
+    """ "earlyoom, systemd-oomd act before the kernel" (one clause), or "" when none does or none was read."""
+    first = [k["killer"] for k in killers or [] if k["acts_before_kernel"]]
+    unknown = [k["killer"] for k in killers or [] if k["acts_before_kernel"] is None]
+    parts = []
+    if first:
+        parts.append("%s act%s before the kernel" % (", ".join(first), "s" if len(first) == 1 else ""))
+    if unknown:
+        parts.append("%s settings unknown" % ", ".join(unknown))
+    return "; ".join(parts)
+
+
 def counted_kills(records):
     """OOM kills the units' own cgroups counted (memory.events / memory.oom_control), or None when no unit
     was counted: a history that needs no kernel log."""
@@ -589,7 +633,8 @@ def normalize_host(raw):
     errors = _text_list(data.get("errors"))
     compliance = normalize_compliance(data.get("compliance")) if reachable else None
     raw_host = data.get("host") if isinstance(data.get("host"), dict) else None
-    host = _clean_mapping(dict((k, v) for k, v in raw_host.items() if k not in ("headroom", "systemd_oomd"))) \
+    host = _clean_mapping(dict((k, v) for k, v in raw_host.items()
+                               if k not in ("headroom", "systemd_oomd", "userspace_killers"))) \
         if reachable and raw_host else None
     headroom = None
     if reachable:
@@ -625,6 +670,8 @@ def normalize_host(raw):
         "protected_but_killed": protected_but_killed(records, events),
         "cgroup_oom_kills": counted_kills(compliance["records"]) if compliance else None,
         "oomd": normalize_oomd((raw_host or {}).get("systemd_oomd")) if reachable else None,
+        "userspace_killers": normalize_userspace_killers((raw_host or {}).get("userspace_killers"))
+        if reachable else None,
         "headroom": headroom,
         "risk": risk,
         "leaks": [normalize_leak(leak) for leak in data.get("leaks") or [] if isinstance(leak, dict)]
@@ -764,6 +811,9 @@ def _host_detail(host):
         parts.append("kill history unknown")
     if host.get("cgroup_oom_kills") is not None:
         parts.append("%s counted by the units' cgroups" % _plural(host["cgroup_oom_kills"], "OOM kill"))
+    killers = userspace_killers_text(host.get("userspace_killers"))
+    if killers:
+        parts.append(killers)
     if counts["total"] and counts.get("not_effective"):
         parts.append("%d not in effect on this host" % counts["not_effective"])
     if host["kill_order"]:
@@ -1126,6 +1176,11 @@ PROMETHEUS_METRICS = (
      "OOM kills the unit's cgroup counted (memory.events oom_kill, or memory.oom_control on cgroup v1)."),
     ("oomguard_assignment_oomd_kills", "gauge", "Processes systemd-oomd killed in the unit's cgroup (user.oomd_kill)."),
     ("oomguard_systemd_oomd_running", "gauge", "1 when systemd-oomd runs on the host."),
+    ("oomguard_userspace_killer_running", "gauge",
+     "1 when the userspace killer (earlyoom, nohang, systemd-oomd) runs on the host, 0 when it does not."),
+    ("oomguard_userspace_killer_acts_before_kernel", "gauge",
+     "1 when a running userspace killer acts before the kernel's OOM killer, 0 when it never does (dry run, "
+     "nothing monitored); no sample when its settings are unknown."),
     ("oomguard_assignments", "gauge", "Assignments on this host by compliance status."),
     ("oomguard_compliant", "gauge", "1 when every assignment on this host is ok or not running (or there are none)."),
     ("oomguard_host_status", "gauge",
@@ -1338,4 +1393,14 @@ def prometheus_samples(host):
     if host.get("oomd") and host["oomd"]["running"] is not None:
         samples["oomguard_systemd_oomd_running"].append(
             _prom_line("oomguard_systemd_oomd_running", [], int(host["oomd"]["running"])))
+    killers = host.get("userspace_killers")
+    if killers is not None:
+        for killer in USERSPACE_KILLERS:
+            mine = [k for k in killers if k["killer"] == killer]
+            samples["oomguard_userspace_killer_running"].append(
+                _prom_line("oomguard_userspace_killer_running", [("killer", killer)], int(bool(mine))))
+            known = [k["acts_before_kernel"] for k in mine if k["acts_before_kernel"] is not None]
+            if known:
+                samples["oomguard_userspace_killer_acts_before_kernel"].append(
+                    _prom_line("oomguard_userspace_killer_acts_before_kernel", [("killer", killer)], int(any(known))))
     return samples

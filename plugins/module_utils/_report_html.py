@@ -159,6 +159,8 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <div class="card {{ 'bad' if summary.at_risk else 'ok' }}">at risk<b>{{ summary.at_risk }}</b></div>
 <div class="card {{ 'warn' if summary.leaks else 'ok' }}">protection leaks<b>{{ summary.leaks }}</b></div>
 <div class="card {{ 'warn' if summary.recent_kills else 'ok' }}">recent OOM kills<b>{{ summary.recent_kills }}</b></div>
+<div class="card protected-but-killed {{ 'bad' if summary.protected_but_killed else 'ok' }}">protected but killed{#-
+-#}<b>{{ summary.protected_but_killed | default(0) }}</b></div>
 </div>
 {% if counts.denied %}<p class="advice">{{ counts.denied }} host{{ "s are" if counts.denied > 1 else " is" }} <b>denied</b>: {#-
 -#} {{ advice.denied }}.</p>{% endif %}
@@ -297,6 +299,20 @@ killers looked for: {{ host.killers_looked_for | join(", ") if host.killers_look
 {% elif host.cgroup_oom_kills is not none %}{#-
 -#}<p class="meta">No kernel log could be read on this host; the assigned units' cgroups counted {{ host.cgroup_oom_kills }} OOM kill(s).</p>
 {% else %}<p class="empty">Unknown: no kernel log could be read on this host.</p>
+{% endif %}
+{% if host.get("userspace_killers") is not none %}
+<h3 class="userspace-killers">Userspace killers</h3>
+{% call table(["killer", "#pid", "acts before the kernel", "when", "settings"],
+              "No earlyoom, nohang or systemd-oomd runs on this host: the kernel's OOM killer acts alone.") %}
+{% for k in host.userspace_killers %}
+<tr><td>{{ k.killer }}</td><td class="num">{{ k.pid | show }}</td><td>{{ "unknown" if k.acts_before_kernel is none else k.acts_before_kernel | show }}</td>
+<td class="reason">{{ k.when | show }}</td>
+<td>{% if k.settings_unknown %}<span class="empty">unknown: {{ k.reason | show }}</span>{#-
+-#}{% if k.args %}<br><code>{{ k.args | join(" ") }}</code>{% endif %}{% else %}{#-
+-#}{% if k.config_file %}config <code>{{ k.config_file }}</code>{% endif %}{#-
+-#}{% if k.defaults_applied %}{{ "; " if k.config_file }}defaults: {{ k.defaults_applied | join(", ") }}{% endif %}{% endif %}</td></tr>
+{%- endfor %}
+{% endcall %}
 {% endif %}
 {% if host.oomd %}
 <h3>systemd-oomd</h3>

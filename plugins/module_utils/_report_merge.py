@@ -15,7 +15,8 @@ Two entries for the same host name:
 - different: the entry of the report generated last (generated_at) is kept; at the same time, the report
   given later. Listed as a conflict, with the reports kept and dropped.
 Entries written by an earlier release of this schema version are brought up to date first: keys added
-since get their empty value (kill_order_excluded: [], sources_read and killers_looked_for: null), events
+since get their empty value (kill_order_excluded: [], sources_read, killers_looked_for and userspace_killers:
+null), events
 without a killer are the kernel's (killer: kernel), kills_by_killer and protected_but_killed are counted from
 the entry's events and records, and the host status is judged again from the
 entry's compliance records (a host whose only failures are `denied` was `drifting` before it had a status
@@ -35,7 +36,7 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._report import (
 # What every host entry of this schema version holds; merging entries of another shape could not be rendered.
 _HOST_KEYS = frozenset(normalize_host({"name": "-"}))
 # Keys added to host entries within this schema version, with the value an entry written without them means.
-_ADDED_KEYS = {"kill_order_excluded": [], "sources_read": None, "killers_looked_for": None}
+_ADDED_KEYS = {"kill_order_excluded": [], "sources_read": None, "killers_looked_for": None, "userspace_killers": None}
 
 
 def _up_to_date(entry):

@@ -198,6 +198,16 @@ EXAMPLES = r"""
     cgroup_limit: 2G
     top: 3
 
+- name: Which userspace killers act before the kernel, and when
+  oomguard.fleet.oom_score_info:
+    top: 0
+    return_processes: false
+  register: oom_killers
+
+- name: Say it
+  ansible.builtin.debug:
+    msg: "{{ oom_killers.host.userspace_killers | selectattr('acts_before_kernel') | map(attribute='when') | list }}"
+
 - name: Processes of the postgres user with a high score
   oomguard.fleet.oom_score_info:
     users: [postgres]
@@ -483,7 +493,7 @@ host:
       type: int
       sample: 2
     earlyoom_running:
-      description: Whether earlyoom runs; it kills before the kernel does.
+      description: Whether earlyoom runs (kept for compatibility; RV(host.userspace_killers) says whether and when it acts).
       type: bool
       sample: false
     systemd_oomd_running:
@@ -517,6 +527,47 @@ host:
         prediction:
           swap: {first: null, reason: no cgroup is monitored with ManagedOOMSwap=kill}
           memory_pressure: [{monitored: /batch.slice, first: /batch.slice/etl.service, first_unit: etl.service}]
+    userspace_killers:
+      description:
+        - One entry per userspace OOM killer found running (earlyoom, nohang, systemd-oomd), in pid order;
+          empty when none runs. Each has C(killer), C(pid), C(args) (its command line), C(config_file) (nohang),
+          C(settings), C(defaults_applied), C(settings_unknown), C(reason), C(acts_before_kernel) and C(when).
+        - earlyoom is read from its command line as its own option parser reads it (C(-m PERCENT[,KILL]),
+          C(-s), C(-M)/C(-S) sizes in KiB turned into percentages of MemTotal/SwapTotal, the lower one winning
+          when both forms are given, C(--prefer)/C(--avoid)/C(--ignore) with C(=) or a separate value, grouped
+          short options). C(settings) holds C(mem_term_percent), C(mem_kill_percent), C(swap_term_percent),
+          C(swap_kill_percent), the C(*_kib) sizes, C(prefer), C(avoid), C(ignore), C(dryrun),
+          C(ignore_root_user), C(sort_by_rss), C(kill_process_group), C(prekill_hook), C(notify_script).
+          C(defaults_applied) names the values earlyoom's defaults gave (10% to SIGTERM, 5% to SIGKILL, a kill
+          value half the term value when only one is given).
+        - nohang is read from the config file its C(--config)/C(-c) argument names (nohang 0.1's defaults when
+          none is given), through the process's own root and working directory. C(settings) holds
+          C(soft_threshold_min_mem), C(hard_threshold_min_mem), C(soft_threshold_min_swap),
+          C(hard_threshold_min_swap), C(soft_threshold_max_zram), C(hard_threshold_max_zram) (each
+          C({value, unit, text}), C(unit) V(percent) or V(MiB) as written), C(soft_threshold_max_psi),
+          C(hard_threshold_max_psi), C(psi_excess_duration), C(psi_metrics), C(psi_path),
+          C(psi_checking_enabled), C(zram_checking_enabled) and C(min_badness). nohang has no built-in
+          defaults for them - a config without one would not start.
+        - systemd-oomd's entry takes RV(host.systemd_oomd) (C(settings) plus C(monitored)).
+        - C(acts_before_kernel) is true when the thresholds make the killer act before the kernel's OOM killer
+          (which acts only when an allocation cannot be met), false when it never acts (earlyoom C(--dryrun),
+          systemd-oomd monitoring no cgroup), null with C(settings_unknown). C(when) says it in one line.
+        - An option, a config or a value this release cannot read gives C(settings_unknown) true, C(reason) and
+          null C(settings); nothing is guessed.
+      type: list
+      elements: dict
+      sample:
+        - killer: earlyoom
+          pid: 512
+          args: [/usr/bin/earlyoom, -m, "10", --avoid, "^(sshd|postgres)$"]
+          config_file: null
+          settings: {mem_term_percent: 10.0, mem_kill_percent: 5.0, swap_term_percent: 10.0, swap_kill_percent: 5.0,
+                     avoid: "^(sshd|postgres)$", dryrun: false}
+          defaults_applied: [swap_kill_percent, swap_term_percent, mem_kill_percent]
+          settings_unknown: false
+          reason: null
+          acts_before_kernel: true
+          when: "earlyoom sends SIGTERM when MemAvailable <= 10% and free swap <= 10%; SIGKILL at 5%/5%"
     process_count:
       description: Processes scanned.
       type: int

@@ -20,6 +20,7 @@ import pytest
 pytest.importorskip("ansible", reason="ansible-core is not importable in this interpreter")
 jsonschema = pytest.importorskip("jsonschema")
 
+import killerdaemons  # noqa: E402  pylint: disable=wrong-import-position
 import livetools  # noqa: E402  pylint: disable=wrong-import-position
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -232,3 +233,27 @@ def test_audit_of_this_machine_with_a_policy_prints_no_warning_and_reports_what_
         cases = ET.parse(str(tmp_path / "reports" / "oom-audit.xml")).getroot().iter("testcase")
         assert [case.find("skipped").get("message") for case in cases if case.get("name") == "unit:ssh.service"] \
             == ["not applied: localhost has no systemd"]
+
+
+def test_audit_names_the_userspace_killers_that_run_and_says_which_acts_before_the_kernel(tmp_path):
+    # The real earlyoom (--dryrun: never acts) and nohang (acts at 2 MiB of MemAvailable) run during the audit.
+    (tmp_path / "textfile").mkdir()
+    with killerdaemons.running_killers(tmp_path) as daemons:
+        out = run_audit(tmp_path, "-e", "oom_audit_prometheus_dir=%s" % (tmp_path / "textfile"))
+    document = json.loads((tmp_path / "reports" / "oom-audit.json").read_text())
+    jsonschema.Draft202012Validator(json.load(open(SCHEMA))).validate(document)
+    [host] = document["hosts"]
+    killers = dict((entry["pid"], entry) for entry in host["userspace_killers"])
+    earlyoom, nohang = killers[daemons["earlyoom"].pid], killers[daemons["nohang"].pid]
+    assert (earlyoom["killer"], earlyoom["acts_before_kernel"], earlyoom["settings"]["dryrun"]) == ("earlyoom", False, True)
+    assert (nohang["killer"], nohang["acts_before_kernel"]) == ("nohang", True)
+    assert nohang["config_file"] == daemons["nohang_config"]
+    # The console: the host's summary line has the clause, and the single-host view says when each acts.
+    [line] = [line for line in out.splitlines() if "localhost" in line and "next victim" in line]
+    assert "nohang acts before the kernel" in line and "earlyoom acts" not in line, line
+    assert nohang["when"] in out and earlyoom["when"] in out
+    prom = (tmp_path / "textfile" / "oomguard.prom").read_text()
+    assert 'oomguard_userspace_killer_running{killer="nohang"} 1' in prom
+    assert 'oomguard_userspace_killer_acts_before_kernel{killer="earlyoom"} 0' in prom
+    html = (tmp_path / "reports" / "oom-audit.html").read_text()
+    assert "Userspace killers" in html and "protected but killed<b>0</b>" in html

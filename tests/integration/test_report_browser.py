@@ -28,6 +28,7 @@ ARTIFACTS = os.path.join(REPO, ".build", "artifacts")
 HOSTILE = "<script>x</script>"
 LONG_NAME = "kworker-exporter-with-a-name-far-too-long-for-a-table-cell"
 SMALL_REASON = "#4: 0.02% of RAM+swap, adj 0, badness 800 pages"
+EARLYOOM_WHEN = "earlyoom sends SIGTERM when MemAvailable <= 10% and free swap <= 10%; SIGKILL at 5%/5%"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -66,10 +67,18 @@ def fleet_report():
             "oom_memcg": "/system.slice/evil.service", "unit": "evil.service",
             "reaped": True,
             "trigger": {"name": "<img src=x onerror=alert(1)>", "gfp_mask": "0xcc0", "order": 0, "oom_score_adj": 0}}
+    # earlyoom killed the protected postgres: the fleet cards count it as protected but killed.
+    protected_kill = {"time": "2026-11-25T03:10:00+00:00", "pid": 812, "name": "postgres", "killer": "earlyoom",
+                      "unit": "postgresql.service", "signal": "SIGTERM", "reason": "memory"}
+    earlyoom = {"killer": "earlyoom", "pid": 511, "args": ["/usr/bin/earlyoom", "-m", "10", "--prefer", HOSTILE],
+                "config_file": None, "settings_unknown": False, "reason": None, "acts_before_kernel": True,
+                "defaults_applied": ["mem_kill_percent"], "when": EARLYOOM_WHEN,
+                "settings": {"mem_term_percent": 10.0, "mem_kill_percent": 5.0, "prefer": HOSTILE}}
     hosts = [
         {"name": "db1", "compliance": {"schema": 1, "systemd": True, "can_lower_adj": False, "state": "present",
                                        "records": [record, ok]},
-         "host": host, "kill_order": victims, "events": [kill], "events_source": "journal",
+         "host": dict(host, userspace_killers=[earlyoom]), "kill_order": victims, "events": [kill, protected_kill],
+         "events_source": "journal",
          # 93 % of memory used: over the default at_risk threshold of 90 %.
          "headroom": {"mem_total_kb": 4000000, "mem_available_kb": 280000, "swap_total_kb": 0, "swap_free_kb": 0,
                       "committed_kb": 3900000, "commit_limit_kb": 2000000, "overcommit_memory": 0,
@@ -314,6 +323,30 @@ def test_the_summary_gives_a_clipped_next_victim_name_in_full(report_file, tmp_p
     assert cell["clipped"] and cell["ellipsis"] == "ellipsis"
     assert cell["title"] == "#4 %s (pid 4004)" % LONG_NAME
     assert cell["text"].startswith("#4 kworker")
+
+
+# The fleet card as the reader sees it (its text and the colour its class gives), and db1's userspace killers.
+PROTECTED_CARD = """(() => {
+  const card = document.querySelector('#summary .card.protected-but-killed');
+  return {text: card.innerText.replace(/\\s+/g, ' ').trim(), colour: getComputedStyle(card.querySelector('b')).color};
+})()"""
+USERSPACE_KILLERS = """(() => {
+  const host = [...document.querySelectorAll('section.host')].find(s => s.querySelector('h2').innerText.startsWith('db1'));
+  let table = host.querySelector('h3.userspace-killers').nextElementSibling;
+  while (table.tagName !== 'TABLE') { table = table.nextElementSibling; }
+  return [...table.querySelectorAll('tbody tr')].map(tr => [...tr.cells].map(td => td.innerText.trim()));
+})()"""
+
+
+def test_fleet_cards_count_protected_but_killed_in_the_alarm_colour(report_file, tmp_path):
+    card = visit(str(report_file), tmp_path, expressions={"card": PROTECTED_CARD}).values["card"]
+    assert card["text"] == "protected but killed 1"
+    assert card["colour"] == "rgb(207, 34, 46)"  # var(--bad)
+
+
+def test_host_section_lists_its_userspace_killers_and_when_they_act(report_file, tmp_path):
+    rows = visit(str(report_file), tmp_path, expressions={"rows": USERSPACE_KILLERS}).values["rows"]
+    assert rows == [["earlyoom", "511", "yes", EARLYOOM_WHEN, "defaults: mem_kill_percent"]]
 
 
 def test_dump_dom_on_the_command_line_holds_the_hostile_name_as_text(report_file, tmp_path):
