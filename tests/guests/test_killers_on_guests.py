@@ -226,8 +226,8 @@ def _provoke(guest):
 def _cleanup(guest):
     units = [SQUEEZE, "gkill-oomd.slice", "gkill.slice"] + [unit for unit, _name in HOGS.values()]
     guest.ssh("systemctl stop earlyoom.service nohang.service %s; systemctl reset-failed %s earlyoom.service "
-              "nohang.service 2>/dev/null; rm -rf %s %s %s %s /var/tmp/oomguard-killtest.bin; rmdir %s /etc/systemd/oomd.conf.d 2>/dev/null; "
-              "systemctl daemon-reload; systemctl restart systemd-oomd"
+              "nohang.service 2>/dev/null; rm -rf %s %s %s %s /var/tmp/oomguard-killtest.bin; "
+              "rmdir %s /etc/systemd/oomd.conf.d 2>/dev/null; systemctl daemon-reload; systemctl restart systemd-oomd"
               % (" ".join(units), " ".join(units), LIB, RUN, " ".join(FILES), " ".join(DROPINS.values()),
                  " ".join(os.path.dirname(path) for path in DROPINS.values())), check=False)
 
