@@ -10,9 +10,10 @@ signal line, carrying the victim the lines before it described:
 - v0.1: `Victim is %s, pid: %d, badness: ..., VmRSS: ...` then `Sending SIGTERM to the victim; OK; response ...`;
 - 2019-2020 development: `PID: %d, Name: %s, badness: ...` (or a `Victim status` block with `Name:`, `PID:`,
   `CGroup_v2:` lines), then `Send SIGTERM to the victim; total response time: ...`;
-- v0.2.0 .. today: `Victim status (found in Nms):` / `PID: %d, name: %s, state: ..., EUID: ...` /
-  `badness: ..., oom_score: ..., oom_score_adj: %d` / ... / `cgroup_v2: %s`, then `Implementing a corrective
-  action:` / `Sending SIGTERM|SIGKILL to the victim`, then `The victim died in ...` (folded).
+- v0.2.0 .. today: `Victim status (found in Nms):` / `PID:       %d, name: %s, state: ..., EUID: ...` /
+  `badness:   ..., oom_score:  ..., oom_score_adj:  %d` / ... / `cgroup_v2: %s` (labels padded with spaces),
+  then `Implementing a corrective action:` / `Sending SIGTERM|SIGKILL to the victim`, then `The victim died in
+  ...` (folded).
 The reason is the decision line's: MemAvailable (memory), SwapFree (swap), PSI (pressure). Not kills: the
 statistics counters (`[ OK ] Sending SIGTERM to <name>: <count>`, 2019 `Send SIGTERM to <name>: <count>`),
 `... badness ... < min_badness ...; nothing to do`, `Selected process died before corrective action`, and
@@ -39,10 +40,12 @@ VICTIM_MAX_AGE = 60.0
 
 _SEND_RE = re.compile(r"^(?:Sending|Send) (?P<sig>SIG[A-Z0-9]+) to the victim(?:;|\s*$)")
 _V01_VICTIM_RE = re.compile(r"^Victim is (?P<name>.*), pid: (?P<pid>\d+), badness: -?\d+")
-_PID_NAME_RE = re.compile(r"^PID: (?P<pid>\d+), [Nn]ame: (?P<name>.*?)(?:, (?:state|badness): .*)?$")
+# v0.2.0+ pads its labels into columns (`PID:       433, name: ...`, `badness:   1570, oom_score:  1570,
+# oom_score_adj:  1000`); the 2019 one-liner has one space.
+_PID_NAME_RE = re.compile(r"^PID:\s+(?P<pid>\d+), [Nn]ame: (?P<name>.*?)(?:, (?:state|badness): .*)?$")
 _PID_RE = re.compile(r"^PID:\s+(?P<pid>\d+)\s*$")
 _NAME_RE = re.compile(r"^Name:\s+(?P<name>.*?)\s*$")
-_ADJ_RE = re.compile(r"(?:^|, )oom_score_adj: (?P<adj>-?\d+)")
+_ADJ_RE = re.compile(r"(?:^|, )oom_score_adj:\s+(?P<adj>-?\d+)")
 _CGROUP_V2_RE = re.compile(r"^(?:cgroup_v2|CGroup_v2):\s*(?P<cg>\S*)\s*$")
 _NOTHING_RE = re.compile(r"nothing to do$|^Selected process died before corrective action")
 _DECISION_RE = re.compile(r"^(?:Low memory; corrective action required!|Memory status that requires corrective "

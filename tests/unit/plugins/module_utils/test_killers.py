@@ -341,6 +341,48 @@ def test_nohang_v0_2_to_today_block_is_one_event_with_the_victim():
     assert found[0]["oom_score_adj"] == 0
 
 
+# A real kill by Debian 13's nohang 0.2.0 (journal, the guest lane's test_killers_on_guests.py): the victim
+# status pads its labels into columns. The victim ignored the SIGTERM and was then killed by the kernel.
+DEBIAN_V02_BLOCK = [
+    "Memory status that requires corrective actions:",
+    "  MemAvailable [425 MiB, 44.0 %] <= soft_threshold_min_mem [435 MiB, 45.0 %]",
+    "  SwapFree [0 MiB, 0.0 %] <= soft_threshold_min_swap [0 MiB, - %]",
+    "Victim status (found in 6ms):",
+    "  PID:       606, name: gkill-nh-hog, state: S (sleeping), EUID: 0, SID: 606 (gkill-nh-hog), lifetime: 7.2s",
+    "  badness:   1576, oom_score:  1576, oom_score_adj:  1000",
+    "  Vm, MiB:   Size: 360, RSS: 354 (Anon: 348, File: 6, Shmem: 0), Swap: 0",
+    "  cgroup_v1:",
+    "  cgroup_v2: /system.slice/gkill-nohang-hog.service",
+    "  ancestry:  PID 1 (systemd)",
+    "  exe realpath: /usr/bin/python3.13",
+    "  cwd realpath: /",
+    "Memory info, MiB:",
+    "  total=967, used=434, free=464, available=425, shared=0, buffers=4, cache=65,",
+    "  swap_total=0, swap_used=0, swap_free=0",
+    "Memory pressure (system-wide):",
+    "  some avg10=0.70 avg60=5.66 avg300=2.48",
+    "  full avg10=0.60 avg60=4.75 avg300=2.05",
+    "Implementing a corrective action:",
+    "  Sending SIGTERM to the victim",
+    "OK; total response time: 69ms",
+    "What happened in the last 8.7s:",
+    "  [ OK ] Sending SIGTERM to gkill-nh-hog: 1",
+    "The victim doesn't respond on corrective action in 0.026s",
+    "Memory status after implementing a corrective action:",
+    "  MemAvailable: 425.5 MiB, SwapFree: 0.0 MiB",
+    "<<=== FINISHING implement_corrective_action() ===<<",
+    ">>=== STARTING implement_corrective_action() ====>>",
+    "victim_cache_time is not exceeded for 14135_pid606 (0.132 < 10.0)",
+]
+
+
+def test_nohang_v0_2_victim_status_padded_into_columns_gives_pid_name_adj_and_cgroup():
+    found = events(*[syslog("nohang", line) for line in DEBIAN_V02_BLOCK])
+    assert brief(found) == [("nohang", 606, "gkill-nh-hog", "/system.slice/gkill-nohang-hog.service",
+                             "gkill-nohang-hog.service", None, "memory", "SIGTERM", "kill")]
+    assert found[0]["oom_score_adj"] == 1000
+
+
 def test_nohang_psi_decision_is_pressure_and_sigkill_is_kept():
     found = events(
         syslog("nohang", "Memory status that requires corrective actions:"),
