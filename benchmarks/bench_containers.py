@@ -137,7 +137,7 @@ def cpu_seconds():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--containers", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--json", help="write the results to this file")

@@ -17,6 +17,9 @@ import math
 import re
 import xml.etree.ElementTree as ET
 
+from ansible_collections.oomguard.fleet.plugins.module_utils._containers import (
+    QOS_CLASSES, ROLES as CONTAINER_ROLES, RUNTIMES as CONTAINER_RUNTIMES,
+)
 from ansible_collections.oomguard.fleet.plugins.module_utils import _headroom
 
 SCHEMA_VERSION = 1
@@ -364,6 +367,58 @@ def _kernel_rank(entry, position):
     return rank if rank is not None and rank >= 1 else position
 
 
+def normalize_container(raw):
+    """A process's or a kill's container label (oom_score_info, oom_events_info), or None outside containers."""
+    if not isinstance(raw, dict):
+        return None
+    runtime, role, qos = raw.get("runtime"), raw.get("role"), raw.get("qos")
+    return {
+        "runtime": runtime if runtime in CONTAINER_RUNTIMES else "unknown",
+        "id": clean_text(raw.get("id"), 255),
+        "pod_uid": clean_text(raw.get("pod_uid"), 255),
+        "qos": qos if qos in QOS_CLASSES else None,
+        "role": role if role in CONTAINER_ROLES else "workload",
+        "name": clean_text(raw.get("name"), 255),
+        "pod": clean_text(raw.get("pod"), 512),
+        "image": clean_text(raw.get("image"), 1024),
+    }
+
+
+def container_text(container):
+    """'container web of pod shop/web-7f9c (containerd, burstable)', 'podman's helper', or ''."""
+    if not container:
+        return ""
+    if container["role"] == "helper":
+        return "%s's helper" % container["runtime"]
+    what = container["name"] or (container["id"] or "")[:12]
+    text = "sandbox" if container["role"] == "sandbox" else "container"
+    text += " " + what if what else ""
+    if container["pod"]:
+        text += " of pod " + container["pod"]
+    facts = [container["runtime"]] + ([container["qos"]] if container["qos"] else [])
+    return "%s (%s)" % (text, ", ".join(facts))
+
+
+def normalize_pod_drift(raw):
+    """A pod container's process whose value is not kubelet's (oom_score_info's pod_drift)."""
+    entry = raw if isinstance(raw, dict) else {}
+    return {
+        "pid": clean_int(entry.get("pid")),
+        "name": clean_text(entry.get("name"), 1024),
+        "oom_score_adj": clean_int(entry.get("oom_score_adj")),
+        "expected": clean_text(entry.get("expected"), 1024),
+        "expected_oom_score_adj": clean_int(entry.get("expected_oom_score_adj")),
+        "container": normalize_container(entry.get("container")),
+    }
+
+
+def pod_drift_text(entry):
+    """One pod drift in words, for the console, JUnit and the HTML."""
+    return "%s (pid %s) in %s runs at oom_score_adj %s; kubelet gives it %s" % (
+        _known(entry["name"]), _known(entry["pid"]), container_text(entry["container"]) or "a pod",
+        _known(entry["oom_score_adj"]), _known(entry["expected"]))
+
+
 def normalize_victim(raw, position, total_kb, host=None):
     """One next victim; `rank` is the kernel's position from the entry, `position` its place in the list."""
     entry = raw if isinstance(raw, dict) else {}
@@ -391,6 +446,7 @@ def normalize_victim(raw, position, total_kb, host=None):
         "memory_kb": memory_kb,
         "memory_share_percent": share,
         "reason": clean_text(entry.get("reason"), 1024),
+        "container": normalize_container(entry.get("container")),
     }
 
 
@@ -458,6 +514,7 @@ def normalize_event(raw):
         }
     else:
         out["trigger"] = None
+    out["container"] = normalize_container(ev.get("container"))
     return out
 
 
@@ -676,6 +733,8 @@ def normalize_host(raw):
         "risk": risk,
         "leaks": [normalize_leak(leak) for leak in data.get("leaks") or [] if isinstance(leak, dict)]
         if reachable else [],
+        "pod_drift": [normalize_pod_drift(entry) for entry in data.get("pod_drift") or [] if isinstance(entry, dict)]
+        if reachable else [],
     }
 
 
@@ -683,7 +742,8 @@ def host_sort_key(host):
     """Worst first: status, then at risk, then failing assignments, leaks, recent kills, then name."""
     failing = sum(host["assignments"][s] for s in FAILING_STATUSES)
     return (HOST_STATUSES.index(host["status"]), not host["risk"]["at_risk"], -failing,
-            -len(host.get("protected_but_killed") or []), -len(host["leaks"]), -len(host["events"]), host["name"])
+            -len(host.get("protected_but_killed") or []), -len(host["leaks"]), -len(host.get("pod_drift") or []),
+            -len(host["events"]), host["name"])
 
 
 def previous_kill_counts(previous):
@@ -733,7 +793,7 @@ def assemble_report(hosts, generated_at=None, events_since=None):
     by_status = {status: 0 for status in HOST_STATUSES}
     assignments = {status: 0 for status in RECORD_STATUSES}
     assignments["total"] = 0
-    kills = at_risk = leaks = protected = 0
+    kills = at_risk = leaks = protected = pod_drift = 0
     by_killer = {}
     for host in ordered:
         protected += len(host.get("protected_but_killed") or [])
@@ -742,6 +802,7 @@ def assemble_report(hosts, generated_at=None, events_since=None):
         by_status[host["status"]] += 1
         at_risk += int(host["risk"]["at_risk"])
         leaks += len(host["leaks"])
+        pod_drift += len(host.get("pod_drift") or [])
         for key, value in host["assignments"].items():
             assignments[key] += value
         kills += len(host["events"])
@@ -759,6 +820,7 @@ def assemble_report(hosts, generated_at=None, events_since=None):
             "protected_but_killed": protected,
             "at_risk": at_risk,
             "leaks": leaks,
+            "pod_drift": pod_drift,
         },
         "hosts": ordered,
     }
@@ -801,6 +863,8 @@ def _host_detail(host):
             parts.append("%d not running" % counts["not_running"])
     if host["leaks"]:
         parts.append(_plural(len(host["leaks"]), "protection leak"))
+    if host.get("pod_drift"):
+        parts.append("%s not at kubelet's value" % _plural(len(host["pod_drift"]), "pod process"))
     if host.get("protected_but_killed"):
         parts.append("PROTECTED BUT KILLED: " + "; ".join(
             "%s by %s" % (entry["target"] or event_victim(entry), entry["killer"]) for entry in host["protected_but_killed"]))
@@ -825,6 +889,8 @@ def _host_detail(host):
         if victim["oom_score_adj"]:
             # A small process first in line is there by its adj: say so, or the line reads like a wrong guess.
             facts.append("oom_score_adj %d" % victim["oom_score_adj"])
+        if victim.get("container"):
+            facts.append(container_text(victim["container"]))
         parts.append("next victim #%s %s (%s)" % (victim["rank"], victim["name"], ", ".join(facts)))
     if host.get("kill_order_excluded"):
         parts.append(excluded_text(host["kill_order_excluded"]))
@@ -957,7 +1023,9 @@ _REASON_LEAD_RE = re.compile(r"^(?:#\d+|first victim): ")
 def victim_line(victim):
     """One next victim as a line: the kernel's rank, the process, and the kernel's reason (or its figures)."""
     facts = ["pid %s" % _known(victim["pid"])]
-    if victim["unit"]:
+    if victim.get("container"):
+        facts.append(container_text(victim["container"]))
+    elif victim["unit"]:
         facts.append(victim["unit"])
     facts.append("oom_score %s" % _known(victim["oom_score"]))
     # The kernel's reason starts with the same rank ("#4: ..." or "first victim: ..."): said once here.
@@ -1047,6 +1115,15 @@ def render_junit(report):
             ET.SubElement(case, "failure", type="leak", message=leak_text(leak))
             counts["tests"] += 1
             counts["failures"] += 1
+        for entry in host.get("pod_drift") or []:
+            # A pod container's value someone changed behind kubelet's back: it stays until the container restarts.
+            container = entry["container"] or {}
+            case = ET.SubElement(suite, "testcase", classname=host["name"], name="pod-drift:%s:%s[%s]" % (
+                _known(container.get("pod"), "?"), _known(container.get("name") or (container.get("id") or "")[:12] or None,
+                                                          "?"), _known(entry["pid"])), time="0")
+            ET.SubElement(case, "failure", type="pod_drift", message=pod_drift_text(entry))
+            counts["tests"] += 1
+            counts["failures"] += 1
         for entry in host.get("protected_but_killed") or []:
             # A protected unit or process that a killer took anyway: the protection did not protect.
             case = ET.SubElement(suite, "testcase", classname=host["name"], name="protected-but-killed:%s:%s" % (
@@ -1079,12 +1156,14 @@ def _event_line(event):
     if killer == "kernel":
         where = "in %s" % event["oom_memcg"] if event.get("scope") == "memcg" and event.get("oom_memcg") else \
             event.get("scope") or "scope unknown"
+        owner = container_text(event.get("container"))
         return "OOM kill by kernel %s: %s%s, oom_score_adj %s, %s%s" % (
             event.get("time") or "at an unknown time", event_victim(event),
-            " of %s" % event["unit"] if event.get("unit") else "", _known(event.get("oom_score_adj")), where,
+            " in %s" % owner if owner else " of %s" % event["unit"] if event.get("unit") else "",
+            _known(event.get("oom_score_adj")), where,
             " (read from the summary line)" if event.get("line") == "summary" else "")
     victim = event_victim(event)
-    facts = []
+    facts = [container_text(event["container"])] if event.get("container") else []
     for key in ("unit", "pod", "cgroup"):
         if event.get(key) and not victim.startswith(key + " "):
             facts.append("%s %s" % (key, event[key]))
@@ -1212,6 +1291,12 @@ PROMETHEUS_METRICS = (
      "oom_score of the processes the OOM killer would take first (rank 1 first); protected=true when the "
      "process belongs to an assignment with a negative oom_score_adj."),
     ("oomguard_protection_leaks", "gauge", "Processes holding a negative oom_score_adj that nothing assigns."),
+    ("oomguard_pod_drift", "gauge",
+     "Processes of pod containers whose oom_score_adj is not what kubelet's QoS policy gives them (Kubernetes "
+     "nodes only)."),
+    ("oomguard_recent_container_oom_kills", "gauge",
+     "OOM kills within the audit's time window of processes in containers, by killer, runtime, pod and container "
+     "(one sample per container killed in: no per-process labels)."),
     ("oomguard_protection_leak_memory_bytes", "gauge",
      "Memory of each protection leak, labelled with where its value came from."),
 )
@@ -1279,12 +1364,27 @@ def _prometheus_findings(host, samples, records):
         if victim["oom_score"] is None:
             continue
         protected = victim["pid"] in pids or (victim["unit"] is not None and victim["unit"] in units)
+        container = victim.get("container") or {}
         samples["oomguard_next_victim_oom_score"].append(_prom_line(
             "oomguard_next_victim_oom_score", [("rank", victim["rank"]), ("pid", victim["pid"]), ("name", victim["name"]),
-                                               ("unit", victim["unit"] or ""), ("protected", str(protected).lower())],
+                                               ("unit", victim["unit"] or ""), ("protected", str(protected).lower()),
+                                               ("container", container.get("name") or container.get("id") or ""),
+                                               ("pod", container.get("pod") or "")],
             victim["oom_score"]))
     if host["reachable"] and host["status"] != "failed":
         samples["oomguard_protection_leaks"].append(_prom_line("oomguard_protection_leaks", [], len(host["leaks"])))
+        samples["oomguard_pod_drift"].append(_prom_line("oomguard_pod_drift", [], len(host.get("pod_drift") or [])))
+    in_containers = {}
+    for event in host["events"]:
+        container = event.get("container")
+        if container:
+            key = (event["killer"], container["runtime"], container["pod"] or "",
+                   container["name"] or container["id"] or "")
+            in_containers[key] = in_containers.get(key, 0) + 1
+    for (killer, runtime, pod, name), count in sorted(in_containers.items()):
+        samples["oomguard_recent_container_oom_kills"].append(_prom_line(
+            "oomguard_recent_container_oom_kills",
+            [("killer", killer), ("runtime", runtime), ("pod", pod), ("container", name)], count))
     for leak in host["leaks"]:
         source = leak["source"] or {}
         samples["oomguard_protection_leak_memory_bytes"].append(_prom_line(

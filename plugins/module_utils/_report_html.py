@@ -22,8 +22,8 @@ except ImportError:
     HAS_JINJA2 = False
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import (
-    FAILING_STATUSES, HOST_STATUS_ADVICE, HOST_STATUS_LABELS, _event_sort_key, display_time, event_victim, excluded_text,
-    share_text, since_text,
+    FAILING_STATUSES, HOST_STATUS_ADVICE, HOST_STATUS_LABELS, _event_sort_key, container_text, display_time, event_victim,
+    excluded_text, share_text, since_text,
 )
 
 # Hosts in the summary's table. A larger report adds a table of all hosts and collapses their sections;
@@ -115,7 +115,8 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <td>{% if ev.pid is not none %}<code class="name">{{ ev.name | show }}</code>{% else %}{#-
   A kill without a victim pid (systemd-oomd, kubelet) names its unit, pod or cgroup. #}{{ ev | victim }}{% endif %}</td>
 <td class="num">{{ ev.pid | show }}</td><td class="num">{{ ev.oom_score_adj | adj }}</td>
-<td class="num">{{ (rss | sum if rss else none) | kb }}</td><td>{{ ev.unit | show }}{% if ev.get("pod") %}<br>pod {{ ev.pod }}{% endif %}</td>
+<td class="num">{{ (rss | sum if rss else none) | kb }}</td><td>{{ ev.unit | show }}{% if ev.get("pod") %}<br>pod {{ ev.pod }}{% endif %}{#-
+-#}{% if ev.get("container") %}<br><span class="container">{{ ev.container | container }}</span>{% endif %}</td>
 <td>{% if ev.get("killer", "kernel") == "kernel" %}{{ ev.scope | show }}{% if ev.oom_memcg %}<br><code class="path">{{ ev.oom_memcg }}</code>{% endif %}{#-
 -#}{% else %}{{ ev.get("reason") | show }}{{ ", %s" % ev.signal if ev.get("signal") }}{#-
 -#}{% if ev.get("cgroup") %}<br><code class="path">{{ ev.cgroup }}</code>{% endif %}{% endif %}</td>
@@ -265,15 +266,25 @@ _TEMPLATE = r"""<!DOCTYPE html>
 <td>{{ leak.reason | show }}</td></tr>
 {%- endfor %}
 {% endcall %}
+{% if host.get("pod_drift") %}
+<h3 class="pod-drift">Pod containers not at kubelet's value</h3>
+{% call table(["#pid", "process", "container", "#adj", "kubelet gives it"], "") %}
+{% for d in host.pod_drift %}
+<tr><td class="num">{{ d.pid | show }}</td><td><code class="name">{{ d.name | show }}</code></td>
+<td><span class="container">{{ d.container | container }}</span></td><td class="num">{{ d.oom_score_adj | adj }}</td>
+<td>{{ d.expected | show }}</td></tr>
+{%- endfor %}
+{% endcall %}
+{% endif %}
 <h3>Next victims</h3>
 {% if host.kill_order_excluded %}<p class="meta excluded">{{ host.kill_order_excluded | excluded | capitalize_first }}: {#-
 -#}{% for o in host.kill_order_excluded %} #{{ o.rank | show }} <code class="name">{{ o.name | show }}</code> ({{ o.pid | show }}){#-
 -#}{{ "," if not loop.last }}{% endfor %}.</p>{% endif %}
-{% call table(["#rank", "process", "#pid", "unit", "#adj", "#oom_score", "#memory", "share of memory", "reason"],
+{% call table(["#rank", "process", "#pid", "unit or container", "#adj", "#oom_score", "#memory", "share of memory", "reason"],
               "No kill order was gathered.") %}
 {% for v in host.kill_order %}
 <tr><td class="num">{{ v.rank }}</td><td><code class="name">{{ v.name | show }}</code></td><td class="num">{{ v.pid | show }}</td>
-<td>{{ v.unit | show }}</td><td class="num">{{ v.oom_score_adj | adj }}</td><td class="num">{{ v.oom_score | show }}</td>
+<td>{% if v.get("container") %}<span class="container">{{ v.container | container }}</span>{% else %}{{ v.unit | show }}{% endif %}</td><td class="num">{{ v.oom_score_adj | adj }}</td><td class="num">{{ v.oom_score | show }}</td>
 <td class="num">{{ v.memory_kb | kb }}</td><td class="nowrap">{{ bar(v.memory_share_percent, text=v.memory_share_percent | share) }}</td>
 <td class="reason">{{ v.reason | show }}</td></tr>
 {%- endfor %}
@@ -396,7 +407,7 @@ def _environment():
         "show": _show, "adj": _adj, "kb": _kb, "pct": _pct, "when": display_time, "settings": _settings,
         "fleet_kills": _fleet_kills, "pair": lambda value, other: (value, other),
         "share": lambda value: None if value is None else share_text(value), "since": since_text,
-        "excluded": excluded_text, "victim": event_victim, "capitalize_first": lambda text: text[:1].upper() + text[1:],
+        "excluded": excluded_text, "victim": event_victim, "container": container_text, "capitalize_first": lambda text: text[:1].upper() + text[1:],
     })
     return env
 

@@ -15,9 +15,8 @@ Two entries for the same host name:
 - different: the entry of the report generated last (generated_at) is kept; at the same time, the report
   given later. Listed as a conflict, with the reports kept and dropped.
 Entries written by an earlier release of this schema version are brought up to date first: keys added
-since get their empty value (kill_order_excluded: [], sources_read, killers_looked_for and userspace_killers:
-null), events
-without a killer are the kernel's (killer: kernel), kills_by_killer and protected_but_killed are counted from
+since get their empty value (kill_order_excluded and pod_drift: [], sources_read, killers_looked_for and
+userspace_killers: null; events and next victims: container null), events without a killer are the kernel's (killer: kernel), kills_by_killer and protected_but_killed are counted from
 the entry's events and records, and the host status is judged again from the
 entry's compliance records (a host whose only failures are `denied` was `drifting` before it had a status
 of its own).
@@ -36,7 +35,8 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._report import (
 # What every host entry of this schema version holds; merging entries of another shape could not be rendered.
 _HOST_KEYS = frozenset(normalize_host({"name": "-"}))
 # Keys added to host entries within this schema version, with the value an entry written without them means.
-_ADDED_KEYS = {"kill_order_excluded": [], "sources_read": None, "killers_looked_for": None, "userspace_killers": None}
+_ADDED_KEYS = {"kill_order_excluded": [], "sources_read": None, "killers_looked_for": None, "userspace_killers": None,
+               "pod_drift": []}
 
 
 def _up_to_date(entry):
@@ -52,6 +52,12 @@ def _up_to_date(entry):
     if isinstance(events, list) and any(isinstance(ev, dict) and "killer" not in ev for ev in events):
         # Events written before they carried their killer are the kernel's kills (and say so now).
         entry["events"] = [normalize_event(ev) if isinstance(ev, dict) and "killer" not in ev else ev for ev in events]
+    for key in ("events", "kill_order"):
+        items = entry.get(key)
+        if isinstance(items, list) and any(isinstance(item, dict) and "container" not in item for item in items):
+            # Written before processes and kills carried their container: none is known.
+            entry[key] = [dict(item, container=None) if isinstance(item, dict) and "container" not in item else item
+                          for item in items]
     if "kills_by_killer" not in entry and isinstance(entry.get("events"), list):
         entry["kills_by_killer"] = kills_by_killer(ev for ev in entry["events"] if isinstance(ev, dict))
     if "protected_but_killed" not in entry:

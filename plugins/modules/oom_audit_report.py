@@ -293,6 +293,11 @@ counts:
     leaks:
       description: Protection leaks found on all hosts.
       type: int
+    pod_drift:
+      description:
+        - Processes of pod containers whose C(oom_score_adj) is not what kubelet's QoS policy gives them, on all
+          Kubernetes nodes (a finding).
+      type: int
   sample:
     hosts: 3
     by_status: {unreachable: 1, failed: 0, drifting: 1, denied: 0, no_assignments: 0, compliant: 1}
@@ -302,6 +307,7 @@ counts:
     protected_but_killed: 0
     at_risk: 1
     leaks: 0
+    pod_drift: 0
 merge:
   description: With O(merge_reports), what the merge found (the same as C(merge) in C(oom-audit.json), which is
     there only when it found duplicates, conflicts or different kill history windows).

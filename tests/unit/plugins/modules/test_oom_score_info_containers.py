@@ -8,7 +8,6 @@ with the expected value; no drift is judged on a host without kubelet's cgroups.
 from __future__ import annotations
 
 import json
-import os
 
 from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info
 
