@@ -284,7 +284,8 @@ _TEMPLATE = r"""<!DOCTYPE html>
               "No kill order was gathered.") %}
 {% for v in host.kill_order %}
 <tr><td class="num">{{ v.rank }}</td><td><code class="name">{{ v.name | show }}</code></td><td class="num">{{ v.pid | show }}</td>
-<td>{% if v.get("container") %}<span class="container">{{ v.container | container }}</span>{% else %}{{ v.unit | show }}{% endif %}</td><td class="num">{{ v.oom_score_adj | adj }}</td><td class="num">{{ v.oom_score | show }}</td>
+<td>{% if v.get("container") %}<span class="container">{{ v.container | container }}</span>{% else %}{{ v.unit | show }}{% endif %}</td>
+<td class="num">{{ v.oom_score_adj | adj }}</td><td class="num">{{ v.oom_score | show }}</td>
 <td class="num">{{ v.memory_kb | kb }}</td><td class="nowrap">{{ bar(v.memory_share_percent, text=v.memory_share_percent | share) }}</td>
 <td class="reason">{{ v.reason | show }}</td></tr>
 {%- endfor %}

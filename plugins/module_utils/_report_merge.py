@@ -16,9 +16,9 @@ Two entries for the same host name:
   given later. Listed as a conflict, with the reports kept and dropped.
 Entries written by an earlier release of this schema version are brought up to date first: keys added
 since get their empty value (kill_order_excluded and pod_drift: [], sources_read, killers_looked_for and
-userspace_killers: null; events and next victims: container null), events without a killer are the kernel's (killer: kernel), kills_by_killer and protected_but_killed are counted from
-the entry's events and records, and the host status is judged again from the
-entry's compliance records (a host whose only failures are `denied` was `drifting` before it had a status
+userspace_killers: null; events and next victims: container null), events without a killer are the
+kernel's (killer: kernel), kills_by_killer and protected_but_killed are counted from the entry's events and
+records, and the host status is judged again from the entry's compliance records (a host whose only failures are `denied` was `drifting` before it had a status
 of its own).
 Inputs that disagree on events_since (the window of the kill history) are merged with the window of the
 report generated last, and that is reported too. Everything reported is also returned as warning lines.
