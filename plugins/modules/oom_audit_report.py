@@ -153,6 +153,13 @@ options:
         type: list
         elements: dict
         default: []
+      pod_drift:
+        description:
+          - The C(pod_drift) return value of M(oomguard.fleet.oom_score_info) (Kubernetes nodes - pod container
+            processes whose oom_score_adj is not what kubelet's QoS policy gives them).
+        type: list
+        elements: dict
+        default: []
   merge_reports:
     description:
       - C(oom-audit.json) files of earlier runs over parts of the fleet, to merge into one report (see the
@@ -564,6 +571,7 @@ def build_module():
                     headroom=dict(type="dict"),
                     thresholds=dict(type="dict", default={}),
                     leaks=dict(type="list", elements="dict", default=[]),
+                    pod_drift=dict(type="list", elements="dict", default=[]),
                 ),
             ),
             targets=dict(type="list", elements="str", default=[]),

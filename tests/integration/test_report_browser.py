@@ -92,7 +92,12 @@ def fleet_report():
                                           "records": []},
          "host": host, "events": [], "events_source": "journal",
          "kill_order": [{"rank": 4, "pid": 4004, "name": LONG_NAME, "unit": "exporter.service", "badness": 800,
-                         "share_percent": 0.02, "oom_score": 1, "oom_score_adj": 0, "reason": SMALL_REASON}],
+                         "share_percent": 0.02, "oom_score": 1, "oom_score_adj": 0, "reason": SMALL_REASON},
+                        # A pod container's process: the container and pod stand where a unit would.
+                        {"rank": 5, "pid": 5005, "name": "java", "unit": None, "badness": 700, "share_percent": 0.01,
+                         "oom_score": 1, "oom_score_adj": 0, "reason": "#5: x",
+                         "container": {"runtime": "containerd", "id": "a" * 64, "pod_uid": None, "qos": "burstable",
+                                       "role": "workload", "name": "web", "pod": "shop/web-7f9c", "image": None}}],
          "kill_order_excluded": [{"rank": 1, "pid": 101, "name": "python3"}, {"rank": 2, "pid": 102, "name": "sh"},
                                  {"rank": 3, "pid": 103, "name": "ansible-playboo"}]},
     ]
@@ -307,9 +312,10 @@ SUMMARY_VICTIM = """(() => {
 def test_next_victims_show_the_reason_the_kernels_rank_and_two_decimal_shares(report_file, tmp_path):
     page = visit(str(report_file), tmp_path, expressions={"victims": NEXT_VICTIMS})
     victims = page.values["victims"]
-    assert victims["headers"] == ["rank", "process", "pid", "unit", "adj", "oom_score", "memory", "share of memory",
-                                  "reason"]
-    (row,) = victims["rows"]
+    assert victims["headers"] == ["rank", "process", "pid", "unit or container", "adj", "oom_score", "memory",
+                                  "share of memory", "reason"]
+    row, in_pod = victims["rows"]
+    assert in_pod[3] == "container web of pod shop/web-7f9c (containerd, burstable)"
     assert row[0] == "4" and row[1] == LONG_NAME
     assert row[7] == "0.02%"
     assert row[8] == SMALL_REASON
