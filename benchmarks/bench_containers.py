@@ -33,7 +33,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 
@@ -41,6 +40,10 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.oomguard.fleet.plugins.module_utils import _container_names, _procfs
 from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info
+
+# The integration tests' image of a root file system that runs the host's /usr (no registry).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+from livetools import host_usr_rootfs_tar  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
 PREFIX = "oomguard-bench-%d-" % os.getpid()
 IMAGE = "localhost/oomguard-bench:%d" % os.getpid()
@@ -55,15 +58,7 @@ def podman(*args, check=True):
 
 
 def build_image(directory):
-    root = os.path.join(directory, "rootfs")
-    for sub in ("usr", "proc", "sys", "dev", "etc", "tmp"):
-        os.makedirs(os.path.join(root, sub))
-    for link in ("bin", "lib", "lib64", "sbin"):
-        os.symlink("usr/" + link, os.path.join(root, link))
-    path = os.path.join(directory, "rootfs.tar")
-    with tarfile.open(path, "w") as tar:
-        tar.add(root, arcname=".")
-    podman("import", "-q", path, IMAGE)
+    podman("import", "-q", host_usr_rootfs_tar(directory), IMAGE)
 
 
 def start_containers(count):

@@ -58,6 +58,34 @@ def _pod(namespace, name):
     return "%s/%s" % (namespace, name) if _text(namespace) and _text(name) else None
 
 
+# Where each runtime's bundle annotations keep what (the first key that is set wins): containerd's CRI plugin
+# writes its own keys, CRI-O its own and a copy of kubelet's labels.
+_ANNOTATIONS = {
+    "containerd": {
+        "name": ("io.kubernetes.cri.container-name",), "image": ("io.kubernetes.cri.image-name",),
+        "namespace": ("io.kubernetes.cri.sandbox-namespace",), "pod": ("io.kubernetes.cri.sandbox-name",),
+        "pod_uid": ("io.kubernetes.cri.sandbox-uid",), "type": ("io.kubernetes.cri.container-type",),
+    },
+    "cri-o": {
+        "name": ("io.kubernetes.container.name", "io.kubernetes.cri-o.ContainerName"),
+        "image": ("io.kubernetes.cri-o.ImageName",), "namespace": ("io.kubernetes.pod.namespace",),
+        "pod": ("io.kubernetes.pod.name",), "pod_uid": ("io.kubernetes.pod.uid",),
+        "type": ("io.kubernetes.cri-o.ContainerType",),
+    },
+}
+
+
+def _from_annotations(runtime, annotations):
+    def first(field):
+        for key in _ANNOTATIONS[runtime][field]:
+            if _text(annotations.get(key)):
+                return annotations[key]
+        return None
+
+    return {"runtime": runtime, "name": first("name"), "image": first("image"),
+            "pod": _pod(first("namespace"), first("pod")), "pod_uid": first("pod_uid"), "type": first("type")}
+
+
 class ContainerNames(object):
     """Fills `name`, `pod`, `image` (and `sandbox` roles) of container labels; one read per container."""
 
@@ -152,16 +180,7 @@ class ContainerNames(object):
     def _containerd(self, cid):
         for state in _CONTAINERD_STATE:
             for config_path in glob.glob(self._path(state, "*", glob.escape(cid), "config.json")):
-                annotations = _dict(_dict(_load_json(config_path)).get("annotations"))
-                return {
-                    "runtime": "containerd",
-                    "name": _text(annotations.get("io.kubernetes.cri.container-name")),
-                    "image": _text(annotations.get("io.kubernetes.cri.image-name")),
-                    "pod": _pod(annotations.get("io.kubernetes.cri.sandbox-namespace"),
-                                annotations.get("io.kubernetes.cri.sandbox-name")),
-                    "pod_uid": _text(annotations.get("io.kubernetes.cri.sandbox-uid")),
-                    "type": _text(annotations.get("io.kubernetes.cri.container-type")),
-                }
+                return _from_annotations("containerd", _dict(_dict(_load_json(config_path)).get("annotations")))
         return None
 
     def _crio(self, cid):
@@ -171,16 +190,7 @@ class ContainerNames(object):
                 annotations = _dict(_dict(_load_json(config_path)).get("annotations"))
                 if annotations.get("io.container.manager") == "libpod":
                     continue  # Podman's bundle: its names are in containers.json
-                return {
-                    "runtime": "cri-o",
-                    "name": _text(annotations.get("io.kubernetes.container.name"))
-                    or _text(annotations.get("io.kubernetes.cri-o.ContainerName")),
-                    "image": _text(annotations.get("io.kubernetes.cri-o.ImageName")),
-                    "pod": _pod(annotations.get("io.kubernetes.pod.namespace"),
-                                annotations.get("io.kubernetes.pod.name")),
-                    "pod_uid": _text(annotations.get("io.kubernetes.pod.uid")),
-                    "type": _text(annotations.get("io.kubernetes.cri-o.ContainerType")),
-                }
+                return _from_annotations("cri-o", annotations)
         return None
 
     def _podman_names(self, cid):

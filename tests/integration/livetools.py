@@ -2,7 +2,8 @@
 # Copyright: oomguard contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Helpers for tests against the live kernel: real `ansible` runs on localhost, worker processes of a known
-size, and snapshots of what /proc says about memory (to tell stable processes from changing ones).
+size, snapshots of what /proc says about memory (to tell stable processes from changing ones), and a container
+image built from a local root file system (no registry).
 
 Workers are plain Python children: they name themselves (comm), wait for a line on stdin, then allocate and
 touch exactly the requested amount, report "ready" and sleep until stdin closes. Waiting before allocating
@@ -17,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import tarfile
 
 import ansible_collections.oomguard.fleet as _collection
 
@@ -191,3 +193,17 @@ def stable_pids(before, after):
 def kill_quietly(pid):
     with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGKILL)
+
+
+def host_usr_rootfs_tar(directory):
+    """A root file system whose bin, lib, lib64 and sbin point into /usr (Debian's merged /usr), as a tar for
+    `podman import`: a container that mounts the host's /usr read-only runs the host's own programs."""
+    root = os.path.join(directory, "rootfs")
+    for sub in ("usr", "proc", "sys", "dev", "etc", "tmp"):
+        os.makedirs(os.path.join(root, sub))
+    for link in ("bin", "lib", "lib64", "sbin"):
+        os.symlink("usr/" + link, os.path.join(root, link))
+    path = os.path.join(directory, "rootfs.tar")
+    with tarfile.open(path, "w") as tar:
+        tar.add(root, arcname=".")
+    return path

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tarfile
 import time
 
 import pytest
@@ -37,19 +36,6 @@ def _podman(*args, check=True):
     return done.stdout.decode("utf-8", "replace").strip()
 
 
-def _rootfs_tar(directory):
-    """A root file system whose bin/lib point into /usr (Debian's merged /usr), as a tar for `podman import`."""
-    root = os.path.join(directory, "rootfs")
-    for sub in ("usr", "proc", "sys", "dev", "etc", "tmp"):
-        os.makedirs(os.path.join(root, sub))
-    for link in ("bin", "lib", "lib64", "sbin"):
-        os.symlink("usr/" + link, os.path.join(root, link))
-    path = os.path.join(directory, "rootfs.tar")
-    with tarfile.open(path, "w") as tar:
-        tar.add(root, arcname=".")
-    return path
-
-
 @pytest.fixture(scope="module")
 def container(tmp_path_factory):
     """One running Podman container and a host `sleep` twin; both gone at the end, image included."""
@@ -58,7 +44,7 @@ def container(tmp_path_factory):
     tag = "localhost/oomguard-livetest:%d" % os.getpid()
     name = "oomguard-live-%d" % os.getpid()
     twin = None
-    _podman("import", "-q", _rootfs_tar(str(tmp_path_factory.mktemp("image"))), tag)
+    _podman("import", "-q", livetools.host_usr_rootfs_tar(str(tmp_path_factory.mktemp("image"))), tag)
     try:
         cid = _podman("run", "-d", "--name", name, "-v", "/usr:/usr:ro", tag, "sleep", DURATION)
         pid = int(_podman("inspect", "-f", "{{.State.Pid}}", cid))
