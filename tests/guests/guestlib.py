@@ -289,3 +289,20 @@ def write_inventory(path, guests):
     with open(path, "w") as handle:
         json.dump({"all": {"children": {"guests": {"hosts": hosts}}}}, handle, indent=2)
     return path
+
+
+def thrash_loop(path):
+    """Python source (after `import os`) that keeps 40 MiB of anonymous memory and rereads the 64 MiB file at
+    path forever: above a 48M memory.high the kernel throttles it and reclaims its page cache over and over,
+    the memory pressure with reclaim activity that systemd-oomd's pressure rule needs."""
+    return """held = b'\\x33' * (40 * 1024 * 1024)
+path = %r
+if not os.path.exists(path) or os.path.getsize(path) != 64 * 1024 * 1024:
+    with open(path, 'wb') as out:
+        for _ in range(64):
+            out.write(os.urandom(1024 * 1024))
+fd = os.open(path, os.O_RDONLY)
+while True:
+    for offset in range(0, 64 * 1024 * 1024, 1024 * 1024):
+        os.pread(fd, 1024 * 1024, offset)
+""" % path

@@ -28,6 +28,8 @@ import time
 
 import pytest
 
+from guestlib import thrash_loop
+
 AUDIT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                      "playbooks", "audit.yml")
 LIB = "/usr/local/lib/oomguard-killtest"
@@ -63,17 +65,7 @@ POLICY = {"oom_protection_custom_tiers": TIERS,
 # cache over and over (memory pressure with reclaim activity, which systemd-oomd's pressure rule needs).
 THRASH = """import os, sys
 open('/proc/self/comm', 'w').write('gkill-squeeze')
-held = b'\\x33' * (40 * 1024 * 1024)
-path = '/var/tmp/oomguard-killtest.bin'
-if not os.path.exists(path) or os.path.getsize(path) != 64 * 1024 * 1024:
-    with open(path, 'wb') as out:
-        for _ in range(64):
-            out.write(os.urandom(1024 * 1024))
-fd = os.open(path, os.O_RDONLY)
-while True:
-    for offset in range(0, 64 * 1024 * 1024, 1024 * 1024):
-        os.pread(fd, 1024 * 1024, offset)
-"""
+""" + thrash_loop("/var/tmp/oomguard-killtest.bin")
 # Grows by 4 MiB every 50 ms (so a killer polling every 100 ms sees it cross its threshold), notes its pid and
 # any SIGTERM, ignores the SIGTERM and then grows without pause until the kernel kills it in its memory.max.
 HOG = """import os, signal, sys, time

@@ -19,6 +19,8 @@ import time
 
 import pytest
 
+from guestlib import thrash_loop
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTECT = os.path.join(HERE, "playbooks", "protect.yml")
 AUDIT = os.path.join(HERE, "..", "..", "playbooks", "audit.yml")
@@ -75,17 +77,7 @@ while True:
 # Waits for its go file, then keeps 40 MiB of anonymous memory and rereads a 64 MiB file: above a 48M
 # memory.high the kernel throttles it and reclaims its page cache over and over (memory pressure with
 # reclaim activity, which systemd-oomd's pressure rule needs).
-THRASH = WAIT_FOR_GO + """held = b'\\x33' * (40 * 1024 * 1024)
-path = '/var/tmp/oomguard-memtest.bin'
-if not os.path.exists(path) or os.path.getsize(path) != 64 * 1024 * 1024:
-    with open(path, 'wb') as out:
-        for _ in range(64):
-            out.write(os.urandom(1024 * 1024))
-fd = os.open(path, os.O_RDONLY)
-while True:
-    for offset in range(0, 64 * 1024 * 1024, 1024 * 1024):
-        os.pread(fd, 1024 * 1024, offset)
-"""
+THRASH = WAIT_FOR_GO + thrash_loop("/var/tmp/oomguard-memtest.bin")
 
 
 def _unit(description, exec_start, slice_=None):
