@@ -306,3 +306,15 @@ while True:
     for offset in range(0, 64 * 1024 * 1024, 1024 * 1024):
         os.pread(fd, 1024 * 1024, offset)
 """ % path
+
+
+def wait_until(what, check, timeout, every=2):
+    """check()'s first true value, asked every `every` seconds; AssertionError naming `what` after timeout s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %d s waiting for %s" % (timeout, what))
+        time.sleep(every)

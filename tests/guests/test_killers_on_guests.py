@@ -24,11 +24,10 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
-import time
 
 import pytest
 
-from guestlib import thrash_loop
+from guestlib import thrash_loop, wait_until as _wait
 
 AUDIT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                      "playbooks", "audit.yml")
@@ -99,17 +98,6 @@ FILES = {
                                       "[Service]\nSlice=gkill-oomd.slice\nMemoryHigh=48M\nManagedOOMPreference=avoid\n"
                                       "ExecStart=/usr/bin/python3 %s/thrash.py\n" % LIB,
 }
-
-
-def _wait(what, check, timeout, every=2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %d s waiting for %s" % (timeout, what))
-        time.sleep(every)
 
 
 def _journal(guest, since, selector, pattern):

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import pytest
 
-from guestlib import thrash_loop
+from guestlib import thrash_loop, wait_until as _wait
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTECT = os.path.join(HERE, "playbooks", "protect.yml")
@@ -129,17 +128,6 @@ print(json.dumps(out))
 
 def _read(guest, units=None):
     return guest.python(READ, *(units or list(UNITS)))
-
-
-def _wait(what, check, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %d s waiting for %s" % (timeout, what))
-        time.sleep(2)
 
 
 @pytest.fixture(scope="module")
