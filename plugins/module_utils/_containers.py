@@ -188,6 +188,9 @@ def container_of(path):
     for index in range(len(parts) - 1, -1, -1):
         label = _match(parts, index)
         if label is not None:
+            if label["runtime"] == "nspawn" and parts[index + 1:index + 2] == ["supervisor"]:
+                # systemd-nspawn keeps itself beside the machine's payload: the runtime, not the machine.
+                label["id"], label["role"] = None, "helper"
             label["pod_uid"], label["qos"] = _pod_of(parts[:index + 1])
             return label
     return None

@@ -125,6 +125,8 @@ CASES = [
     # systemd-nspawn and what only looks like it
     ("nspawn via machined, escaped name", "0::/machine.slice/machine-build\\x2dbox.scope/payload/system.slice",
      _expect("nspawn", "build-box")),
+    ("nspawn's own supervisor beside the payload", "0::/machine.slice/machine-build\\x2dbox.scope/supervisor",
+     _expect("nspawn", None, role="helper")),
     ("nspawn --keep-unit template", "0::/machine.slice/systemd-nspawn@debian.service/payload",
      _expect("nspawn", "debian")),
     ("nspawn --user", "0::/user.slice/user-1000.slice/user@1000.service/machine.slice/sid.scope",
