@@ -16,7 +16,9 @@ from modrun import run_module
 
 UID_G = "1f2e3d4c-5b6a-4789-8a9b-0c1d2e3f4a5b"
 UID_B = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-C_WEB, C_PAUSE, C_JOB = "a" * 64, "b" * 64, "c" * 64
+C_WEB = "a" * 64
+C_PAUSE = "b" * 64
+C_JOB = "c" * 64
 
 
 def node(tmp_path, kubepods=True):
