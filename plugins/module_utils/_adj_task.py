@@ -14,6 +14,8 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._container_names im
 from ansible_collections.oomguard.fleet.plugins.module_utils._own import own_chain
 from ansible_collections.oomguard.fleet.plugins.module_utils._procfs import (
     can_lower_adj,
+    foreign_container,
+    own_container_label,
     read_bytes,
     read_details,
     scan,
@@ -115,6 +117,7 @@ class OomScoreAdj(object):
         self.excludes = []
         self.can_lower = None
         self._names = None
+        self._own_container = False  # not read yet
         self._prepared = False
         self._planned = None
         self.snapshot = None
@@ -303,7 +306,9 @@ class OomScoreAdj(object):
         if proc.cgroup is None:
             # Only the processes some rule matched pay for reading their cgroup.
             read_details(self.proc_path, proc, ("cgroup",))
-        label = proc.container
+        if self._own_container is False:
+            self._own_container = own_container_label(self.proc_path)
+        label = foreign_container(proc.container, self._own_container)
         named_by_pid = rule.spec.get("pid") is not None
         if (label is not None and label["role"] == "helper") or proc.name in RUNTIME_HELPERS:
             if named_by_pid:

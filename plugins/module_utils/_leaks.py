@@ -20,6 +20,7 @@ table; the caller reads /proc and systemd. Standard library only, Python >= 3.8.
 
 from __future__ import annotations
 
+from ansible_collections.oomguard.fleet.plugins.module_utils._procfs import foreign_container
 from ansible_collections.oomguard.fleet.plugins.module_utils._scoring import memory_pages
 from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import children_map, unit_matches
 from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import unit_of_cgroup
@@ -53,11 +54,11 @@ def _source(proc, unit, by_pid):
     return found
 
 
-def find_leaks(procs, declared, assigned_units=(), matchers=(), page_size=4096):
+def find_leaks(procs, declared, assigned_units=(), matchers=(), page_size=4096, own_container=None):
     """[leak dict] sorted by pid. `procs` need their cgroup read; `declared`: {unit: OOMScoreAdjust or None}.
 
     A leak: {pid, name, unit, oom_score_adj, memory_kb, starttime, source: {pid, name, unit, oom_score_adj}
-    or None, reason}.
+    or None, reason}. `own_container`: the container the caller runs in, whose processes are the host's own.
     """
     by_pid = dict((p.pid, p) for p in procs)
     children = children_map(procs)
@@ -65,7 +66,7 @@ def find_leaks(procs, declared, assigned_units=(), matchers=(), page_size=4096):
     assigned_pids = set(p.pid for matcher in matchers for p in matcher.select(procs, children))
     leaks = []
     for proc in candidates(procs):
-        if proc.container is not None:
+        if foreign_container(proc.container, own_container) is not None:
             # A container runtime or kubelet set it (Guaranteed pods at -997, pause at -998, conmon at -1000):
             # it is the runtime's value, given on purpose, and the runtime puts it back at the next start.
             continue
@@ -103,10 +104,6 @@ def units_to_show(procs):
     """The units whose declared value decides about the candidates and their sources."""
     units = set()
     for proc in candidates(procs):
-        if proc.container is not None:
-            # A container runtime or kubelet set it (Guaranteed pods at -997, pause at -998, conmon at -1000):
-            # it is the runtime's value, given on purpose, and the runtime puts it back at the next start.
-            continue
         unit = unit_of_cgroup(proc.cgroup)
         if unit is not None:
             units.add(unit)

@@ -36,7 +36,8 @@ def gather(proc_path, run_command, assigned_units=(), matchers=(), systemd=None)
     # The run's own processes (an SSH session under a protected sshd, when Ansible connects over SSH) end
     # with the run: reporting them would flag every audit of such a host.
     own = set(own_chain(proc_path))
-    leaks = [leak for leak in _leaks.find_leaks(procs, declared, assigned_units, matchers, page_size)
+    leaks = [leak for leak in _leaks.find_leaks(procs, declared, assigned_units, matchers, page_size,
+                                                _procfs.own_container_label(proc_path))
              if leak["pid"] not in own]
     return leaks, procs, warnings
 

@@ -378,6 +378,22 @@ def container_label(data):
     return label
 
 
+def own_container_label(proc_path="/proc"):
+    """The container this very process runs in (its /proc/self/cgroup), or None on a host. When the target host
+    is itself a container, the processes of that container are the host's own, not a runtime's to guard."""
+    try:
+        return container_label(read_bytes(proc_path + "/self/cgroup"))
+    except OSError:
+        return None
+
+
+def foreign_container(label, own):
+    """label, unless it is the container this process runs in (own): then the process is the host's."""
+    if label is not None and own is not None and (label["runtime"], label["id"]) == (own["runtime"], own["id"]):
+        return None
+    return label
+
+
 def select_cgroup_path(data):
     """The cgroup path in the hierarchy systemd manages (see parse_cgroup)."""
     return parse_cgroup(data)[0]
