@@ -151,3 +151,22 @@ def test_runtime_given_negative_values_in_containers_are_no_leaks_and_are_never_
     assert [entry["pid"] for entry in result["reset"]] == [70]
     assert (read_adj(node, 51), read_adj(node, 60), read_adj(node, 61)) == (-1000, -997, -998)
     assert node.digest() != before
+
+
+def test_on_a_host_that_is_itself_a_container_its_own_processes_are_the_hosts(node):
+    """oomguard run inside the Podman container (the fleet's container hosts): that container's processes are
+    this host's to change and can leak; the pod's container, another owner's, is still left alone."""
+    node._write("self/cgroup", "4:memory:/machine.slice/libpod-%s.scope\n0::/\n" % CID)
+    result, failed = adjust(node, name="java", value=300)
+    assert not failed, result.get("msg")
+    assert sorted(c["pid"] for c in result["changes"]) == [10, 50]
+    assert [e["pid"] for e in result["excluded"]] == [20]
+    from ansible_collections.oomguard.fleet.plugins.modules import oom_protection_leaks
+
+    node.add(52, name=b"bash", ppid=1, oom_score_adj=-900, cgroup_text=(
+        "4:memory:/machine.slice/libpod-%s.scope\n0::/\n" % CID))
+    node.add(21, name=b"java", oom_score_adj=-997, cgroup=POD_CGROUP)
+    result, failed = run_module(oom_protection_leaks.main, {"proc_path": node.root})
+    assert not failed, result.get("msg")
+    # This host's own bash leaked; the pod's -997 and conmon's -1000 stay their runtimes'.
+    assert [leak["pid"] for leak in result["leaks"]] == [52]
