@@ -568,7 +568,12 @@ def _process_record(entry, found, can_lower_adj, denied):
     }
     if not found["matched"]:
         record["status"] = "missing" if entry.get("required") else "not_running"
-        record["reasons"].append("no process matches %s" % entry["target"])
+        if found.get("runtime_owned"):
+            record["reasons"].append(
+                "no process this assignment may change matches %s: %d matching process(es) run in containers and "
+                "are left to their runtime (containers: include changes them)" % (entry["target"], found["runtime_owned"]))
+        else:
+            record["reasons"].append("no process matches %s" % entry["target"])
         return record
     drift, refused = _process_findings(found["processes"], entry["oom_score_adj"], can_lower_adj, denied)
     record["reasons"] = drift + refused + _self_protected_notes(found["processes"], entry["oom_score_adj"])
@@ -588,7 +593,12 @@ def _found_by_rule(adj_result, offset, count, check_mode):
     `before`), those the kernel refused and those it kept at the value they have (`kept`), so a record lists
     every live process of its rule; an `ok` record is never one without processes."""
     result = adj_result or {}
-    found = {index: {"matched": 0, "processes": {}} for index in range(count)}
+    found = {index: {"matched": 0, "processes": {}, "runtime_owned": 0} for index in range(count)}
+    for entry in result.get("excluded") or []:
+        # Matched, but a container runtime owns the value: the rule leaves it alone (containers: exclude).
+        index = _rule_index(entry) if entry.get("runtime_owned") else None
+        if isinstance(index, int) and index - offset in found:
+            found[index - offset]["runtime_owned"] += 1
     for summary in result.get("rules") or []:
         index = summary.get("index", -1) - offset
         if index in found:

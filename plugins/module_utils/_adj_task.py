@@ -270,7 +270,8 @@ class OomScoreAdj(object):
                     continue  # containers: only, and this process is in none
                 if owner is not None:
                     if proc.pid not in winners:  # an earlier rule that may change it still wins
-                        excluded[proc.pid] = {"pid": proc.pid, "name": proc.name, "reason": owner}
+                        excluded[proc.pid] = {"pid": proc.pid, "name": proc.name, "reason": owner,
+                                              "rule": rule.ref(), "runtime_owned": True}
                     continue
                 excluded.pop(proc.pid, None)
                 rule.matched += 1

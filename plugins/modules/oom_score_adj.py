@@ -558,6 +558,14 @@ excluded:
     reason:
       description: Why it was left alone.
       type: str
+    rule:
+      description: For a process its container runtime owns, the rule that matched it (C(index), C(description)).
+      type: dict
+      returned: when RV(excluded[].runtime_owned) is true
+    runtime_owned:
+      description: True when a container runtime or kubelet owns its value (see O(rules[].containers)).
+      type: bool
+      returned: when true
   sample: [{pid: 1, name: systemd, reason: PID 1 (init) is never touched}]
 rules:
   description: One entry per rule, in order, saying how many processes it matched and for how many it won.

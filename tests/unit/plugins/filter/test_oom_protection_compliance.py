@@ -266,3 +266,17 @@ def test_a_template_is_judged_without_the_processes_of_instances_assigned_on_the
         "job@.service": unit_info(500, [(10, 500), (20, 300)])}))
     (record,) = alone["records"]
     assert record["status"] == "drift" and "pid 20" in " ".join(record["reasons"])
+
+
+def test_a_process_rule_whose_matches_are_all_in_containers_says_they_are_left_to_their_runtime():
+    plan = plan_for(processes=[{"name": "java", "tier": "batch"}, {"name": "sshd", "tier": "batch"}])
+    adj = adj_result(rules=[(0, 0), (1, 0)])
+    adj["excluded"] = [{"pid": 20, "name": "java", "rule": {"index": 0, "description": "name=java"},
+                        "runtime_owned": True, "reason": "managed by containerd (container web, pod shop/web-7f9c)"},
+                       {"pid": 1, "name": "systemd", "reason": "PID 1 (init) is never touched"}]
+    fact = oom_protection_compliance(plan, info=info({}), adj=adj)
+    java, sshd = fact["records"]
+    assert java["status"] == "not_running" and java["processes"] == []
+    assert java["reasons"] == ["no process this assignment may change matches name=java: 1 matching process(es) "
+                               "run in containers and are left to their runtime (containers: include changes them)"]
+    assert sshd["reasons"] == ["no process matches name=sshd"]
