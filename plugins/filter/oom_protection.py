@@ -16,6 +16,8 @@ from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
 from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs, _oomd
+# What a process assignment does with processes in containers: oom_score_adj's rules[].containers.
+from ansible_collections.oomguard.fleet.plugins.module_utils._adj_task import CONTAINER_MODES
 from ansible_collections.oomguard.fleet.plugins.module_utils._containers import container_of
 from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import (
     SELECTOR_KEYS,
@@ -38,8 +40,6 @@ STATUSES = ("ok", "drift", "denied", "missing", "not_running", "not_effective")
 UNITS_VAR = "oom_protection_units"
 PROCESSES_VAR = "oom_protection_processes"
 PROCESS_KEYS = frozenset(SELECTOR_KEYS) | {"include_descendants", "tier", "required", "containers"}
-# What a process assignment does with processes in containers (oom_score_adj's rules[].containers).
-CONTAINER_MODES = ("exclude", "include", "only")
 # Tier keys that become cgroup settings of a unit (resource control and systemd-oomd), in drop-in order.
 CGROUP_KEYS = _cgroupfs.MEMORY_KEYS + _oomd.MANAGED_OOM_KEYS
 TIER_KEYS = ("oom_score_adj", "oom_policy", "description") + CGROUP_KEYS

@@ -29,6 +29,8 @@ import glob
 import json
 import os
 
+from ansible_collections.oomguard.fleet.plugins.module_utils._containers import refine_role
+
 _CONTAINERD_STATE = (
     "run/containerd/io.containerd.runtime.v2.task",
     "run/k3s/containerd/io.containerd.runtime.v2.task",
@@ -121,11 +123,7 @@ class ContainerNames(object):
             container_type = None
         if label["pod"] is None and label["pod_uid"] is not None:
             label["pod"] = self._pod_names().get(label["pod_uid"])
-        if label["role"] != "helper" and (
-                container_type in ("sandbox", "podsandbox")
-                or (comm == "pause" and label["pod_uid"] is not None)):
-            label["role"] = "sandbox"
-        return label
+        return refine_role(label, comm, container_type)
 
     def _read(self, runtime, cid):
         readers = {

@@ -12,7 +12,7 @@ the start time guards against a pid that was reused between the scan and the wri
 from __future__ import annotations
 
 from ansible_collections.oomguard.fleet.plugins.module_utils import _leaks, _procfs
-from ansible_collections.oomguard.fleet.plugins.module_utils._adj_task import _selector_spec
+from ansible_collections.oomguard.fleet.plugins.module_utils._adj_task import CONTAINER_MODES, _selector_spec
 from ansible_collections.oomguard.fleet.plugins.module_utils._own import own_chain
 from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import Matcher, SelectorError, fields_needed
 from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import show_units, systemd_running, unit_name_error
@@ -121,7 +121,7 @@ def argument_spec():
     rules = _selector_spec()
     # Ignored: lets the role pass its process rules as they are.
     rules["value"] = dict(type="int")
-    rules["containers"] = dict(type="str", choices=["exclude", "include", "only"])
+    rules["containers"] = dict(type="str", choices=list(CONTAINER_MODES))
     return dict(
         units=dict(type="list", elements="str", default=[]),
         rules=dict(type="list", elements="dict", default=[], options=rules),
