@@ -35,16 +35,17 @@ MOLECULE_ENV := ANSIBLE_HOME=$(BUILD)/molecule-home NO_COLOR=1 PY_COLORS=0 ANSIB
 ANSIBLE_ENV := ANSIBLE_HOME=$(BUILD)/ansible-home ANSIBLE_COLLECTIONS_PATH=$(COLLECTIONS) \
 	PATH=$(TOOLS_VENV)/bin:$$PATH
 
-# `guests-core&`: the real-host scenarios of the guest lane start in the background right after setup and run
-# alongside the stages after it (the emulated guests use the core that those mostly single-process stages
-# leave idle); the pipeline waits for them at the end and reports their own time (docs/testing.md).
+# `guests&`: the whole real-host lane (every test module in tests/guests) starts in the background right after
+# setup and runs alongside the stages after it (the emulated guests use the core that those mostly
+# single-process stages leave idle); the pipeline waits for it at the end and reports its own time
+# (docs/testing.md).
 # `images&`: the fleet images are built in the background too (mostly downloads and dpkg, on a fresh machine);
 # molecule's own `images` prerequisite waits for that build (hack/images/build-all holds a lock) and reuses it.
-TEST_STAGES := setup guests-core& images& units-2.19 units-2.21 sanity-2.19 sanity-2.21 lint docs integration \
+TEST_STAGES := setup guests& images& units-2.19 units-2.21 sanity-2.19 sanity-2.21 lint docs integration \
 	molecule fleet-cleanup
 
 .PHONY: help run test setup deps venvs venv-2.19 venv-2.21 link units units-2.19 units-2.21 sanity sanity-2.19 \
-	sanity-2.21 lint docs venv-docs integration images molecule guests guests-core fleet-cleanup changelog build lock clean \
+	sanity-2.21 lint docs venv-docs integration images molecule guests fleet-cleanup changelog build lock clean \
 	distclean
 
 help: ## this list
@@ -139,19 +140,11 @@ molecule: venvs images ## every molecule scenario in extensions/molecule on the 
 	@source $(BUILD)/images.env && $(MOLECULE_ENV) hack/run-molecule $(TOOLS_VENV) test --all
 
 # Real hosts: Debian 12 and 13 QEMU guests (software emulation, 1 GiB each, reachable only through one loopback
-# SSH forward), built from Debian packages and cached in .build/guests; always stopped at the end.
+# SSH forward), built from Debian packages and cached in .build/guests; always stopped at the end. make test
+# runs it whole; GUESTS_ARGS passes pytest arguments while working on one test (make guests GUESTS_ARGS='-k drill').
+GUESTS_ARGS :=
 guests: deps venv-$(TOOLS_LANE) link ## pytest tests/guests on real Debian 12/13 hosts (QEMU guests; one lane per machine)
-	@$(ANSIBLE_ENV) hack/guests/run-lane $(TOOLS_VENV) $(BUILD)
-
-# The real-host issue's scenarios (host facts, the role end to end, the global drill) and every killer in the
-# kill history (systemd-oomd, earlyoom, nohang and the kernel, one audit): the part of the lane that fits into
-# make test's budget; the memory-stack and audit-finding guest tests run in `make guests`.
-# test_killers_on_guests passed in make test (2026-12-04, d27c7ba) but once waited in vain for systemd-oomd's
-# pressure kill on the Debian 13 guest while the other stages loaded the machine: it runs in `make guests`
-# until that is understood and fixed (a flaky real-host test is fixed, never retried into green).
-GUESTS_CORE := test_guest_host or test_role_on_guests or test_global_drill
-guests-core: deps venv-$(TOOLS_LANE) link ## the guest lane's real-host scenarios only (make test's guest stage)
-	@$(ANSIBLE_ENV) hack/guests/run-lane $(TOOLS_VENV) $(BUILD) -k '$(GUESTS_CORE)'
+	@$(ANSIBLE_ENV) hack/guests/run-lane $(TOOLS_VENV) $(BUILD) $(GUESTS_ARGS)
 
 fleet-cleanup: venvs images link ## proves that a failed or interrupted molecule or guest run leaves nothing behind
 	@source $(BUILD)/images.env && $(MOLECULE_ENV) hack/test-fleet-cleanup $(TOOLS_VENV) $(BUILD)

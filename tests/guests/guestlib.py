@@ -292,20 +292,37 @@ def write_inventory(path, guests):
 
 
 def thrash_loop(path):
-    """Python source (after `import os`) that keeps 40 MiB of anonymous memory and rereads the 64 MiB file at
-    path forever: above a 48M memory.high the kernel throttles it and reclaims its page cache over and over,
-    the memory pressure with reclaim activity that systemd-oomd's pressure rule needs."""
-    return """held = b'\\x33' * (40 * 1024 * 1024)
-path = %r
+    """Python source (after `import os`) for a process that a 48M memory.high throttles without a pause, whatever
+    the load on the machine that emulates the guest: it writes a 64 MiB file once, then keeps 56 MiB of
+    anonymous memory (more than memory.high, and without swap nothing the kernel can reclaim) and rereads the
+    file forever. Every page it charges then costs it a reclaim pass over its own page cache (the reclaim
+    activity systemd-oomd's pressure rule requires) and, since that cannot bring the cgroup under memory.high,
+    the kernel's over-high penalty: a sleep of up to 2 s that PSI counts as a memory stall of every task in the
+    cgroup, so its "full" pressure stays near 100 %. (Rereading with only page cache above memory.high, as an
+    earlier version did, stalls only while reclaim runs, a share of CPU time; once, on an emulator loaded by
+    other work, systemd-oomd did not act on it within four minutes.)"""
+    return """path = %r
 if not os.path.exists(path) or os.path.getsize(path) != 64 * 1024 * 1024:
     with open(path, 'wb') as out:
         for _ in range(64):
             out.write(os.urandom(1024 * 1024))
+held = b'\\x33' * (56 * 1024 * 1024)
 fd = os.open(path, os.O_RDONLY)
 while True:
     for offset in range(0, 64 * 1024 * 1024, 1024 * 1024):
         os.pread(fd, 1024 * 1024, offset)
 """ % path
+
+
+def pressure_diagnostics(guest, cgroup):
+    """What systemd-oomd saw of `cgroup` (path below /sys/fs/cgroup), for a message when its kill did not
+    come: the cgroup's memory.pressure, memory.current, memory.high, the reclaim counters of memory.stat,
+    `oomctl` and systemd-oomd's last lines."""
+    path = "/sys/fs/cgroup" + cgroup
+    return guest.ssh("cd %s && for f in memory.pressure memory.current memory.high; do echo \"== $f\"; cat $f; done; "
+                     "echo '== memory.stat'; grep -E '^(pgscan|pgsteal|anon|file) ' memory.stat; "
+                     "echo '== oomctl'; oomctl; echo '== journal'; journalctl -u systemd-oomd -n 20 --no-pager -o cat"
+                     % path, check=False).stdout
 
 
 def wait_until(what, check, timeout, every=2):

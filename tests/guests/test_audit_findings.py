@@ -8,7 +8,10 @@
     role's opt-in reset gives it back 0 (check mode first: nothing changes), and leaves sshd itself alone;
   - the opt-in exporter's timer writes a textfile that Prometheus' own parser reads, refreshes it on
     schedule, and `state: absent` takes all of it away.
-Every test leaves the guests as it found them (no hog, no session, no exporter, no drop-in).
+The module's guests carry one protected sshd and one session each from its first test to its last (a module
+fixture: each role run costs an emulated guest about a minute), and one audit of them serves every test that
+reads an idle host. At the end the guests are as the module found them (no hog, no session, no exporter, no
+drop-in).
 """
 
 from __future__ import annotations
@@ -72,11 +75,59 @@ def headroom_failure(junit, host):
     return case.find("failure")
 
 
+# --- one protected sshd, one session per guest, one audit of the idle guests ------------------------------
+
+
+@pytest.fixture(scope="module")
+def protected_sshd(guests, ansible):
+    """ssh.service critical, sshd restarted so its sessions start at -900 (docs/sshd.md)."""
+    try:
+        ansible.playbook(PROTECT, CRITICAL_SSH).assert_ok()
+        for guest in guests.values():
+            guest.ssh("systemctl restart ssh")
+        yield
+    finally:
+        ansible.playbook(PROTECT, dict(CRITICAL_SSH, oom_protection_state="absent"))
+        for guest in guests.values():
+            guest.ssh("systemctl restart ssh", check=False)
+
+
+@pytest.fixture(scope="module")
+def sessions(guests, protected_sshd):
+    """One interactive-like SSH session per guest, running `sleep` under its login shell."""
+    started = {}
+    try:
+        for name, guest in guests.items():
+            started[name] = subprocess.Popen([os.path.join(HACK, "ssh"), "--fresh", guest.dir,
+                                              "exec -a oomguard-sess sleep 1800"],
+                                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                             stderr=subprocess.DEVNULL)
+        pids = {}
+        for name, guest in guests.items():
+            deadline = time.time() + 60
+            while not guest.ssh("pgrep -f -n '^oomguard-sess'", check=False).stdout.strip():
+                assert time.time() < deadline, "the session's sleep did not start on %s" % name
+                time.sleep(1)
+            pids[name] = int(guest.sh("pgrep -f -n '^oomguard-sess'").strip())
+        yield pids
+    finally:
+        for name, proc in started.items():
+            guests[name].ssh("pkill -f '^oomguard-sess'", check=False)
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def idle_audit(ansible, tmp_path_factory, sessions):
+    """One audit of both guests, idle but for the sessions: (JSON report, JUnit root, HTML text)."""
+    return audit(ansible, tmp_path_factory.mktemp("idle"), RISK)
+
+
 # --- at risk ---------------------------------------------------------------------------------------------
 
 
-def test_idle_guests_are_not_at_risk(guests, ansible, tmp_path):
-    document, junit, _html = audit(ansible, tmp_path, RISK)
+def test_idle_guests_are_not_at_risk(guests, idle_audit):
+    document, junit, _html = idle_audit
     for name in guests:
         host = by_name(document)[name]
         assert host["risk"]["at_risk"] is False, (name, host["risk"])
@@ -118,45 +169,6 @@ def test_a_real_memory_hog_makes_each_guest_at_risk_in_every_report(guests, ansi
 # --- leaks -----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def protected_sshd(guests, ansible):
-    """ssh.service critical, sshd restarted so its sessions start at -900 (docs/sshd.md)."""
-    try:
-        ansible.playbook(PROTECT, CRITICAL_SSH).assert_ok()
-        for guest in guests.values():
-            guest.ssh("systemctl restart ssh")
-        yield
-    finally:
-        ansible.playbook(PROTECT, dict(CRITICAL_SSH, oom_protection_state="absent"))
-        for guest in guests.values():
-            guest.ssh("systemctl restart ssh", check=False)
-
-
-@pytest.fixture
-def sessions(guests, protected_sshd):
-    """One interactive-like SSH session per guest, running `sleep` under its login shell."""
-    started = {}
-    try:
-        for name, guest in guests.items():
-            started[name] = subprocess.Popen([os.path.join(HACK, "ssh"), "--fresh", guest.dir,
-                                              "exec -a oomguard-sess sleep 900"],
-                                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                             stderr=subprocess.DEVNULL)
-        pids = {}
-        for name, guest in guests.items():
-            deadline = time.time() + 60
-            while not guest.ssh("pgrep -f -n '^oomguard-sess'", check=False).stdout.strip():
-                assert time.time() < deadline, "the session's sleep did not start on %s" % name
-                time.sleep(1)
-            pids[name] = int(guest.sh("pgrep -f -n '^oomguard-sess'").strip())
-        yield pids
-    finally:
-        for name, proc in started.items():
-            guests[name].ssh("pkill -f '^oomguard-sess'", check=False)
-            proc.kill()
-            proc.wait()
-
-
 def test_an_ssh_session_under_a_protected_sshd_is_a_leak_with_sshd_as_its_source(guests, ansible, sessions):
     found = ansible.module_results("oomguard.fleet.oom_protection_leaks", {"units": ["ssh.service"]})
     for name, guest in guests.items():
@@ -171,8 +183,8 @@ def test_an_ssh_session_under_a_protected_sshd_is_a_leak_with_sshd_as_its_source
         assert found[name]["changed"] is False
 
 
-def test_the_audit_reports_the_session_in_every_report(guests, ansible, tmp_path, sessions):
-    document, junit, html = audit(ansible, tmp_path)
+def test_the_audit_reports_the_session_in_every_report(guests, sessions, idle_audit):
+    document, junit, html = idle_audit
     for name in guests:
         leaks = by_name(document)[name]["leaks"]
         assert sessions[name] in [leak["pid"] for leak in leaks], (name, leaks)
@@ -218,7 +230,7 @@ def mtime(guest):
     return float(out) if out else None
 
 
-def test_the_exporter_timer_writes_a_valid_textfile_on_schedule_and_absent_removes_it(guests, ansible):
+def test_the_exporter_timer_writes_a_valid_textfile_on_schedule_and_absent_removes_it(guests, ansible, protected_sshd):
     try:
         installed = ansible.playbook(PROTECT, EXPORTER).assert_ok()
         for name, guest in guests.items():

@@ -4,7 +4,7 @@
 """Every killer in the kill history, on real hosts: three real kills per guest, one audit, one event per kill.
 
 1. systemd-oomd: a slice it monitors (ManagedOOMMemoryPressure=kill, 20 %, a 2 s pressure duration from an
-   oomd.conf drop-in) holds a service throttled by MemoryHigh= that rereads a file, until oomd kills it. PID 1
+   oomd.conf drop-in) holds a service held above its MemoryHigh= that rereads a file, until oomd kills it. PID 1
    logs the kill too ("systemd-oomd killed N process(es)", "Failed with result 'oom-kill'"): the audit must
    show one event, killer systemd-oomd, with the service's cgroup and unit. The service is in a protective
    tier (ManagedOOMPreference=avoid) of the policy given to the audit, so the kill is also a protected kill.
@@ -27,7 +27,7 @@ import os
 
 import pytest
 
-from guestlib import thrash_loop, wait_until as _wait
+from guestlib import pressure_diagnostics, thrash_loop, wait_until as _wait
 
 AUDIT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                      "playbooks", "audit.yml")
@@ -60,8 +60,8 @@ TIERS = {
 POLICY = {"oom_protection_custom_tiers": TIERS,
           "oom_protection_units": {SQUEEZE: "gkill-avoided", "gkill-oomd.slice": "gkill-watched"}}
 
-# Keeps 40 MiB and rereads a 64 MiB file: above a 48M memory.high the kernel throttles it and reclaims its page
-# cache over and over (memory pressure with reclaim activity, which systemd-oomd's pressure rule needs).
+# Keeps 56 MiB above its 48M memory.high and rereads a 64 MiB file: the kernel reclaims its page cache and
+# throttles it without a pause (memory pressure with reclaim activity, which systemd-oomd's pressure rule needs).
 THRASH = """import os, sys
 open('/proc/self/comm', 'w').write('gkill-squeeze')
 """ + thrash_loop("/var/tmp/oomguard-killtest.bin")
@@ -136,8 +136,11 @@ def _thresholds(guest):
 def _oomd_kill(guest, since):
     guest.ssh("systemctl restart systemd-oomd && systemctl start %s" % SQUEEZE)
     killed = "(Killed|Marked) %s/%s" % (WATCHED, SQUEEZE)
-    oomd = _wait("systemd-oomd's kill of %s on %s" % (SQUEEZE, guest.name),
-                 lambda: _journal(guest, since, "-u systemd-oomd", killed), OOMD_TIMEOUT)
+    try:
+        oomd = _wait("systemd-oomd's kill of %s on %s" % (SQUEEZE, guest.name),
+                     lambda: _journal(guest, since, "-u systemd-oomd", killed), OOMD_TIMEOUT)
+    except AssertionError as error:
+        raise AssertionError("%s; what it saw:\n%s" % (error, pressure_diagnostics(guest, WATCHED))) from None
     pid1 = "^%s: (systemd-oomd killed .* process|Failed with result .oom-kill.)" % SQUEEZE
     try:
         pid1_lines = _wait("PID 1's lines about it", lambda: _journal(guest, since, "_PID=1", pid1), 60)

@@ -18,7 +18,7 @@ import os
 
 import pytest
 
-from guestlib import thrash_loop, wait_until as _wait
+from guestlib import pressure_diagnostics, thrash_loop, wait_until as _wait
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTECT = os.path.join(HERE, "playbooks", "protect.yml")
@@ -73,9 +73,9 @@ HOG = WAIT_FOR_GO + """if os.fork() == 0:
 while True:
     time.sleep(3600)
 """
-# Waits for its go file, then keeps 40 MiB of anonymous memory and rereads a 64 MiB file: above a 48M
-# memory.high the kernel throttles it and reclaims its page cache over and over (memory pressure with
-# reclaim activity, which systemd-oomd's pressure rule needs).
+# Waits for its go file, then keeps 56 MiB of anonymous memory, above its 48M memory.high, and rereads a 64 MiB
+# file: the kernel reclaims its page cache and throttles it without a pause (memory pressure with reclaim
+# activity, which systemd-oomd's pressure rule needs).
 THRASH = WAIT_FOR_GO + thrash_loop("/var/tmp/oomguard-memtest.bin")
 
 
@@ -222,7 +222,10 @@ def test_systemd_oomd_kills_the_predicted_cgroup_of_the_watched_slice_and_never_
         assert rule["omitted"] == [WATCHED + "/guest-keep.service"], (name, rule)
         keep_pid = _read(guest, ["guest-keep.service"])["guest-keep.service"]["MainPID"]
         guest.ssh("touch %s/squeeze" % GO)
-        _wait("systemd-oomd's kill on %s" % name, lambda guest=guest: guest.ssh(killed_lines, check=False).stdout, 180)
+        try:
+            _wait("systemd-oomd's kill on %s" % name, lambda guest=guest: guest.ssh(killed_lines, check=False).stdout, 180)
+        except AssertionError as error:
+            raise AssertionError("%s; what it saw:\n%s" % (error, pressure_diagnostics(guest, WATCHED))) from None
         killed = guest.sh(killed_lines)
         assert all(WATCHED + "/guest-squeeze.service" in line for line in killed.splitlines()), (name, killed)
         now = _read(guest, ["guest-squeeze.service", "guest-keep.service"])
