@@ -36,7 +36,7 @@ import time
 import bench_scan
 from bench_scan import Sleepers, check_room, loadavg, machine, print_step, ps_full_scan, ps_scan, summarize, time_rounds
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _exporter
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import exporter as _exporter
 
 CONFIG = {
     "top": 5,
@@ -46,8 +46,8 @@ CONFIG = {
     "rules": [{"selector": {"name": "batchd"}, "tier": "expendable", "oom_score_adj": 500}],
     "thresholds": {},
 }
-PROC_CODE = "import sys; from ansible_collections.oomguard.fleet.plugins.module_utils import _exporter; " \
-            "sys.exit(_exporter.main(sys.argv[1:]))"
+PROC_CODE = "import sys; from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import exporter; " \
+            "sys.exit(exporter.main(sys.argv[1:]))"
 
 
 def main():

@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import large_fleet  # noqa: E402  pylint: disable=wrong-import-position
 from test_report_browser import DevTools  # noqa: E402  pylint: disable=wrong-import-position
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _report  # noqa: E402
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
 
 SCREEN = {"width": 1366, "height": 768}
 MEASURE = """(() => ({

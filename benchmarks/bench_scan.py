@@ -71,7 +71,8 @@ from ansible.module_utils.testing import patch_module_args
 
 from bench_fleet import collections_root
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _procfs, _scoring
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import procfs as _procfs
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine import scoring as _scoring
 from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info
 
 PS_ARGV = ["ps", "-eo", "pid,oom,oomadj,rss,comm"]

@@ -15,25 +15,18 @@ import re
 from ansible.errors import AnsibleFilterError
 from ansible.utils.display import Display
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs, _oomd
 # What a process assignment does with processes in containers: oom_score_adj's rules[].containers.
-from ansible_collections.oomguard.fleet.plugins.module_utils._adj_task import CONTAINER_MODES
-from ansible_collections.oomguard.fleet.plugins.module_utils._containers import container_of
-from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import (
-    SELECTOR_KEYS,
-    describe,
-    name_error,
-    unit_matches,
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.selectors import CONTAINER_MODES
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.containers import container_of
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.selectors import SELECTOR_KEYS, describe, name_error
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine.matching import unit_matches
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.sysctls import oom_sysctl_error
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.units import (
+    OOM_POLICIES, OOM_POLICY_TYPES, OOM_SCORE_ADJUST_TYPES, is_template, unit_name_error, unit_type,
 )
-from ansible_collections.oomguard.fleet.plugins.module_utils._sysctl_file import oom_sysctl_error
-from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import (
-    OOM_POLICIES,
-    OOM_POLICY_TYPES,
-    OOM_SCORE_ADJUST_TYPES,
-    is_template,
-    unit_name_error,
-    unit_type,
-)
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine import cgroup_settings
+from ansible_collections.oomguard.fleet.plugins.module_utils._model import memory_settings
+from ansible_collections.oomguard.fleet.plugins.module_utils._model import oomd_settings
 
 SCHEMA = 1
 STATUSES = ("ok", "drift", "denied", "missing", "not_running", "not_effective")
@@ -41,7 +34,7 @@ UNITS_VAR = "oom_protection_units"
 PROCESSES_VAR = "oom_protection_processes"
 PROCESS_KEYS = frozenset(SELECTOR_KEYS) | {"include_descendants", "tier", "required", "containers"}
 # Tier keys that become cgroup settings of a unit (resource control and systemd-oomd), in drop-in order.
-CGROUP_KEYS = _cgroupfs.MEMORY_KEYS + _oomd.MANAGED_OOM_KEYS
+CGROUP_KEYS = memory_settings.MEMORY_KEYS + oomd_settings.MANAGED_OOM_KEYS
 TIER_KEYS = ("oom_score_adj", "oom_policy", "description") + CGROUP_KEYS
 
 
@@ -90,18 +83,18 @@ def _resolve_tiers(tiers, custom_tiers):
 def _cgroup_settings(spec, where):
     """The tier's memory and systemd-oomd settings, validated: {key: value} of the keys it sets."""
     settings = {}
-    for key in _cgroupfs.MEMORY_KEYS:
+    for key in memory_settings.MEMORY_KEYS:
         if spec.get(key) is not None:
-            problem = _cgroupfs.memory_value_error(key, spec[key])
+            problem = memory_settings.memory_value_error(key, spec[key])
             if problem:
                 _fail("%s.%s" % (where, problem))
-            settings[key] = _cgroupfs.render_memory_value(spec[key])
-    problem = _cgroupfs.memory_order_error(settings)
+            settings[key] = memory_settings.render_memory_value(spec[key])
+    problem = memory_settings.memory_order_error(settings)
     if problem:
         _fail("%s: %s" % (where, problem))
-    for key in _oomd.MANAGED_OOM_KEYS:
+    for key in oomd_settings.MANAGED_OOM_KEYS:
         if spec.get(key) is not None:
-            problem = _oomd.setting_error(key, spec[key])
+            problem = oomd_settings.setting_error(key, spec[key])
             if problem:
                 _fail("%s.%s" % (where, problem))
             settings[key] = str(spec[key])
@@ -192,8 +185,8 @@ def _check_unit(unit, tier_spec, where):
         _fail("%s: %s units have no OOMScoreAdjust= setting (only .%s do); use a tier with only cgroup settings, "
               "or oom_protection_processes with a cgroup selector" % (where, "." + utype, ", .".join(OOM_SCORE_ADJUST_TYPES)))
     for key in tier_spec["cgroup"]:
-        allowed = _oomd.MANAGED_OOM_TYPES if key in _oomd.MANAGED_OOM_KEYS and key != "managed_oom_preference" \
-            else _cgroupfs.RESOURCE_CONTROL_TYPES
+        allowed = oomd_settings.MANAGED_OOM_TYPES if key in oomd_settings.MANAGED_OOM_KEYS and key != "managed_oom_preference" \
+            else memory_settings.RESOURCE_CONTROL_TYPES
         if utype not in allowed:
             _fail("%s: the tier sets %s, but .%s units have no %s= setting (only .%s)"
                   % (where, key, utype, _systemd_directive(key), ", .".join(allowed)))
@@ -202,9 +195,9 @@ def _check_unit(unit, tier_spec, where):
 
 
 def _systemd_directive(key):
-    if key in _oomd.MANAGED_OOM_KEYS:
-        return _oomd.directive(key)
-    return dict((k, d) for k, d, _f in _cgroupfs.MEMORY_SETTINGS)[key]
+    if key in oomd_settings.MANAGED_OOM_KEYS:
+        return oomd_settings.directive(key)
+    return dict((k, d) for k, d, _f in memory_settings.MEMORY_SETTINGS)[key]
 
 
 def _selector_of(entry, where):
@@ -471,9 +464,9 @@ def _setting_findings(unit, facts, host):
         entry = {"setting": key, "policy": wanted, "declared": declared, "effective": None, "status": "ok",
                  "reason": None}
         findings.append(entry)
-        if key in _cgroupfs.MEMORY_KEYS:
-            expected = _cgroupfs.expected_bytes(wanted, mem_total, page_size)
-            effective = _cgroupfs.effective(facts, key)
+        if key in memory_settings.MEMORY_KEYS:
+            expected = memory_settings.expected_bytes(wanted, mem_total, page_size)
+            effective = cgroup_settings.effective(facts, key)
             entry["effective"] = effective
         else:
             expected = float(wanted.rstrip("%")) if key == "managed_oom_memory_pressure_limit" else wanted
@@ -483,20 +476,20 @@ def _setting_findings(unit, facts, host):
             entry.update(status="not_effective", reason="systemd on this host has no %s= setting (too old), so %s "
                          "has no effect" % (directive, key))
             continue
-        if not _cgroupfs.same_value(declared, expected, page_size):
+        if not memory_settings.same_value(declared, expected, page_size):
             entry.update(status="drift", reason="systemd declares %s=%s, policy %s" % (directive, declared, wanted))
             continue
         problem = _cannot_take_effect(key, layout, oomd)
         if problem is None and key == "memory_max" and layout == "v1" and not exists:
             problem = "the unit has no cgroup of its own in the v1 memory hierarchy, so MemoryMax= is not applied"
-        elif problem is None and key == "memory_max" and layout == "v1" and not _cgroupfs.same_value(
+        elif problem is None and key == "memory_max" and layout == "v1" and not memory_settings.same_value(
                 effective, expected, page_size):
             problem = ("the v1 memory controller holds memory.limit_in_bytes %s, not %s: systemd could not apply "
                        "MemoryMax= here" % (effective, expected))
         if problem:
             entry.update(status="not_effective", reason="%s: %s" % (key, problem))
             continue
-        if exists and not _cgroupfs.same_value(effective, expected, page_size):
+        if exists and not memory_settings.same_value(effective, expected, page_size):
             where = "the cgroup of %s" % unit["name"]
             entry.update(status="drift", reason="%s holds %s %s, policy %s" % (
                 where, _effective_label(key), "none" if effective is None else effective, wanted))
@@ -504,8 +497,8 @@ def _setting_findings(unit, facts, host):
 
 
 def _effective_label(key):
-    if key in _cgroupfs.MEMORY_KEYS:
-        return dict((k, f) for k, _d, f in _cgroupfs.MEMORY_SETTINGS)[key]
+    if key in memory_settings.MEMORY_KEYS:
+        return dict((k, f) for k, _d, f in memory_settings.MEMORY_SETTINGS)[key]
     return {"managed_oom_preference": "the systemd-oomd mark",
             "managed_oom_memory_pressure_limit": "the systemd-oomd pressure limit"}.get(key, "systemd-oomd monitoring")
 
@@ -513,7 +506,7 @@ def _effective_label(key):
 def _oomd_effective(key, facts, oomd):
     """What systemd-oomd really sees for the unit: the xattr on its cgroup, or its place in oomd's lists."""
     if key == "managed_oom_preference":
-        return _cgroupfs.mark_of(facts)
+        return cgroup_settings.mark_of(facts)
     monitored = oomd.get("monitored")
     if monitored is None:
         return None
@@ -528,7 +521,7 @@ def _oomd_effective(key, facts, oomd):
 
 def _cannot_take_effect(key, layout, oomd):
     """Why a declared setting cannot be in force on this host, or None."""
-    if key in _cgroupfs.MEMORY_KEYS:
+    if key in memory_settings.MEMORY_KEYS:
         if layout is None:
             return "the host has no memory controller"
         if layout == "v1" and key != "memory_max":

@@ -385,15 +385,12 @@ oom_kill_counter:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._kernel_log import (
-    KILLERS,
-    KernelLogError,
-    SOURCES,
-    parse_since,
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history.kernel import (
+    KILLERS, KernelLogError, SOURCES, parse_since,
 )
-from ansible_collections.oomguard.fleet.plugins.module_utils._container_names import ContainerNames
-from ansible_collections.oomguard.fleet.plugins.module_utils._containers import container_of
-from ansible_collections.oomguard.fleet.plugins.module_utils._killer_sources import collect
+from ansible_collections.oomguard.fleet.plugins.module_utils._host.container_names import ContainerNames
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.containers import container_of
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history.sources import collect
 
 
 class OOMEventsInfo(object):

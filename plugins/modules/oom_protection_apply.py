@@ -415,14 +415,17 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _adj_task, _cgroupfs, _dropins, _dropins_task, _info_task
-from ansible_collections.oomguard.fleet.plugins.module_utils._part import Part, PartFailed
-from ansible_collections.oomguard.fleet.plugins.module_utils._sysctl_file import (
-    SysctlFile,
-    SysctlFileError,
-    oom_sysctl_content_error,
-)
-from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import is_template, systemd_running
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import adj as adj_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine import dropins
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import dropins as dropins_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import info as info_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.part import Part, PartFailed
+from ansible_collections.oomguard.fleet.plugins.module_utils._host.files import SysctlFile, SysctlFileError
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.sysctls import oom_sysctl_content_error
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.units import is_template
+from ansible_collections.oomguard.fleet.plugins.module_utils._host.systemd import systemd_running
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine import cgroup_settings
+from ansible_collections.oomguard.fleet.plugins.module_utils._model import memory_settings
 
 DROPIN_KEYS = ("units", "state", "exclusive", "file_name", "owner_tag", "header", "root", "allow_oom_disable")
 
@@ -459,11 +462,11 @@ class ProtectionApply(object):
         names = [unit["name"] for unit in units]
         try:
             # Also on a host without systemd: the same inventory must not pass there and fail elsewhere.
-            _dropins.check_units(units, params["state"], params["allow_oom_disable"])
-        except _dropins.DropInError as exc:
+            dropins.check_units(units, params["state"], params["allow_oom_disable"])
+        except dropins.DropInError as exc:
             raise PartFailed("Cannot manage the OOM drop-ins: %s" % exc)
         # Built first: it checks proc_path.
-        self.reader = _info_task.OOMScoreInfo(Part(self.module, _info_task.argument_spec(), {
+        self.reader = info_task.OOMScoreInfo(Part(self.module, info_task.argument_spec(), {
             "units": (names or None) if systemd and present else None, "return_processes": False, "top": 0,
             "proc_path": params["proc_path"],
             # The role's read-back judges settings; only the audit's oom_score_info waits to rank by reclaim rate.
@@ -474,7 +477,7 @@ class ProtectionApply(object):
         if systemd:
             given = dict((key, params[key]) for key in DROPIN_KEYS)
             given["units"] = units
-            self.dropins = _dropins_task.DropIns(Part(self.module, _dropins_task.argument_spec(), given, "units"))
+            self.dropins = dropins_task.DropIns(Part(self.module, dropins_task.argument_spec(), given, "units"))
             self.dropins.plan()
             if present:
                 # Templates first: the last matching rule wins, and an instance's own value must beat its
@@ -488,7 +491,7 @@ class ProtectionApply(object):
         rules = unit_rules + [("rules[%d]" % index, _without_none(rule)) for index, rule in enumerate(params["rules"])]
         self.adjuster = None
         if rules:
-            self.adjuster = _adj_task.OomScoreAdj(Part(self.module, _adj_task.argument_spec(), {
+            self.adjuster = adj_task.OomScoreAdj(Part(self.module, adj_task.argument_spec(), {
                 "rules": [rule for _label, rule in rules], "allow_oom_disable": params["allow_oom_disable"],
                 "on_denied": params["on_denied"], "on_no_match": params["on_no_match"], "proc_path": params["proc_path"],
             }, "rules"), labels=[label for label, _rule in rules], warn_denied=params["host_warnings"])
@@ -575,7 +578,7 @@ class ProtectionApply(object):
             directory = os.path.join(control, name + ".d")
             existed = os.path.isdir(directory)
             before = _entries(directory)
-            properties = [line for line in _dropins.directive_lines(wanted.get(name))
+            properties = [line for line in dropins.directive_lines(wanted.get(name))
                           if "50-%s.conf" % line.split("=", 1)[0] not in before]
             if not properties:
                 continue
@@ -605,11 +608,11 @@ class ProtectionApply(object):
         for unit in self.params["units"]:
             facts = (self.result["units"].get(unit["name"]) or {}).get("cgroup") or {}
             declared = facts.get("declared") or {}
-            for key, expected, held in _cgroupfs.live_mismatches(unit.get("cgroup"), facts, mem_total, page_size):
+            for key, expected, held in cgroup_settings.live_mismatches(unit.get("cgroup"), facts, mem_total, page_size):
                 # Only what systemd itself would write back; a different declared value is drift of the drop-in.
-                wanted = _cgroupfs.expected_bytes(unit["cgroup"][key], mem_total, page_size) \
-                    if key in _cgroupfs.MEMORY_KEYS else unit["cgroup"][key]
-                if _cgroupfs.same_value(declared.get(key), wanted, page_size):
+                wanted = memory_settings.expected_bytes(unit["cgroup"][key], mem_total, page_size) \
+                    if key in memory_settings.MEMORY_KEYS else unit["cgroup"][key]
+                if memory_settings.same_value(declared.get(key), wanted, page_size):
                     drift.append({"unit": unit["name"], "setting": key, "expected": expected, "held": held})
         return drift
 
@@ -620,8 +623,8 @@ def _entries(directory):
 
 
 def build_module():
-    rule = _adj_task.rule_spec()
-    spec = dict((key, value) for key, value in _dropins_task.argument_spec().items())
+    rule = adj_task.rule_spec()
+    spec = dict((key, value) for key, value in dropins_task.argument_spec().items())
     spec.update(
         exclusive=dict(type="bool", default=True),
         rules=dict(type="list", elements="dict", options=rule, default=[]),

@@ -143,7 +143,7 @@ not_reset:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._leaks_task import ProtectionLeaks, argument_spec
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.leaks import ProtectionLeaks, argument_spec
 
 
 def build_module():

@@ -610,11 +610,8 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._adj_task import (
-    MUTUALLY_EXCLUSIVE,
-    REQUIRED_ONE_OF,
-    OomScoreAdj,
-    argument_spec,
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.adj import (
+    MUTUALLY_EXCLUSIVE, REQUIRED_ONE_OF, OomScoreAdj, argument_spec,
 )
 
 

@@ -648,7 +648,7 @@ units:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._info_task import OOMScoreInfo, argument_spec
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.info import OOMScoreInfo, argument_spec
 
 
 def build_module():

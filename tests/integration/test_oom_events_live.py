@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _kernel_log as kl
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import kernel as kl
 
 from memcg import MemcgUnavailable, memory_cgroup
 

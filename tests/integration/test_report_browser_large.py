@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
 
 import large_fleet  # noqa: E402  pylint: disable=wrong-import-position
 # chromium_installed is that module's autouse fixture: imported, it fails these tests too without Chromium.

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import cgroupfs as _cgroupfs
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine import cgroup_settings as _cgroup_settings
+from ansible_collections.oomguard.fleet.plugins.module_utils._model import memory_settings as _memory_settings
 
 HYBRID = """31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
@@ -40,7 +42,7 @@ def test_a_unified_host_without_the_memory_controller_has_none(tmp_path):
 @pytest.mark.parametrize("value, expected", [("64M", 64 << 20), ("1G", 1 << 30), ("12345", 12288), ("infinity", "max"),
                                              ("50%", 2 << 30)])
 def test_expected_bytes_are_what_the_kernel_shows(value, expected):
-    assert _cgroupfs.expected_bytes(value, 4 << 30, 4096) == expected
+    assert _memory_settings.expected_bytes(value, 4 << 30, 4096) == expected
 
 
 def test_a_v2_cgroup_record_has_limits_counters_and_pressure(tmp_path):
@@ -55,7 +57,7 @@ def test_a_v2_cgroup_record_has_limits_counters_and_pressure(tmp_path):
     assert record["memory.min"] == 64 << 20 and record["memory.high"] == "max"
     assert record["oom_kills"] == 1 and record["ooms"] == 1
     assert record["memory.pressure"]["full"]["avg10"] == 0.5
-    assert _cgroupfs.live_mismatches({"memory_max": "512M"}, record, 4 << 30, 4096) == [("memory_max", 512 << 20,
+    assert _cgroup_settings.live_mismatches({"memory_max": "512M"}, record, 4 << 30, 4096) == [("memory_max", 512 << 20,
                                                                                         256 << 20)]
 
 

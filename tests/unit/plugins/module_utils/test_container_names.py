@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import os
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._container_names import ContainerNames
-from ansible_collections.oomguard.fleet.plugins.module_utils._containers import container_of
+from ansible_collections.oomguard.fleet.plugins.module_utils._host.container_names import ContainerNames
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.containers import container_of
 
 ID = "3f4e8b2c9a1d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f"
 PAUSE_ID = "9d1c0b2a3f4e5d6c7b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c"

@@ -10,10 +10,13 @@ import stat
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _dropins
-from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import read_declared
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine import dropins as _dropins
+from ansible_collections.oomguard.fleet.plugins.module_utils._host.systemd import read_declared
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import files as _files
+from ansible_collections.oomguard.fleet.plugins.module_utils._model import dropin_files as _dropin_files
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import dropins as _dropins_task
 
-OWNER = _dropins.fingerprint(_dropins.DEFAULT_OWNER_TAG)
+OWNER = _dropin_files.fingerprint(_dropin_files.DEFAULT_OWNER_TAG)
 
 
 @pytest.fixture
@@ -24,12 +27,12 @@ def root(tmp_path):
 
 
 def converge(root, units, **kwargs):
-    actions, warnings = _dropins.plan(units, root=str(root), **kwargs)
-    _dropins.apply(actions)
+    actions, warnings = _dropins_task.plan(units, root=str(root), **kwargs)
+    _files.apply(actions)
     return _dropins.summarize(actions), warnings
 
 
-def dropin(root, unit, name=_dropins.DEFAULT_FILE_NAME):
+def dropin(root, unit, name=_dropin_files.DEFAULT_FILE_NAME):
     return root / (unit + ".d") / name
 
 
@@ -101,12 +104,12 @@ def test_each_unit_type_gets_its_own_section(root, unit, section):
 @pytest.mark.parametrize("unit", ["session-1.scope", "user.slice", "x.target", "x.timer"])
 def test_oom_score_adjust_is_refused_for_unit_types_without_it(root, unit):
     with pytest.raises(_dropins.DropInError, match="OOMScoreAdjust= does not exist"):
-        _dropins.plan([{"name": unit, "oom_score_adj": 10}], root=str(root))
+        _dropins_task.plan([{"name": unit, "oom_score_adj": 10}], root=str(root))
 
 
 def test_oom_policy_is_refused_for_sockets(root):
     with pytest.raises(_dropins.DropInError, match="OOMPolicy= does not exist"):
-        _dropins.plan([{"name": "x.socket", "oom_policy": "kill"}], root=str(root))
+        _dropins_task.plan([{"name": "x.socket", "oom_policy": "kill"}], root=str(root))
 
 
 def test_scope_may_get_oom_policy_alone(root):
@@ -118,36 +121,36 @@ def test_scope_may_get_oom_policy_alone(root):
 def test_invalid_unit_names_are_refused_before_anything_is_written(root, name):
     units = [{"name": "ok.service", "oom_score_adj": 1}, {"name": name, "oom_score_adj": 1}]
     with pytest.raises(_dropins.DropInError, match="unit"):
-        _dropins.plan(units, root=str(root))
+        _dropins_task.plan(units, root=str(root))
     assert list(root.iterdir()) == []
 
 
 @pytest.mark.parametrize("value", [1001, -1001, True, "5"])
 def test_out_of_range_or_non_integer_values_are_refused(root, value):
     with pytest.raises(_dropins.DropInError, match="-1000..1000"):
-        _dropins.plan([{"name": "a.service", "oom_score_adj": value}], root=str(root))
+        _dropins_task.plan([{"name": "a.service", "oom_score_adj": value}], root=str(root))
 
 
 def test_minus_1000_needs_allow_oom_disable(root):
     with pytest.raises(_dropins.DropInError, match="allow_oom_disable"):
-        _dropins.plan([{"name": "a.service", "oom_score_adj": -1000}], root=str(root))
-    actions = _dropins.plan([{"name": "a.service", "oom_score_adj": -1000}], root=str(root), allow_oom_disable=True)[0]
+        _dropins_task.plan([{"name": "a.service", "oom_score_adj": -1000}], root=str(root))
+    actions = _dropins_task.plan([{"name": "a.service", "oom_score_adj": -1000}], root=str(root), allow_oom_disable=True)[0]
     assert actions[0].kind == "write"
 
 
 def test_unknown_oom_policy_is_refused(root):
     with pytest.raises(_dropins.DropInError, match="continue, stop, kill"):
-        _dropins.plan([{"name": "a.service", "oom_score_adj": 1, "oom_policy": "panic"}], root=str(root))
+        _dropins_task.plan([{"name": "a.service", "oom_score_adj": 1, "oom_policy": "panic"}], root=str(root))
 
 
 def test_a_unit_listed_twice_is_refused(root):
     with pytest.raises(_dropins.DropInError, match="listed twice"):
-        _dropins.plan([{"name": "a.service", "oom_score_adj": 1}, {"name": "a.service", "oom_score_adj": 2}], root=str(root))
+        _dropins_task.plan([{"name": "a.service", "oom_score_adj": 1}, {"name": "a.service", "oom_score_adj": 2}], root=str(root))
 
 
 def test_missing_root_is_an_error_not_a_mkdir(tmp_path):
     with pytest.raises(_dropins.DropInError, match="does not exist"):
-        _dropins.plan([{"name": "a.service", "oom_score_adj": 1}], root=str(tmp_path / "nope"))
+        _dropins_task.plan([{"name": "a.service", "oom_score_adj": 1}], root=str(tmp_path / "nope"))
 
 
 def test_template_dropin_applies_to_all_instances_under_the_plain_name(root):
@@ -171,7 +174,7 @@ def test_foreign_file_at_our_name_is_refused_and_left_untouched(root):
     path.parent.mkdir()
     path.write_text("[Service]\nOOMScoreAdjust=-100\n")
     with pytest.raises(_dropins.DropInError, match="refusing to overwrite"):
-        _dropins.plan([{"name": "a.service", "oom_score_adj": 1}], root=str(root))
+        _dropins_task.plan([{"name": "a.service", "oom_score_adj": 1}], root=str(root))
     assert path.read_text() == "[Service]\nOOMScoreAdjust=-100\n"
 
 
@@ -247,14 +250,14 @@ def test_pre_existing_empty_dirs_are_not_ours_to_remove(root):
 
 
 def test_plan_alone_writes_nothing(root):
-    actions = _dropins.plan([{"name": "a.service", "oom_score_adj": 1}], root=str(root))[0]
+    actions = _dropins_task.plan([{"name": "a.service", "oom_score_adj": 1}], root=str(root))[0]
     assert _dropins.summarize(actions)["written"] == [str(dropin(root, "a.service"))]
     assert list(root.iterdir()) == []
 
 
 def test_diff_has_before_and_after_per_changed_file(root):
     converge(root, [{"name": "a.service", "oom_score_adj": 1}])
-    actions = _dropins.plan([{"name": "a.service", "oom_score_adj": 2}], root=str(root))[0]
+    actions = _dropins_task.plan([{"name": "a.service", "oom_score_adj": 2}], root=str(root))[0]
     (entry,) = _dropins.diffs(actions)
     assert entry["before_header"] == str(dropin(root, "a.service"))
     assert "OOMScoreAdjust=1" in entry["before"] and "OOMScoreAdjust=2" in entry["after"]
@@ -272,10 +275,10 @@ def test_symlink_at_our_name_counts_as_foreign(root, tmp_path):
     path.parent.mkdir()
     path.symlink_to(target)
     with pytest.raises(_dropins.DropInError, match="refusing"):
-        _dropins.plan([{"name": "a.service", "oom_score_adj": 1}], root=str(root))
+        _dropins_task.plan([{"name": "a.service", "oom_score_adj": 1}], root=str(root))
 
 
 def test_file_name_must_be_a_plain_conf_name(root):
     for bad in ["../x.conf", "x.txt", ".hidden.conf", ""]:
         with pytest.raises(_dropins.DropInError, match="file_name"):
-            _dropins.plan([], root=str(root), file_name=bad)
+            _dropins_task.plan([], root=str(root), file_name=bad)

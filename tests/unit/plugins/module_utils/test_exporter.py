@@ -13,7 +13,7 @@ import os
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _exporter
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import exporter as _exporter
 
 SESSION = "/user.slice/user-0.slice/session-3.scope"
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _headroom, _pressure
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine import headroom as _headroom
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import pressure as _pressure
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import headroom as _host_headroom
 
 PSI = "some avg10=1.50 avg60=30.25 avg300=2.00 total=123456\nfull avg10=0.00 avg60=0.50 avg300=0.10 total=789\n"
 
 
 def headroom(total=1000000, available=500000, swap_total=0, swap_free=0, committed=100, limit=1000, mode=0,
              pressure=None, kills=3):
-    return _headroom.headroom_from({"MemTotal": total, "MemAvailable": available, "SwapTotal": swap_total,
+    return _host_headroom.headroom_from({"MemTotal": total, "MemAvailable": available, "SwapTotal": swap_total,
                                     "SwapFree": swap_free, "Committed_AS": committed, "CommitLimit": limit},
                                    mode, pressure, kills)
 
@@ -43,7 +45,7 @@ def test_read_headroom_takes_meminfo_overcommit_psi_and_the_kill_counter_from_th
           "CommitLimit: 1100 kB\nCommitted_AS: 1650 kB\n")
     write(fakeproc, "pressure/memory", PSI)
     write(fakeproc, "sys/vm/overcommit_memory", "2\n")
-    raw = _headroom.read_headroom(fakeproc.root)
+    raw = _host_headroom.read_headroom(fakeproc.root)
     assert raw == {"mem_total_kb": 2000, "mem_available_kb": 500, "swap_total_kb": 100, "swap_free_kb": 40,
                    "committed_kb": 1650, "commit_limit_kb": 1100, "overcommit_memory": 2,
                    "pressure": _pressure.parse_pressure(PSI), "oom_kill_count": 3}

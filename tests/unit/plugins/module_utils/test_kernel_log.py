@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _kernel_log as kl
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import kernel as kl
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "kernel_log")
 # Traditional syslog lines carry no year; these fixtures are dated by a file written on New Year 2026.

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _kernel_log as kl
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import kernel as kl
 
 CORPUS = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "kernel_log", "corpus")
 # Traditional syslog lines carry no year; the corpus is read as if the files were written on New Year 2026.

@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _kernel_log as kl
-from ansible_collections.oomguard.fleet.plugins.module_utils import _killer_sources as ks
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import kernel as kl
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import sources as ks
 
 pytestmark = pytest.mark.usefixtures("utc")
 KERNEL_KILL = ("Out of memory: Killed process 4242 (stress-ng) total-vm:3100000kB, anon-rss:3000000kB, "

@@ -11,7 +11,7 @@ import calendar
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _killer_sources as ks
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import sources as ks
 
 pytestmark = pytest.mark.usefixtures("utc")
 # Traditional syslog lines carry no year: these are dated by a file written at the end of 2026.

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _kube_policy as policy
-from ansible_collections.oomguard.fleet.plugins.module_utils._containers import container_of
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine import kube_policy as policy
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.containers import container_of
 
 UID_ = "1f2e3d4c_5b6a_4789_8a9b_0c1d2e3f4a5b"
 CID = "3f4e8b2c9a1d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f"

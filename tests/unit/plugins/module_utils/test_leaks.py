@@ -9,9 +9,9 @@ guests in tests/guests/test_audit_findings.py; this machine cannot hold negative
 
 from __future__ import annotations
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _leaks
-from ansible_collections.oomguard.fleet.plugins.module_utils._procfs import Process
-from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import Matcher
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine import leaks as _leaks
+from ansible_collections.oomguard.fleet.plugins.module_utils._host.procfs import Process
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine.matching import Matcher
 
 SSH = "/system.slice/ssh.service"
 SESSION = "/user.slice/user-0.slice/session-3.scope"

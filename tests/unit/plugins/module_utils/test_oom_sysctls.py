@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._sysctl_file import (
-    OOM_SYSCTLS,
-    oom_sysctl_content_error,
-    oom_sysctl_error,
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.sysctls import (
+    OOM_SYSCTLS, oom_sysctl_content_error, oom_sysctl_error,
 )
 
 # What the role's template renders: ansible_managed as comments, the owner line, then the settings.

@@ -7,8 +7,9 @@ these trees are for the cases a guest cannot show cheaply (masking drop-ins, nes
 
 from __future__ import annotations
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _oomd
-from ansible_collections.oomguard.fleet.plugins.module_utils._systemd import unit_of_cgroup
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import oomd as _oomd
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.units import unit_of_cgroup
+from ansible_collections.oomguard.fleet.plugins.module_utils._model import oomd_settings as _oomd_settings
 
 DUMP_252 = """Dry Run: no
 Swap Used Limit: 90.00%
@@ -111,6 +112,6 @@ def test_pressure_rule_ranks_by_reclaim_rate_then_memory(tmp_path):
 
 
 def test_tier_values_are_checked_like_systemd_parses_them():
-    assert _oomd.setting_error("managed_oom_preference", "omit") is None
-    assert _oomd.setting_error("managed_oom_memory_pressure_limit", "100%") is None
-    assert "from 0% to 100%" in _oomd.setting_error("managed_oom_memory_pressure_limit", "101%")
+    assert _oomd_settings.setting_error("managed_oom_preference", "omit") is None
+    assert _oomd_settings.setting_error("managed_oom_memory_pressure_limit", "100%") is None
+    assert "from 0% to 100%" in _oomd_settings.setting_error("managed_oom_memory_pressure_limit", "101%")

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _procfs
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import procfs as _procfs
 
 
 def only(fakeproc, pid):

@@ -17,7 +17,9 @@ import xml.etree.ElementTree as ET
 import jsonschema
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _kernel_log, _report, _report_html
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import kernel as _kernel_log
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import html as _report_html
 
 HERE = os.path.dirname(__file__)
 CORPUS = os.path.join(HERE, "..", "..", "fixtures", "kernel_log", "corpus")

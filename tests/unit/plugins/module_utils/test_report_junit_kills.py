@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
 
 KILL = {"time": "2026-12-01T09:42:36+00:00", "pid": 330, "name": "drill-batch-a", "unit": "drill-batch-a.service",
         "oom_score_adj": 500, "scope": "global", "constraint": "CONSTRAINT_NONE"}

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 
 import jsonschema
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
 
 SCHEMA = json.loads((pathlib.Path(__file__).parents[4] / "docs" / "oom-audit.schema.json").read_text())
 

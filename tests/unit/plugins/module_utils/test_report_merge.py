@@ -17,8 +17,8 @@ import sys
 import jsonschema
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _report
-from ansible_collections.oomguard.fleet.plugins.module_utils._report_merge import merge_reports
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report.merge import merge_reports
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "modules"))
 from test_oom_audit_report import SCHEMA_PATH, fleet  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import

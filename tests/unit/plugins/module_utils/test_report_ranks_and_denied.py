@@ -15,7 +15,10 @@ import xml.etree.ElementTree as ET
 import jsonschema
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _kernel_log, _report, _report_html, _report_merge
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import kernel as _kernel_log
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import html as _report_html
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import merge as _report_merge
 
 HERE = os.path.dirname(__file__)
 ROOT = os.path.join(HERE, "..", "..", "..", "..")

@@ -15,8 +15,10 @@ import os
 import jsonschema
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _procfs, _report, _report_merge
-from ansible_collections.oomguard.fleet.plugins.module_utils._userspace_killers import host_facts
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import procfs as _procfs
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import merge as _report_merge
+from ansible_collections.oomguard.fleet.plugins.module_utils._host.userspace_killers import host_facts
 
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "docs", "oom-audit.schema.json")
 WHEN = "earlyoom sends SIGTERM when MemAvailable <= 4% and free swap (none on this host: always true) <= 10%; SIGKILL at 2%/5%"

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _scoring
-from ansible_collections.oomguard.fleet.plugins.module_utils._procfs import Process
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine import scoring as _scoring
+from ansible_collections.oomguard.fleet.plugins.module_utils._host.procfs import Process
 
 PAGE = 4096
 TOTAL = 6171023  # RAM+swap pages of a 24 GiB host

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._scrub import MASK, is_sensitive, scrub_cmdline
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine.scrub import MASK, is_sensitive, scrub_cmdline
 
 M = MASK
 

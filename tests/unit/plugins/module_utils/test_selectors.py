@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._procfs import Process, all_cgroup_paths
-from ansible_collections.oomguard.fleet.plugins.module_utils._selectors import Matcher, SelectorError, fields_needed
+from ansible_collections.oomguard.fleet.plugins.module_utils._host.procfs import Process, all_cgroup_paths
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine.matching import Matcher
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.selectors import SelectorError, fields_needed
 
 
 def proc(pid, name, ppid=1, uid=0, cmdline=None, cgroup="/", exe=None):

@@ -13,9 +13,10 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _adj_task, _dropins_task
-from ansible_collections.oomguard.fleet.plugins.module_utils._part import Part, PartFailed
-from ansible_collections.oomguard.fleet.plugins.module_utils._sysctl_file import SysctlFile, SysctlFileError
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import adj as _adj_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import dropins as _dropins_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.part import Part, PartFailed
+from ansible_collections.oomguard.fleet.plugins.module_utils._host.files import SysctlFile, SysctlFileError
 
 CONTENT = "vm.panic_on_oom = 0\nvm.oom_dump_tasks = 1\n"
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _systemd
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import systemd as _systemd
+from ansible_collections.oomguard.fleet.plugins.module_utils._model import units as _units
 
 
 @pytest.mark.parametrize("name", ["ssh.service", "postgresql@15-main.service", "getty@.service", "dev-sda1.swap",
                                   "system-getty.slice", "session-3.scope", "a:b_c\\x2d.service"])
 def test_valid_unit_names(name):
-    assert _systemd.unit_name_error(name) is None
+    assert _units.unit_name_error(name) is None
 
 
 @pytest.mark.parametrize("name, words", [
@@ -28,14 +29,14 @@ def test_valid_unit_names(name):
     ("foo@b/r.service", "'/'"),
 ])
 def test_invalid_unit_names_say_why(name, words):
-    assert words in _systemd.unit_name_error(name)
+    assert words in _units.unit_name_error(name)
 
 
 def kind(name):
     """How systemd's unit_name_is_valid() flags classify a name: plain, template, instance or invalid."""
-    if _systemd.unit_name_error(name) is not None:
+    if _units.unit_name_error(name) is not None:
         return "invalid"
-    if _systemd.is_template(name):
+    if _units.is_template(name):
         return "template"
     return "instance" if "@" in name else "plain"
 
@@ -94,7 +95,7 @@ def test_unit_names_are_judged_by_systemds_rules(name, expected):
     ("..service", "prefix cannot be only dots"),
 ])
 def test_invalid_unit_names_say_which_rule_they_break(name, words):
-    assert words in _systemd.unit_name_error(name)
+    assert words in _units.unit_name_error(name)
 
 
 def test_only_a_true_template_is_shown_through_the_probe_instance():
@@ -115,7 +116,7 @@ def test_only_a_true_template_is_shown_through_the_probe_instance():
     ("/lxc/39004/payload", None),
 ])
 def test_unit_of_cgroup(path, unit):
-    assert _systemd.unit_of_cgroup(path) == unit
+    assert _units.unit_of_cgroup(path) == unit
 
 
 def test_parse_show_splits_blocks_in_unit_order():

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _procfs
-from ansible_collections.oomguard.fleet.plugins.module_utils._userspace_killers import host_facts
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import procfs as _procfs
+from ansible_collections.oomguard.fleet.plugins.module_utils._host.userspace_killers import host_facts
 
 MEM_KB = 4000000  # the fake host's MemTotal
 

@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from ansible_collections.oomguard.fleet.plugins.filter import oom_audit as oom_audit_filter
-from ansible_collections.oomguard.fleet.plugins.module_utils import _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
 from ansible_collections.oomguard.fleet.plugins.modules import oom_audit_report
 
 from modrun import run_module

@@ -15,11 +15,12 @@ import xml.etree.ElementTree as ET
 
 import jsonschema
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _killer_sources as ks
-from ansible_collections.oomguard.fleet.plugins.module_utils import _report, _report_merge
-from ansible_collections.oomguard.fleet.plugins.module_utils._container_names import ContainerNames
-from ansible_collections.oomguard.fleet.plugins.module_utils._containers import container_of
-from ansible_collections.oomguard.fleet.plugins.module_utils._kube_policy import judge
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import sources as ks
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import merge as _report_merge
+from ansible_collections.oomguard.fleet.plugins.module_utils._host.container_names import ContainerNames
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.containers import container_of
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine.kube_policy import judge
 
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "docs", "oom-audit.schema.json")
 REF = calendar.timegm((2026, 12, 31, 0, 0, 0))

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 import jsonschema
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
 from ansible_collections.oomguard.fleet.plugins.modules import oom_audit_report
 
 from modrun import run_module

@@ -18,8 +18,9 @@ import jsonschema
 import pytest
 
 from ansible_collections.oomguard.fleet.plugins.filter import oom_audit as oom_audit_filter
-from ansible_collections.oomguard.fleet.plugins.module_utils import _killer_sources as ks
-from ansible_collections.oomguard.fleet.plugins.module_utils import _report, _report_merge
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import sources as ks
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import merge as _report_merge
 from ansible_collections.oomguard.fleet.plugins.modules import oom_audit_report
 
 from modrun import run_module
