@@ -21,7 +21,7 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._report import html
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import merge as _report_merge
 
 HERE = os.path.dirname(__file__)
-ROOT = os.path.join(HERE, "..", "..", "..", "..")
+ROOT = os.path.join(HERE, "..", "..", "..", "..", "..")
 SCHEMA = json.load(open(os.path.join(ROOT, "docs", "oom-audit.schema.json")))
 NOW = "2026-12-03T23:00:00Z"
 HOST_FACTS = {"kernel_release": "6.1.0", "mem_total_kb": 4000000, "swap_total_kb": 0, "total_pages": 1000000,
@@ -241,7 +241,7 @@ SPARSE = {
 
 def fixture_reports():
     """Reports from every kind of input the unit and integration tests use, and the sparse host above."""
-    corpus = os.path.join(HERE, "..", "..", "fixtures", "kernel_log", "corpus")
+    corpus = os.path.join(HERE, "..", "..", "..", "fixtures", "kernel_log", "corpus")
     events = []
     for name in sorted(os.listdir(corpus)):
         with open(os.path.join(corpus, name), encoding="utf-8", errors="replace") as handle:

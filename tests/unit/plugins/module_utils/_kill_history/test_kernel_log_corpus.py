@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import kernel as kl
 
-CORPUS = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "kernel_log", "corpus")
+CORPUS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "kernel_log", "corpus")
 # Traditional syslog lines carry no year; the corpus is read as if the files were written on New Year 2026.
 NEW_YEAR_2026 = calendar.timegm((2026, 1, 1, 0, 0, 0))
 POD = "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-podeded8c65_6e8e_4c6e_a889_3e427565c740.slice"

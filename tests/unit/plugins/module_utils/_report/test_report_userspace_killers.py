@@ -20,7 +20,7 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._report import mode
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import merge as _report_merge
 from ansible_collections.oomguard.fleet.plugins.module_utils._host.userspace_killers import host_facts
 
-SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "docs", "oom-audit.schema.json")
+SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..", "docs", "oom-audit.schema.json")
 WHEN = "earlyoom sends SIGTERM when MemAvailable <= 4% and free swap (none on this host: always true) <= 10%; SIGKILL at 2%/5%"
 
 

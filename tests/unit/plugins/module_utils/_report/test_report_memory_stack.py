@@ -14,7 +14,7 @@ import jsonschema
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
 
-SCHEMA = json.loads((pathlib.Path(__file__).parents[4] / "docs" / "oom-audit.schema.json").read_text())
+SCHEMA = json.loads((pathlib.Path(__file__).parents[5] / "docs" / "oom-audit.schema.json").read_text())
 
 
 def record(status="ok", settings=(), oom_kills=None, oomd_kills=None):

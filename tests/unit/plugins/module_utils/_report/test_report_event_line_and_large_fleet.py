@@ -22,8 +22,8 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._report import mode
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import html as _report_html
 
 HERE = os.path.dirname(__file__)
-CORPUS = os.path.join(HERE, "..", "..", "fixtures", "kernel_log", "corpus")
-SCHEMA_PATH = os.path.join(HERE, "..", "..", "..", "..", "docs", "oom-audit.schema.json")
+CORPUS = os.path.join(HERE, "..", "..", "..", "fixtures", "kernel_log", "corpus")
+SCHEMA_PATH = os.path.join(HERE, "..", "..", "..", "..", "..", "docs", "oom-audit.schema.json")
 NOW = "2026-12-01T10:00:00Z"
 
 

@@ -20,7 +20,7 @@ import pytest
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
 from ansible_collections.oomguard.fleet.plugins.module_utils._report.merge import merge_reports
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "modules"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "modules"))
 from test_oom_audit_report import SCHEMA_PATH, fleet  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
 T1 = "2026-11-25T21:52:30Z"

@@ -16,7 +16,7 @@ import pytest
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import kernel as kl
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "kernel_log")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "kernel_log")
 # Traditional syslog lines carry no year; these fixtures are dated by a file written on New Year 2026.
 NEW_YEAR_2026 = calendar.timegm((2026, 1, 1, 0, 0, 0))
 BOOT = 1700000000.0
