@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._report.model import normalize_host, render_prometheus
+from ansible_collections.oomguard.fleet.plugins.module_utils._report.model import normalize_host
+from ansible_collections.oomguard.fleet.plugins.module_utils._report.prometheus import render_prometheus
 
 
 def oom_audit_prometheus(result):

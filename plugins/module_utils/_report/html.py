@@ -21,9 +21,12 @@ except ImportError:
     jinja2 = Markup = None
     HAS_JINJA2 = False
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._report.model import (
-    FAILING_STATUSES, HOST_STATUS_ADVICE, HOST_STATUS_LABELS, _event_sort_key, container_text, display_time,
-    event_victim, excluded_text, share_text, since_text,
+from ansible_collections.oomguard.fleet.plugins.module_utils._report.judge import (
+    FAILING_STATUSES, HOST_STATUS_ADVICE, HOST_STATUS_LABELS,
+)
+from ansible_collections.oomguard.fleet.plugins.module_utils._report.model import event_sort_key
+from ansible_collections.oomguard.fleet.plugins.module_utils._report.text import (
+    container_text, display_time, event_victim, excluded_text, share_text, since_text,
 )
 
 # Hosts in the summary's table. A larger report adds a table of all hosts and collapses their sections;
@@ -391,7 +394,7 @@ def _settings(settings):
 
 def _fleet_kills(hosts):
     kills = [(ev, host["name"]) for host in hosts for ev in host["events"]]
-    return sorted(kills, key=lambda item: _event_sort_key(item[0]), reverse=True)
+    return sorted(kills, key=lambda item: event_sort_key(item[0]), reverse=True)
 
 
 def _level_of(host, figure):

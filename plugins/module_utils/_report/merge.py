@@ -27,9 +27,11 @@ Standard library only; runs on the controller.
 
 from __future__ import annotations
 
+from ansible_collections.oomguard.fleet.plugins.module_utils._report.judge import (
+    HOST_STATUSES, classify_host, kills_by_killer, protected_but_killed,
+)
 from ansible_collections.oomguard.fleet.plugins.module_utils._report.model import (
-    HOST_STATUSES, SCHEMA_VERSION, assemble_report, classify_host, kills_by_killer, normalize_event,
-    normalize_host, protected_but_killed,
+    SCHEMA_VERSION, assemble_report, normalize_event, normalize_host,
 )
 
 # What every host entry of this schema version holds; merging entries of another shape could not be rendered.

@@ -25,6 +25,8 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._report import mode
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.info import OOMScoreInfo, argument_spec
 from ansible_collections.oomguard.fleet.plugins.module_utils._engine.matching import Matcher
 from ansible_collections.oomguard.fleet.plugins.module_utils._model.selectors import SelectorError
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import judge
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import prometheus
 
 OUTPUT_NAME = "oomguard.prom"
 
@@ -77,7 +79,7 @@ def load_config(path):
     if isinstance(top, bool) or not isinstance(top, int) or top < 0:
         raise ConfigError("%s: top must be an integer >= 0, got %r" % (path, top))
     try:
-        report_model.assess_risk(None, config.get("thresholds") or {})
+        judge.assess_risk(None, config.get("thresholds") or {})
         matchers = [Matcher(dict((k, v) for k, v in (rule.get("selector") or {}).items() if v is not None),
                             "rules[%d]" % index) for index, rule in enumerate(config.get("rules") or [])]
     except (ValueError, SelectorError) as exc:
@@ -183,7 +185,7 @@ def write_atomically(directory, text, name=OUTPUT_NAME):
 
 
 def refresh(config):
-    text = report_model.render_prometheus(report_model.normalize_host(collect(config)))
+    text = prometheus.render_prometheus(report_model.normalize_host(collect(config)))
     write_atomically(config["output_dir"], text)
     return text
 

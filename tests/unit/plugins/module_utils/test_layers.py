@@ -6,7 +6,8 @@
 modules, filters -> _tasks -> _report, _kill_history -> _host, _engine -> _model. A file imports from its own
 package or from a lower layer; two layers of the same rank (_host and _engine, _report and _kill_history) do
 not import each other. A name with a leading underscore is private to its package: no other package imports
-it or reaches it through a module. The checker reads the source (ast), so an import inside a function counts.
+it or reaches it through a module. Inside a package the modules import each other without a cycle. The
+checker reads the source (ast), so an import inside a function counts.
 """
 
 from __future__ import annotations
@@ -55,9 +56,33 @@ def _targets(node):
     return found
 
 
+def _cycles(edges):
+    """Each import cycle among the modules of one package once, as "a -> b -> a" (depth-first search)."""
+    found, done = [], set()
+
+    def visit(node, path):
+        if node in path:
+            cycle = path[path.index(node):] + [node]
+            start = cycle.index(min(cycle[:-1]))
+            text = " -> ".join(cycle[start:-1] + cycle[:start] + [cycle[start]])
+            if text not in found:
+                found.append(text)
+            return
+        if node in done:
+            return
+        for target in sorted(edges.get(node, ())):
+            visit(target, path + [node])
+        done.add(node)
+
+    for node in sorted(edges):
+        visit(node, [])
+    return found
+
+
 def violations(plugins):
     """Every breach of the layer rules in a plugins/ tree, one line each (file: what)."""
     problems = []
+    edges = {}
     for directory, _dirs, files in sorted(os.walk(plugins)):
         for name in sorted(files):
             if not name.endswith(".py"):
@@ -78,6 +103,9 @@ def violations(plugins):
                     if target not in RANKS:
                         problems.append("%s:%d: imports %s, which is in no layer" % (where, node.lineno, target))
                         continue
+                    if target == layer:
+                        for module in modules[:1]:
+                            edges.setdefault("%s.%s" % (layer, name[:-3]), set()).add("%s.%s" % (layer, module))
                     if target != layer:
                         if RANKS[target] > rank:
                             problems.append("%s:%d: upward import of %s (layer %s imports only from lower layers)"
@@ -96,6 +124,7 @@ def violations(plugins):
                         and node.value.id in foreign_modules and node.attr.startswith("_")):
                     problems.append("%s:%d: private name %s.%s used from another package"
                                     % (where, node.lineno, node.value.id, node.attr))
+    problems.extend("import cycle: %s" % cycle for cycle in _cycles(edges))
     return problems
 
 
@@ -162,6 +191,13 @@ def test_the_checker_reports_a_private_name_from_another_package(tmp_path):
         "module_utils/_host/own.py:5: private name units._private used from another package",
         "module_utils/_host/procfs.py:1: private name _private imported from another package",
     ]
+
+
+def test_the_checker_reports_an_import_cycle_inside_a_package(tmp_path):
+    clean_tree(tmp_path)
+    write(tmp_path, "module_utils/_report/model.py", "from %s._report.html import page\n" % PACKAGE)
+    write(tmp_path, "module_utils/_report/html.py", "def page():\n    from %s._report import model\n" % PACKAGE)
+    assert violations(str(tmp_path)) == ["import cycle: _report.html -> _report.model -> _report.html"]
 
 
 def test_the_checker_reports_a_file_outside_the_layers_and_an_unknown_layer(tmp_path):

@@ -20,6 +20,8 @@ import pytest
 from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import kernel as _kernel_log
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import html as _report_html
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import junit as _junit
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import render as _render
 
 HERE = os.path.dirname(__file__)
 CORPUS = os.path.join(HERE, "..", "..", "..", "fixtures", "kernel_log", "corpus")
@@ -49,7 +51,7 @@ def test_the_json_keeps_the_line_of_each_event_and_validates(kills):
     report = report_of([{"name": "h1", "events": kills, "events_source": "dmesg"}])
     lines = sorted(event["line"] for event in report["hosts"][0]["events"])
     assert lines == sorted(event["line"] for event in kills)
-    jsonschema.Draft202012Validator(json.load(open(SCHEMA_PATH))).validate(json.loads(_report.render_json(report)))
+    jsonschema.Draft202012Validator(json.load(open(SCHEMA_PATH))).validate(json.loads(_render.render_json(report)))
 
 
 @pytest.mark.parametrize("value", ["Killed", "", 1, None])
@@ -59,14 +61,14 @@ def test_a_line_that_is_neither_kill_nor_summary_becomes_null(kills, value):
 
 
 def test_the_schema_rejects_a_line_it_does_not_define(kills):
-    document = json.loads(_report.render_json(report_of([{"name": "h1", "events": kills}])))
+    document = json.loads(_render.render_json(report_of([{"name": "h1", "events": kills}])))
     document["hosts"][0]["events"][0]["line"] = "reaper"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(json.load(open(SCHEMA_PATH))).validate(document)
 
 
 def test_junit_says_when_a_kill_was_read_from_the_summary_line(kills):
-    root = ET.fromstring(_report.render_junit(report_of([{"name": "h1", "events": kills, "events_source": "dmesg"}])))
+    root = ET.fromstring(_junit.render_junit(report_of([{"name": "h1", "events": kills, "events_source": "dmesg"}])))
     out = root.find(".//system-out").text.splitlines()
     assert [line for line in out if "read from the summary line" in line] == [
         line for line in out if "pid 7134 (java)" in line]
@@ -74,7 +76,7 @@ def test_junit_says_when_a_kill_was_read_from_the_summary_line(kills):
 
 
 def test_html_shows_the_line_of_each_kill_in_the_fleet_and_host_tables(kills):
-    page = _report.render_html(report_of([{"name": "h1", "events": kills, "events_source": "dmesg"}]))
+    page = _render.render_html(report_of([{"name": "h1", "events": kills, "events_source": "dmesg"}]))
     # Once in the fleet's kill table and once in the host's.
     assert page.count("<td>summary line</td>") == 2
     assert page.count("<td>kill line</td>") == 2 * (len(kills) - 1)
@@ -84,7 +86,7 @@ def test_html_of_a_merged_report_from_before_the_line_field_still_renders(kills)
     report = report_of([{"name": "h1", "events": kills, "events_source": "dmesg"}])
     for event in report["hosts"][0]["events"]:
         del event["line"]
-    assert "<td>\u2014</td></tr>" in _report.render_html(report)
+    assert "<td>\u2014</td></tr>" in _render.render_html(report)
 
 
 def hosts(count):
@@ -97,7 +99,7 @@ def sections(page):
 
 
 def test_a_small_fleet_keeps_every_host_open_and_one_host_table():
-    page = _report.render_html(report_of(hosts(_report_html.WORST_HOSTS)))
+    page = _render.render_html(report_of(hosts(_report_html.WORST_HOSTS)))
     assert sections(page) == [" open"] * _report_html.WORST_HOSTS
     assert 'id="hosts"' not in page and "worst hosts" not in page
 
@@ -105,7 +107,7 @@ def test_a_small_fleet_keeps_every_host_open_and_one_host_table():
 def test_a_larger_fleet_shows_the_worst_hosts_first_and_collapses_every_host():
     count = _report_html.WORST_HOSTS + 1
     report = report_of(hosts(count))
-    page = _report.render_html(report)
+    page = _render.render_html(report)
     assert sections(page) == [""] * count
     summary, rest = page.split("</section>", 1)
     names = [host["name"] for host in report["hosts"]]
@@ -117,7 +119,7 @@ def test_a_larger_fleet_shows_the_worst_hosts_first_and_collapses_every_host():
 
 def test_hosts_with_unknown_kill_history_are_named_up_to_a_limit():
     count = _report_html.LISTED_HOSTS + 5
-    page = _report.render_html(report_of([{"name": "u%02d" % i, "reachable": False} for i in range(count)]))
+    page = _render.render_html(report_of([{"name": "u%02d" % i, "reachable": False} for i in range(count)]))
     sentence = page.split("Kill history unknown", 1)[1].split("</p>", 1)[0]
     assert len(re.findall(r"<a href=", sentence)) == _report_html.LISTED_HOSTS
     assert sentence.endswith(" and 5 more.")

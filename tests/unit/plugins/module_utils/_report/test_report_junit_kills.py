@@ -9,6 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import junit as _junit
 
 KILL = {"time": "2026-12-01T09:42:36+00:00", "pid": 330, "name": "drill-batch-a", "unit": "drill-batch-a.service",
         "oom_score_adj": 500, "scope": "global", "constraint": "CONSTRAINT_NONE"}
@@ -24,7 +25,7 @@ def host(events):
 
 def suite_of(events):
     report = _report.build_report([host(events)], generated_at="2026-12-01T10:00:00+00:00")
-    return ET.fromstring(_report.render_junit(report)).find("testsuite")
+    return ET.fromstring(_junit.render_junit(report)).find("testsuite")
 
 
 def test_every_kill_is_a_line_of_the_host_suite_with_its_unit_and_adj():

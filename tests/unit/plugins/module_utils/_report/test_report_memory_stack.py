@@ -13,6 +13,10 @@ import xml.etree.ElementTree as ET
 import jsonschema
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import console as _console
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import junit as _junit
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import prometheus as _prometheus
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import render as _render
 
 SCHEMA = json.loads((pathlib.Path(__file__).parents[5] / "docs" / "oom-audit.schema.json").read_text())
 
@@ -56,11 +60,11 @@ def test_not_effective_is_counted_reported_and_valid_but_not_a_failure():
     assert normalized["status"] == "compliant"
     assert normalized["assignments"]["not_effective"] == 1
     assert normalized["compliance"]["records"][0]["settings"] == [V1_MIN]
-    case = ET.fromstring(_report.render_junit(report)).find(".//testcase[@name='unit:db.service']")
+    case = ET.fromstring(_junit.render_junit(report)).find(".//testcase[@name='unit:db.service']")
     assert case.find("skipped") is not None
     assert "memory_min: not_effective (policy 32M" in case.find("skipped").text
     assert 'oomguard_assignment_setting_status{kind="unit",target="db.service",tier="guarded",' \
-           'setting="memory_min",status="not_effective"} 1' in _report.render_prometheus(normalized)
+           'setting="memory_min",status="not_effective"} 1' in _prometheus.render_prometheus(normalized)
 
 
 def test_a_kill_history_counted_by_cgroups_is_not_unknown_without_a_kernel_log():
@@ -68,18 +72,18 @@ def test_a_kill_history_counted_by_cgroups_is_not_unknown_without_a_kernel_log()
     jsonschema.validate(report, SCHEMA)
     (normalized,) = report["hosts"]
     assert normalized["cgroup_oom_kills"] == 2
-    lines = "\n".join(_report.summary_lines(report))
+    lines = "\n".join(_console.summary_lines(report))
     assert "kill history unknown" not in lines
     assert "2 OOM kills counted by the units' cgroups" in lines
-    assert "the assigned units' cgroups counted 2 OOM kill(s)" in _report.render_html(report)
-    prom = _report.render_prometheus(normalized)
+    assert "the assigned units' cgroups counted 2 OOM kill(s)" in _render.render_html(report)
+    prom = _prometheus.render_prometheus(normalized)
     assert 'oomguard_assignment_cgroup_oom_kills{kind="unit",target="db.service",tier="guarded"} 2' in prom
     assert 'oomguard_assignment_oomd_kills{kind="unit",target="db.service",tier="guarded"} 1' in prom
 
 
 def test_without_counts_and_without_a_kernel_log_the_history_stays_unknown():
     report = _report.build_report([host([record()])])
-    assert "kill history unknown" in "\n".join(_report.summary_lines(report))
+    assert "kill history unknown" in "\n".join(_console.summary_lines(report))
 
 
 def test_the_predicted_first_oomd_kill_is_in_every_report():
@@ -89,8 +93,8 @@ def test_the_predicted_first_oomd_kill_is_in_every_report():
     rule = normalized["oomd"]["prediction"]["memory_pressure"][0]
     assert (rule["first"], rule["omitted"]) == ("/batch.slice/etl.service", ["/batch.slice/keep.service"])
     assert "systemd_oomd" not in normalized["host"]
-    junit = ET.fromstring(_report.render_junit(report)).find(".//testcase[@name='systemd-oomd']/system-out").text
+    junit = ET.fromstring(_junit.render_junit(report)).find(".//testcase[@name='systemd-oomd']/system-out").text
     assert "memory pressure of /batch.slice above 20.0%: first /batch.slice/etl.service" in junit
-    html = _report.render_html(report)
+    html = _render.render_html(report)
     assert "<code>/batch.slice/etl.service</code>" in html and "<code>/batch.slice/keep.service</code>" in html
-    assert "oomguard_systemd_oomd_running 1" in _report.render_prometheus(normalized)
+    assert "oomguard_systemd_oomd_running 1" in _prometheus.render_prometheus(normalized)

@@ -19,6 +19,8 @@ import pytest
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
 from ansible_collections.oomguard.fleet.plugins.module_utils._report.merge import merge_reports
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import prometheus as _prometheus
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import render as _render
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "modules"))
 from test_oom_audit_report import SCHEMA_PATH, fleet  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
@@ -31,7 +33,7 @@ MERGED_AT = "2026-11-26T08:00:00Z"
 def written(hosts, targets, generated_at=T1, events_since="7d"):
     """A report as a run writes it and the merge reads it: rendered to JSON and parsed again."""
     report = _report.build_report(hosts, targets=targets, generated_at=generated_at, events_since=events_since)
-    return json.loads(_report.render_json(report))
+    return json.loads(_render.render_json(report))
 
 
 def slices(fleet):
@@ -46,7 +48,7 @@ def test_the_merge_of_two_slices_is_the_report_of_the_whole_fleet_in_every_forma
     whole = _report.build_report(fleet["hosts"], targets=fleet["targets"], generated_at=MERGED_AT, events_since="7d")
     merged, notes = merge_reports(slices(fleet), MERGED_AT)
     formats = ("json", "junit", "html", "prometheus")
-    assert _report.render_all(merged, formats) == _report.render_all(whole, formats)
+    assert _render.render_all(merged, formats) == _render.render_all(whole, formats)
     assert "merge" not in merged and notes["warnings"] == []
     assert [s["source"] for s in notes["sources"]] == ["slice-1", "slice-2"]
 
@@ -54,7 +56,7 @@ def test_the_merge_of_two_slices_is_the_report_of_the_whole_fleet_in_every_forma
 def test_slices_given_newest_first_merge_the_same(fleet):
     forward = merge_reports(slices(fleet), MERGED_AT)[0]
     backward = merge_reports(list(reversed(slices(fleet))), MERGED_AT)[0]
-    assert _report.render_json(forward) == _report.render_json(backward)
+    assert _render.render_json(forward) == _render.render_json(backward)
 
 
 def test_an_identical_host_entry_in_two_reports_is_kept_once_and_reported(fleet):
@@ -103,14 +105,14 @@ def test_reports_with_different_kill_history_windows_take_the_newest_and_say_so(
 
 def test_a_merged_report_with_its_merge_notes_validates_against_the_schema(fleet):
     merged = merge_reports(conflicting(fleet, T1, T2), MERGED_AT)[0]
-    document = json.loads(_report.render_json(merged))
+    document = json.loads(_render.render_json(merged))
     jsonschema.Draft202012Validator(json.load(open(SCHEMA_PATH))).validate(document)
     assert document["merge"]["sources"] == [{"source": "early", "generated_at": T1, "hosts": 1},
                                             {"source": "late", "generated_at": T2, "hosts": 1}]
 
 
 def test_the_fleet_prometheus_file_labels_every_sample_with_its_host(fleet):
-    text = _report.render_prometheus_fleet(merge_reports(slices(fleet), MERGED_AT)[0])
+    text = _prometheus.render_prometheus_fleet(merge_reports(slices(fleet), MERGED_AT)[0])
     samples = [line for line in text.splitlines() if not line.startswith("#")]
     assert samples and all(line.split("{", 1)[1].startswith('host="') for line in samples)
     assert text.count("# TYPE oomguard_compliant gauge") == 1

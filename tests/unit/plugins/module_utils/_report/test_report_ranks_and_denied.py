@@ -19,6 +19,11 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history impor
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import html as _report_html
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import merge as _report_merge
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import console as _console
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import junit as _junit
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import prometheus as _prometheus
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import render as _render
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import text as _text
 
 HERE = os.path.dirname(__file__)
 ROOT = os.path.join(HERE, "..", "..", "..", "..", "..")
@@ -65,7 +70,7 @@ def report_of(*hosts):
 
 
 def valid(report):
-    document = json.loads(_report.render_json(report))
+    document = json.loads(_render.render_json(report))
     jsonschema.Draft202012Validator(SCHEMA).validate(document)
     return document
 
@@ -97,13 +102,13 @@ def test_html_shows_the_kernels_ranks_and_says_what_was_left_out():
 
 
 def test_console_summary_names_the_kernels_rank_and_the_left_out_ranks():
-    (line,) = [line for line in _report.summary_lines(report_of(GAPPY)) if " gappy " in line]
+    (line,) = [line for line in _console.summary_lines(report_of(GAPPY)) if " gappy " in line]
     assert "next victim #4 %s (pid 400, 0.02%% of memory)" % LONG_NAME in line
     assert line.endswith("ranks 1-3 are the audit's own processes, left out")
 
 
 def test_junit_lists_the_next_victims_by_the_kernels_rank():
-    root = ET.fromstring(_report.render_junit(report_of(GAPPY)))
+    root = ET.fromstring(_junit.render_junit(report_of(GAPPY)))
     lines = root.find(".//testcase[@name='next-victims']/system-out").text.splitlines()
     assert lines[0] == "ranks 1-3 are the audit's own processes, left out:"
     assert [line.split()[0] for line in lines[1:]] == ["#4", "#5", "#7"]
@@ -112,14 +117,14 @@ def test_junit_lists_the_next_victims_by_the_kernels_rank():
 
 def test_all_formats_show_the_same_ranks():
     report = report_of(GAPPY)
-    json_ranks = [v["rank"] for v in json.loads(_report.render_json(report))["hosts"][0]["kill_order"]]
+    json_ranks = [v["rank"] for v in json.loads(_render.render_json(report))["hosts"][0]["kill_order"]]
     page = _report_html.render_html(report)
     html_ranks = [int(r) for r in re.findall(r'<tr><td class="num">(\d+)</td><td><code class="name">',
                                              page[page.index("<h3>Next victims</h3>"):])]
-    junit = ET.fromstring(_report.render_junit(report)).find(".//testcase[@name='next-victims']/system-out").text
+    junit = ET.fromstring(_junit.render_junit(report)).find(".//testcase[@name='next-victims']/system-out").text
     junit_ranks = [int(r) for r in re.findall(r"^\s*#(\d+) ", junit, re.M)]
-    prom_ranks = sorted(int(r) for r in re.findall(r'rank="(\d+)"', _report.render_prometheus_fleet(report)))
-    summary_rank = int(re.search(r"next victim #(\d+) ", "\n".join(_report.summary_lines(report))).group(1))
+    prom_ranks = sorted(int(r) for r in re.findall(r'rank="(\d+)"', _prometheus.render_prometheus_fleet(report)))
+    summary_rank = int(re.search(r"next victim #(\d+) ", "\n".join(_console.summary_lines(report))).group(1))
     assert json_ranks == html_ranks == junit_ranks == prom_ranks == [4, 5, 7]
     assert summary_rank == 4
 
@@ -130,14 +135,14 @@ def test_all_formats_show_the_same_ranks():
     ([1, 3, 4, 9], "ranks 1, 3-4, 9 are the audit's own processes, left out"),
 ])
 def test_the_left_out_ranks_read_as_ranges(ranks, text):
-    assert _report.excluded_text([{"rank": r, "pid": r, "name": "x"} for r in ranks]) == text
+    assert _text.excluded_text([{"rank": r, "pid": r, "name": "x"} for r in ranks]) == text
 
 
 def test_nothing_is_said_when_nothing_was_left_out():
     report = report_of(dict(GAPPY, kill_order_excluded=[]))
-    assert "own process" not in "\n".join(_report.summary_lines(report))
+    assert "own process" not in "\n".join(_console.summary_lines(report))
     assert "own process" not in _report_html.render_html(report)
-    assert "own process" not in _report.render_junit(report)
+    assert "own process" not in _junit.render_junit(report)
 
 
 # --- denied hosts -------------------------------------------------------------------------------------------
@@ -163,7 +168,7 @@ def test_json_counts_denied_hosts_and_validates():
 
 
 def test_console_summary_calls_a_denied_host_denied_with_advice_that_is_not_harden():
-    lines = _report.summary_lines(report_of(host_with("c1", "denied")))
+    lines = _console.summary_lines(report_of(host_with("c1", "denied")))
     assert lines[0].startswith("oomguard audit: 1 host: 1 denied;")
     assert lines[1].split()[:2] == ["DENIED", "c1"]
     assert "needs CAP_SYS_RESOURCE for the negative values, harden cannot fix it" in lines[1]
@@ -180,7 +185,7 @@ def test_html_has_a_denied_card_and_advice_that_is_not_harden():
 
 
 def test_junit_names_the_denied_status_and_says_harden_will_not_fix_it():
-    root = ET.fromstring(_report.render_junit(report_of(host_with("c1", "denied"))))
+    root = ET.fromstring(_junit.render_junit(report_of(host_with("c1", "denied"))))
     assert root.find(".//property[@name='status']").get("value") == "denied"
     failure = root.find(".//testcase[@name='unit:u0.service']/failure")
     assert failure.get("type") == "denied"
@@ -188,7 +193,7 @@ def test_junit_names_the_denied_status_and_says_harden_will_not_fix_it():
 
 
 def test_prometheus_has_the_host_status_one_hot():
-    text = _report.render_prometheus_fleet(report_of(host_with("c1", "denied")))
+    text = _prometheus.render_prometheus_fleet(report_of(host_with("c1", "denied")))
     assert 'oomguard_host_status{host="c1",status="denied"} 1' in text
     assert 'oomguard_host_status{host="c1",status="drifting"} 0' in text
     assert 'oomguard_compliant{host="c1"} 0' in text
@@ -258,7 +263,7 @@ def fixture_reports():
 
 @pytest.mark.parametrize("name, report", list(fixture_reports()), ids=lambda value: value if isinstance(value, str) else "")
 def test_junit_never_prints_none(name, report):
-    text = _report.render_junit(report)
+    text = _junit.render_junit(report)
     assert "None" not in text, [line for line in text.splitlines() if "None" in line][:5]
 
 
@@ -277,7 +282,7 @@ def test_junit_never_prints_none(name, report):
     (None, ""),
 ])
 def test_the_window_of_the_kill_history_reads_as_english(since, text):
-    assert _report.since_text(since) == text
+    assert _text.since_text(since) == text
 
 
 def test_html_says_the_window_in_english():

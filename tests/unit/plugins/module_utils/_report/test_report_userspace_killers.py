@@ -19,6 +19,9 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._host import procfs
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import merge as _report_merge
 from ansible_collections.oomguard.fleet.plugins.module_utils._host.userspace_killers import host_facts
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import console as _console
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import prometheus as _prometheus
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import render as _render
 
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..", "docs", "oom-audit.schema.json")
 WHEN = "earlyoom sends SIGTERM when MemAvailable <= 4% and free swap (none on this host: always true) <= 10%; SIGKILL at 2%/5%"
@@ -60,7 +63,7 @@ def report(killers):
 
 
 def test_json_carries_each_killer_and_validates_against_the_schema(report):
-    document = json.loads(_report.render_json(report))
+    document = json.loads(_render.render_json(report))
     jsonschema.Draft202012Validator(json.load(open(SCHEMA_PATH))).validate(document)
     db1 = next(h for h in document["hosts"] if h["name"] == "db1")
     earlyoom, nohang = db1["userspace_killers"]
@@ -76,7 +79,7 @@ def test_json_carries_each_killer_and_validates_against_the_schema(report):
 
 
 def test_console_line_says_which_killer_acts_before_the_kernel(report):
-    lines = _report.summary_lines(report)
+    lines = _console.summary_lines(report)
     db1 = next(line for line in lines if " db1 " in line)
     assert "earlyoom acts before the kernel; nohang settings unknown" in db1
     web1 = next(line for line in lines if " web1 " in line)
@@ -84,7 +87,7 @@ def test_console_line_says_which_killer_acts_before_the_kernel(report):
 
 
 def test_html_host_section_lists_the_killers_and_says_when_none_runs(report):
-    html = _report.render_html(report)
+    html = _render.render_html(report)
     assert "Userspace killers" in html
     assert htmllib.escape(WHEN, quote=False) in html  # "<=" escaped as every value is
     assert "unknown: cannot read its config /etc/nohang/gone.conf" in html
@@ -93,17 +96,17 @@ def test_html_host_section_lists_the_killers_and_says_when_none_runs(report):
 
 def test_html_fleet_cards_count_protected_but_killed(report):
     assert report["summary"]["protected_but_killed"] == 1
-    html = _report.render_html(report)
+    html = _render.render_html(report)
     assert '<div class="card protected-but-killed bad">protected but killed<b>1</b></div>' in html
 
 
 def test_html_fleet_card_is_zero_and_ok_without_such_kills(killers):
     report = _report.build_report([host_entry("db1", killers)])
-    assert '<div class="card protected-but-killed ok">protected but killed<b>0</b></div>' in _report.render_html(report)
+    assert '<div class="card protected-but-killed ok">protected but killed<b>0</b></div>' in _render.render_html(report)
 
 
 def test_prometheus_has_a_bounded_gauge_per_killer(report):
-    text = _report.render_prometheus(next(h for h in report["hosts"] if h["name"] == "db1"))
+    text = _prometheus.render_prometheus(next(h for h in report["hosts"] if h["name"] == "db1"))
     assert 'oomguard_userspace_killer_running{killer="earlyoom"} 1' in text
     assert 'oomguard_userspace_killer_running{killer="nohang"} 1' in text
     assert 'oomguard_userspace_killer_running{killer="systemd-oomd"} 0' in text
@@ -114,7 +117,7 @@ def test_prometheus_has_a_bounded_gauge_per_killer(report):
 def test_prometheus_says_nothing_about_killers_a_host_did_not_gather():
     old = _report.build_report([{"name": "old", "compliance": compliance(), "host": {"mem_total_kb": 1}}])
     assert old["hosts"][0]["userspace_killers"] is None
-    samples = [line for line in _report.render_prometheus(old["hosts"][0]).splitlines() if not line.startswith("#")]
+    samples = [line for line in _prometheus.render_prometheus(old["hosts"][0]).splitlines() if not line.startswith("#")]
     assert samples and not [line for line in samples if line.startswith("oomguard_userspace_killer")]
 
 
@@ -125,7 +128,7 @@ def test_an_unknown_killer_name_is_bounded():
 
 
 def test_merge_keeps_the_killers_and_brings_older_entries_up_to_date(report):
-    document = json.loads(_report.render_json(report))
+    document = json.loads(_render.render_json(report))
     old = copy.deepcopy(document)
     old["generated_at"] = "2026-11-20T00:00:00Z"
     for host in old["hosts"]:
@@ -136,4 +139,4 @@ def test_merge_keeps_the_killers_and_brings_older_entries_up_to_date(report):
     assert by_name["db1"]["userspace_killers"] == next(
         h for h in document["hosts"] if h["name"] == "db1")["userspace_killers"]
     assert by_name["db1-old"]["userspace_killers"] is None
-    jsonschema.Draft202012Validator(json.load(open(SCHEMA_PATH))).validate(json.loads(_report.render_json(merged)))
+    jsonschema.Draft202012Validator(json.load(open(SCHEMA_PATH))).validate(json.loads(_render.render_json(merged)))
