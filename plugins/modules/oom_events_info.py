@@ -385,9 +385,9 @@ oom_kill_counter:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history.kernel import (
-    KILLERS, KernelLogError, SOURCES, parse_since,
-)
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history.kernel import KILLERS
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history.kernel_log import KernelLogError, SOURCES
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history.lines import parse_since
 from ansible_collections.oomguard.fleet.plugins.module_utils._host.container_names import ContainerNames
 from ansible_collections.oomguard.fleet.plugins.module_utils._model.containers import container_of
 from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history.sources import collect

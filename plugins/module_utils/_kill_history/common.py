@@ -15,7 +15,8 @@ Standard library only: this runs on target hosts (Python >= 3.8).
 
 from __future__ import annotations
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history.kernel import EVENT_FIELDS, iso
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history.kernel import EVENT_FIELDS
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history.lines import iso
 from ansible_collections.oomguard.fleet.plugins.module_utils._model.units import unit_name_error
 
 SIGNAL_NAMES = {"9": "SIGKILL", "15": "SIGTERM", "KILL": "SIGKILL", "TERM": "SIGTERM"}

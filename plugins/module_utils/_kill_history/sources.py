@@ -30,6 +30,8 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history impor
 from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import nohang
 from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import systemd_oomd
 from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history.common import has_marker
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import kernel_log
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import lines as log_lines
 
 KILLERS = kl.KILLERS
 GRAMMARS = (systemd_oomd, earlyoom, nohang, kubelet, fboomd)
@@ -48,7 +50,7 @@ def parse(records, killers=KILLERS, kernel_release=None, boot_releases=None):
     kernel_records = []
     for record in records:
         text = record.text
-        if want_kernel and record.ident in (None, "kernel") and kl._interesting(text):
+        if want_kernel and record.ident in (None, "kernel") and log_lines.interesting(text):
             kernel_records.append(record)
         for module, grammar in grammars:
             if has_marker(text, module.MARKERS):
@@ -88,10 +90,10 @@ def records_of_lines(lines, boot_time=None, ref_time=None):
             export = {}
             continue
         if line.startswith("{"):
-            yield from kl.journal_entries(line)
+            yield from log_lines.journal_entries(line)
             continue
-        ts, ident, text = kl.split_tagged(line, boot_time=boot_time, ref_time=ref_time)
-        yield kl.Record(ts, text, None, ident)
+        ts, ident, text = log_lines.split_tagged(line, boot_time=boot_time, ref_time=ref_time)
+        yield log_lines.Record(ts, text, None, ident)
     if export:
         record = _export_record(export)
         if record is not None:
@@ -101,7 +103,7 @@ def records_of_lines(lines, boot_time=None, ref_time=None):
 def _export_record(fields):
     if "MESSAGE" not in fields:
         return None
-    for record in kl.journal_entries(json.dumps(fields)):
+    for record in log_lines.journal_entries(json.dumps(fields)):
         return record
     return None
 
@@ -136,33 +138,33 @@ def journal_matches(killers):
 def _read_file(path, killers):
     try:
         ref_time = os.stat(path).st_mtime
-        with kl.open_log(path) as handle:
+        with kernel_log.open_log(path) as handle:
             return parse(records_of_lines(handle, ref_time=ref_time), killers)
     except (IOError, OSError, EOFError) as exc:
-        raise kl.KernelLogError("cannot read %s: %s" % (path, getattr(exc, "strerror", None) or exc))
+        raise kernel_log.KernelLogError("cannot read %s: %s" % (path, getattr(exc, "strerror", None) or exc))
 
 
 def _read_journal(run_command, journalctl, since, killers, proc_path):
     """(events, kernel messages seen) from one journalctl run."""
-    out = kl.journal_output(run_command, journalctl, since, journal_matches(killers), KILLER_JOURNAL_FIELDS)
+    out = kernel_log.journal_output(run_command, journalctl, since, journal_matches(killers), KILLER_JOURNAL_FIELDS)
     seen = {"kernel": False}
 
     def records():
-        for record in kl.journal_entries(out):
+        for record in log_lines.journal_entries(out):
             if record.ident == "kernel":
                 seen["kernel"] = True
             yield record
-    events = parse(records(), killers, boot_releases=kl.journal_releases(proc_path))
+    events = parse(records(), killers, boot_releases=kernel_log.journal_releases(proc_path))
     has_kernel = seen["kernel"]
     if not has_kernel and since is not None and "kernel" in killers:
-        has_kernel = kl.journal_has_kernel_messages(run_command, journalctl)
+        has_kernel = kernel_log.journal_has_kernel_messages(run_command, journalctl)
     return events, has_kernel
 
 
 def _read_dmesg(run_command, dmesg, killers, proc_path):
-    out = kl.dmesg_output(run_command, dmesg)
-    return parse(records_of_lines(out, boot_time=kl.boot_time(proc_path)), killers,
-                 kernel_release=kl.running_release(proc_path))
+    out = kernel_log.dmesg_output(run_command, dmesg)
+    return parse(records_of_lines(out, boot_time=kernel_log.boot_time(proc_path)), killers,
+                 kernel_release=kernel_log.running_release(proc_path))
 
 
 def _in_dmesg(killers):
@@ -170,7 +172,7 @@ def _in_dmesg(killers):
 
 
 def collect(source="auto", path=None, since=None, limit=None, killers=KILLERS, run_command=None, which=None,
-            warn=None, proc_path="/proc", log_files=kl.LOG_FILES, killer_log_files=KILLER_LOG_FILES):
+            warn=None, proc_path="/proc", log_files=kernel_log.LOG_FILES, killer_log_files=KILLER_LOG_FILES):
     """Read the kills of the selected killers.
 
     Returns {events, source_used, source_path, oom_kill_counter, sources_read, killers_looked_for}:
@@ -182,16 +184,16 @@ def collect(source="auto", path=None, since=None, limit=None, killers=KILLERS, r
     warn = warn or (lambda msg: None)
     killers = [k for k in KILLERS if k in killers]
     result = {"events": [], "source_used": None, "source_path": None,
-              "oom_kill_counter": kl.oom_kill_counter(proc_path), "sources_read": [], "killers_looked_for": []}
+              "oom_kill_counter": kernel_log.oom_kill_counter(proc_path), "sources_read": [], "killers_looked_for": []}
     if source == "file":
         if not path:
-            raise kl.KernelLogError("path is required with source=file")
+            raise kernel_log.KernelLogError("path is required with source=file")
         events = _read_file(path, killers)
         result.update(source_used="file", source_path=path, sources_read=["file:" + path], killers_looked_for=killers)
     elif source == "journal":
         journalctl = which("journalctl")
         if not journalctl:
-            raise kl.KernelLogError("journalctl was not found on this host")
+            raise kernel_log.KernelLogError("journalctl was not found on this host")
         events, has_kernel = _read_journal(run_command, journalctl, since, killers, proc_path)
         if not has_kernel and "kernel" in killers:
             warn("the journal holds no kernel messages (is journald storing them, and may this user read them?)")
@@ -199,14 +201,14 @@ def collect(source="auto", path=None, since=None, limit=None, killers=KILLERS, r
     elif source == "dmesg":
         dmesg = which("dmesg")
         if not dmesg:
-            raise kl.KernelLogError("dmesg was not found on this host")
+            raise kernel_log.KernelLogError("dmesg was not found on this host")
         events = _read_dmesg(run_command, dmesg, killers, proc_path)
         result.update(source_used="dmesg", sources_read=["dmesg"], killers_looked_for=_in_dmesg(killers))
     elif source == "auto":
         events = _auto(result, run_command, which, warn, since, killers, proc_path, log_files, killer_log_files)
     else:
-        raise kl.KernelLogError("unknown source %r" % (source,))
-    result["events"] = kl.select(events, since, limit)
+        raise kernel_log.KernelLogError("unknown source %r" % (source,))
+    result["events"] = log_lines.select(events, since, limit)
     return result
 
 
@@ -220,7 +222,7 @@ def _auto(result, run_command, which, warn, since, killers, proc_path, log_files
     if journalctl:
         try:
             events, has_kernel = _read_journal(run_command, journalctl, since, killers, proc_path)
-        except kl.KernelLogError as exc:
+        except kernel_log.KernelLogError as exc:
             warn("source=auto: skipping the journal: %s" % exc)
             reasons.append("journal: %s" % exc)
         else:
@@ -257,7 +259,7 @@ def _auto(result, run_command, which, warn, since, killers, proc_path, log_files
             missing = [k for k in userspace if k not in looked]
             try:
                 events.extend(_read_file(candidate, missing))
-            except kl.KernelLogError as exc:
+            except kernel_log.KernelLogError as exc:
                 warn("source=auto: skipping %s: %s" % (candidate, exc))
                 continue
             result["sources_read"].append("file:" + candidate)
@@ -275,7 +277,7 @@ def _auto_kernel(result, run_command, which, warn, reasons, kernel_killers, proc
     if dmesg:
         try:
             events = _read_dmesg(run_command, dmesg, kernel_killers, proc_path)
-        except kl.KernelLogError as exc:
+        except kernel_log.KernelLogError as exc:
             warn("source=auto: skipping dmesg: %s" % exc)
             reasons.append("dmesg: %s" % exc)
         else:
@@ -290,7 +292,7 @@ def _auto_kernel(result, run_command, which, warn, reasons, kernel_killers, proc
         both = bool(userspace) and candidate in killer_log_files
         try:
             events = _read_file(candidate, ["kernel"] + (userspace if both else []))
-        except kl.KernelLogError as exc:
+        except kernel_log.KernelLogError as exc:
             warn("source=auto: skipping %s: %s" % (candidate, exc))
             reasons.append(str(exc))
             continue

@@ -15,6 +15,8 @@ import time
 import pytest
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import kernel as kl
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import kernel_log
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import lines as log_lines
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "kernel_log")
 # Traditional syslog lines carry no year; these fixtures are dated by a file written on New Year 2026.
@@ -30,7 +32,7 @@ def fixture_text(name):
 
 def events_of(name, **kwargs):
     if name.endswith(".json"):
-        return kl.parse_records(kl.records_from_journal_json(fixture_text(name)), **kwargs)
+        return kl.parse_records(log_lines.records_from_journal_json(fixture_text(name)), **kwargs)
     return kl.parse_text(fixture_text(name), **kwargs)
 
 
@@ -101,7 +103,7 @@ def test_4_4_sacrificed_child_is_one_event_for_the_child_with_its_task_table_row
 
 def test_4_9_dmesg_uptime_stamps_are_added_to_the_boot_time_and_the_reaper_line_is_joined():
     assert events_of("v4.9-debian9-dmesg.txt", boot_time=BOOT) == [event(
-        time=kl._iso(BOOT + 53542.948520), timestamp=BOOT + 53542.948520, pid=1439, name="tor", uid=108,
+        time=log_lines._iso(BOOT + 53542.948520), timestamp=BOOT + 53542.948520, pid=1439, name="tor", uid=108,
         oom_score_adj=0, total_vm_kb=1117360, anon_rss_kb=912416, file_rss_kb=0, shmem_rss_kb=0,
         trigger={"name": "tor", "gfp_mask": "0x24201ca", "order": 0, "oom_score_adj": 0}, reaped=True,
         raw="Killed process 1439 (tor) total-vm:1117360kB, anon-rss:912416kB, file-rss:0kB, shmem-rss:0kB",
@@ -129,7 +131,7 @@ def test_4_19_memcg_kill_in_dmesg_iso_with_offset():
 
 def test_5_0_memcg_oom_printed_as_constraint_none_is_scoped_memcg():
     assert events_of("v5.0-memcg-constraint-none-dmesg-raw.txt", boot_time=BOOT) == [event(
-        time=kl._iso(BOOT + 712.301786), timestamp=BOOT + 712.301786, pid=2718, name="stress", uid=0,
+        time=log_lines._iso(BOOT + 712.301786), timestamp=BOOT + 712.301786, pid=2718, name="stress", uid=0,
         oom_score_adj=0, total_vm_kb=110340, anon_rss_kb=100260, file_rss_kb=1052, shmem_rss_kb=0,
         scope="memcg", constraint="CONSTRAINT_NONE", oom_memcg="/test.slice/stress-test.service",
         task_memcg="/test.slice/stress-test.service", unit="stress-test.service",
@@ -188,7 +190,7 @@ def test_6_1_rsyslog_rfc3339_memcg_kill_of_a_service():
 
 def test_6_8_printk_caller_prefix_rss_columns_and_a_name_with_spaces():
     assert events_of("v6.8-printk-caller-dmesg.txt", boot_time=BOOT) == [event(
-        time=kl._iso(BOOT + 3021.554642), timestamp=BOOT + 3021.554642, pid=5521, name="Isolated Web Co", uid=1000,
+        time=log_lines._iso(BOOT + 3021.554642), timestamp=BOOT + 3021.554642, pid=5521, name="Isolated Web Co", uid=1000,
         oom_score_adj=167, total_vm_kb=2860972, anon_rss_kb=1595060, file_rss_kb=9244, shmem_rss_kb=4144,
         pgtables_kb=4316, scope="global", constraint="CONSTRAINT_NONE",
         task_memcg="/user.slice/user-1000.slice/user@1000.service/app.slice/app-gnome-firefox-4120.scope",
@@ -322,9 +324,9 @@ def test_events_of_a_previous_boot_use_that_boots_banner_to_read_pgtables():
     kill = ("Out of memory: Killed process 9 (b) total-vm:900000kB, anon-rss:4kB, file-rss:0kB, shmem-rss:0kB, "
             "UID:0 pgtables:8192kB oom_score_adj:0")
     records = [
-        kl.Record(1.0, "Linux version 5.4.0 (builder@host) (gcc version 9.2.1) #1 SMP Mon Nov 25 2019", "old"),
-        kl.Record(2.0, kill, "old"),
-        kl.Record(3.0, kill, "current"),
+        log_lines.Record(1.0, "Linux version 5.4.0 (builder@host) (gcc version 9.2.1) #1 SMP Mon Nov 25 2019", "old"),
+        log_lines.Record(2.0, kill, "old"),
+        log_lines.Record(3.0, kill, "current"),
     ]
     events = kl.parse_records(records, boot_releases={"current": "6.1.0-17-amd64"})
     assert [e["pgtables_kb"] for e in events] == [8, 8192]
@@ -332,9 +334,9 @@ def test_events_of_a_previous_boot_use_that_boots_banner_to_read_pgtables():
 
 def test_banner_upstream_version_of_a_distribution_kernel_decides():
     records = [
-        kl.Record(1.0, "Linux version 5.4.0-26-generic (buildd@lgw01-amd64-039) (gcc version 9.3.0 (Ubuntu 9.3.0-10ubuntu2)) "
+        log_lines.Record(1.0, "Linux version 5.4.0-26-generic (buildd@lgw01-amd64-039) (gcc version 9.3.0 (Ubuntu 9.3.0-10ubuntu2)) "
                        "#30-Ubuntu SMP Mon Apr 20 16:58:30 UTC 2020 (Ubuntu 5.4.0-26.30-generic 5.4.30)"),
-        kl.Record(2.0, "Out of memory: Killed process 9 (b) total-vm:900000kB, anon-rss:4kB, file-rss:0kB, "
+        log_lines.Record(2.0, "Out of memory: Killed process 9 (b) total-vm:900000kB, anon-rss:4kB, file-rss:0kB, "
                        "shmem-rss:0kB, UID:0 pgtables:8192kB oom_score_adj:0"),
     ]
     assert kl.parse_records(records)[0]["pgtables_kb"] == 8192
@@ -388,15 +390,15 @@ MESSAGE = "Out of memory: Killed process 9 (b) total-vm:4kB, anon-rss:4kB, file-
     (MESSAGE, None),                                                                     # dmesg -t
 ])
 def test_prefixes_of_every_source_are_removed(line, ts):
-    assert kl.split_line(line, boot_time=BOOT, ref_time=NEW_YEAR_2026) == (ts, MESSAGE)
+    assert log_lines.split_line(line, boot_time=BOOT, ref_time=NEW_YEAR_2026) == (ts, MESSAGE)
 
 
 def test_syslog_line_of_another_program_is_skipped():
-    assert kl.split_line("Nov 25 21:48:05 db1 systemd[1]: " + MESSAGE, ref_time=NEW_YEAR_2026) is None
+    assert log_lines.split_line("Nov 25 21:48:05 db1 systemd[1]: " + MESSAGE, ref_time=NEW_YEAR_2026) is None
 
 
 def test_traditional_syslog_date_after_the_file_time_belongs_to_the_year_before():
-    ts = kl.split_line("Dec 31 23:59:59 db1 kernel: " + MESSAGE, ref_time=calendar.timegm((2026, 1, 2, 0, 0, 0)))[0]
+    ts = log_lines.split_line("Dec 31 23:59:59 db1 kernel: " + MESSAGE, ref_time=calendar.timegm((2026, 1, 2, 0, 0, 0)))[0]
     assert ts == utc_ts("2025-12-31 23:59:59")
 
 
@@ -421,21 +423,21 @@ NOW = utc_ts("2026-11-25 12:00:00")
     ("2026-11-25T08:00:00-0230", utc_ts("2026-11-25 10:30:00")),
 ])
 def test_since_accepts_durations_and_iso_times(value, expected):
-    assert kl.parse_since(value, now=NOW) == expected
+    assert log_lines.parse_since(value, now=NOW) == expected
 
 
 @pytest.mark.parametrize("value", ["yesterday", "2h ago", "12", "-2h", "2026-13-01", "2026-11-25T25:00", ""])
 def test_since_rejects_anything_else_with_examples_of_both_forms(value):
     with pytest.raises(ValueError, match=r"neither a duration .* nor an ISO 8601 time"):
-        kl.parse_since(value, now=NOW)
+        log_lines.parse_since(value, now=NOW)
 
 
 def test_select_keeps_events_of_unknown_time_and_returns_the_most_recent():
     events = [{"timestamp": t, "pid": n} for n, t in enumerate([None, 10.0, 20.0, 30.0])]
-    assert [e["pid"] for e in kl.select(events, since=15.0)] == [0, 2, 3]
-    assert [e["pid"] for e in kl.select(events, limit=2)] == [2, 3]
-    assert [e["pid"] for e in kl.select(events, limit=10)] == [0, 1, 2, 3]
-    assert kl.select(events, limit=0) == []
+    assert [e["pid"] for e in log_lines.select(events, since=15.0)] == [0, 2, 3]
+    assert [e["pid"] for e in log_lines.select(events, limit=2)] == [2, 3]
+    assert [e["pid"] for e in log_lines.select(events, limit=10)] == [0, 1, 2, 3]
+    assert log_lines.select(events, limit=0) == []
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -467,7 +469,7 @@ class FakeHost(object):
 
     def collect(self, **kwargs):
         kwargs.setdefault("log_files", ())
-        return kl.collect(run_command=self.run, which=self.which, warn=self.warnings.append,
+        return kernel_log.collect(run_command=self.run, which=self.which, warn=self.warnings.append,
                           proc_path=str(self.proc), **kwargs)
 
 
@@ -551,7 +553,7 @@ def test_auto_without_any_readable_source_says_the_history_is_unknown(tmp_path):
 
 def test_explicit_dmesg_that_fails_raises_instead_of_falling_through(tmp_path):
     host = FakeHost(tmp_path, {"dmesg": (1, "", "dmesg: read kernel buffer failed: Operation not permitted")})
-    with pytest.raises(kl.KernelLogError, match="dmesg failed .*Operation not permitted"):
+    with pytest.raises(kernel_log.KernelLogError, match="dmesg failed .*Operation not permitted"):
         host.collect(source="dmesg")
 
 
@@ -571,7 +573,7 @@ def test_file_source_reads_gzip_rotated_logs(tmp_path):
 
 
 def test_file_source_that_cannot_be_read_names_the_file(tmp_path):
-    with pytest.raises(kl.KernelLogError, match="cannot read .*nope.log: No such file or directory"):
+    with pytest.raises(kernel_log.KernelLogError, match="cannot read .*nope.log: No such file or directory"):
         FakeHost(tmp_path, {}).collect(source="file", path=str(tmp_path / "nope.log"))
 
 
@@ -587,4 +589,4 @@ def test_limit_returns_the_most_recent_events_oldest_first(tmp_path):
 
 def test_journal_json_lines_that_are_not_json_are_ignored():
     text = "-- No entries --\n{broken\n" + json.dumps({"MESSAGE": MESSAGE, "__REALTIME_TIMESTAMP": "1500000"}) + "\n"
-    assert [(r.ts, r.text) for r in kl.records_from_journal_json(text)] == [(1.5, MESSAGE)]
+    assert [(r.ts, r.text) for r in log_lines.records_from_journal_json(text)] == [(1.5, MESSAGE)]

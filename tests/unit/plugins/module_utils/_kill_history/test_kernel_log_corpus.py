@@ -13,6 +13,7 @@ import time
 import pytest
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import kernel as kl
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import lines as log_lines
 
 CORPUS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "kernel_log", "corpus")
 # Traditional syslog lines carry no year; the corpus is read as if the files were written on New Year 2026.
@@ -116,7 +117,7 @@ def test_corpus_file_gives_exactly_the_kills_it_holds(name):
 def test_source_headers_are_not_kernel_records(name):
     header = [line for line in corpus_text(name).splitlines() if line.startswith("#")]
     assert header
-    assert kl.records_from_text(header) == []
+    assert log_lines.records_from_text(header) == []
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -189,7 +190,7 @@ def test_dmesg_T_time_in_another_locale_is_the_events_time(lang):
 def test_dmesg_T_prefix_in_any_locale_never_becomes_part_of_a_trigger_name(lang):
     name = ("dmesg-T-en-trigger-without-kill.txt" if lang == "en"
             else "dmesg-T-%s-locale-sparc64-report.txt" % lang)
-    triggers = [r.text for r in kl.records_from_text(corpus_text(name)) if "invoked oom-killer" in r.text]
+    triggers = [r.text for r in log_lines.records_from_text(corpus_text(name)) if "invoked oom-killer" in r.text]
     assert triggers
     assert all(text.split(" invoked ")[0] in ("systemd-journal", "php.bin") for text in triggers)
 
@@ -215,7 +216,7 @@ def test_dmesg_T_trigger_of_a_report_with_its_kill_is_named_without_the_prefix()
     ("[화  3월  4 09:48:36 2025]", (2025, 3, 4)),
 ])
 def test_dmesg_T_dates_in_several_locales(prefix, expected):
-    ts, text = kl.split_line(prefix + " Out of memory: Killed process 1 (x)")
+    ts, text = log_lines.split_line(prefix + " Out of memory: Killed process 1 (x)")
     assert text == "Out of memory: Killed process 1 (x)"
     assert time.gmtime(ts)[:3] == expected
 
@@ -230,15 +231,15 @@ def test_dmesg_T_dates_in_several_locales(prefix, expected):
     (" 1\uc6d4 07 09:05:03", 1),
 ])
 def test_journal_short_times_in_other_locales(prefix, month):
-    ts, text = kl.split_line(prefix + " host kernel: Out of memory: Killed process 1 (x)", ref_time=NEW_YEAR_2026)
+    ts, text = log_lines.split_line(prefix + " host kernel: Out of memory: Killed process 1 (x)", ref_time=NEW_YEAR_2026)
     assert text == "Out of memory: Killed process 1 (x)"
     assert time.gmtime(ts).tm_mon == month
 
 
 def test_dmesg_T_prefix_with_an_unknown_month_is_removed_without_a_time():
-    assert kl.split_line("[Xq Yz  1 09:48:36 2026] Out of memory") == (None, "Out of memory")
+    assert log_lines.split_line("[Xq Yz  1 09:48:36 2026] Out of memory") == (None, "Out of memory")
 
 
 def test_kernel_task_table_rows_are_not_taken_for_a_dmesg_T_prefix():
     line = "[  62685]     0 62685     2925      679    65536        0          -998 bash"
-    assert kl.split_line(line) == (None, line)
+    assert log_lines.split_line(line) == (None, line)
