@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import procfs
 from ansible_collections.oomguard.fleet.plugins.module_utils._host.pressure import parse_pressure
 from ansible_collections.oomguard.fleet.plugins.module_utils._model.memory_settings import MEMORY_SETTINGS
 
@@ -30,25 +31,19 @@ V1_UNLIMITED = 1 << 62
 
 # ------------------------------------------------------------------------------------------------ reader
 
-def mounts(proc_path="/proc"):
+def mounts(proc_path="/proc", table=None):
     """{"v2": mount point of the unified hierarchy or None, "v1_memory": mount point of the v1 memory
-    controller or None, "v2_memory": whether the memory controller is enabled on the unified hierarchy}."""
+    controller or None, "v2_memory": whether the memory controller is enabled on the unified hierarchy}.
+    `table`: procfs.mount_table(), when the caller has already read it."""
     found = {"v2": None, "v1_memory": None, "v2_memory": False}
-    try:
-        with open(proc_path + "/self/mountinfo", "rb") as handle:
-            text = handle.read().decode("utf-8", "replace")
-    except (IOError, OSError):
-        return found
-    for line in text.splitlines():
-        fields, _sep, tail = line.partition(" - ")
-        parts = fields.split(" ")
-        rest = tail.split(" ")
-        if len(parts) < 5 or len(rest) < 3:
+    if table is None:
+        table = procfs.mount_table(proc_path)
+    for point, fstype, options in table or ():
+        if point is None or options is None:
             continue
-        point = parts[4].replace("\\040", " ")
-        if rest[0] == "cgroup2" and found["v2"] is None:
+        if fstype == "cgroup2" and found["v2"] is None:
             found["v2"] = point
-        elif rest[0] == "cgroup" and "memory" in rest[2].split(","):
+        elif fstype == "cgroup" and "memory" in options.split(","):
             found["v1_memory"] = point
     if found["v2"] and found["v1_memory"] is None:
         controllers = _read_text(found["v2"] + "/cgroup.controllers")

@@ -11,12 +11,11 @@ from __future__ import annotations
 from ansible_collections.oomguard.fleet.plugins.module_utils._host import pressure, procfs
 
 
-def read_headroom(proc_path="/proc"):
-    """Raw headroom figures of the host (None for what the kernel does not offer)."""
-    try:
-        meminfo = procfs.read_meminfo(proc_path)
-    except OSError:
-        meminfo = {}
+def read_headroom(proc_path="/proc", meminfo=None):
+    """Raw headroom figures of the host (None for what the kernel does not offer). `meminfo`: what
+    procfs.read_meminfo() gave the caller already, so that one run reads the file once."""
+    if meminfo is None:
+        meminfo = procfs.read_meminfo(proc_path, missing_ok=True)
     return headroom_from(meminfo, procfs.read_int_file(proc_path + "/sys/vm/overcommit_memory"),
                          pressure.read_memory_pressure(proc_path),
                          procfs.read_vmstat_counter(proc_path, "oom_kill"))

@@ -467,9 +467,16 @@ def read_int_file(path):
         return None
 
 
-def read_meminfo(proc_path="/proc"):
+def read_meminfo(proc_path="/proc", missing_ok=False):
+    """{field: kB or count} of <proc>/meminfo; {} when it cannot be read and missing_ok, else OSError."""
+    try:
+        data = read_bytes(proc_path + "/meminfo")
+    except OSError:
+        if missing_ok:
+            return {}
+        raise
     out = {}
-    for line in read_bytes(proc_path + "/meminfo").decode("ascii", "replace").splitlines():
+    for line in data.decode("ascii", "replace").splitlines():
         key, _sep, value = line.partition(":")
         parts = value.split()
         if parts and parts[0].isdigit():
@@ -489,15 +496,33 @@ def read_vmstat_counter(proc_path, name):
     return None
 
 
-def cgroup_version(proc_path="/proc"):
-    """v2, v1 or hybrid (v1 controllers plus a unified mount), from this host's mount table."""
+def mount_table(proc_path="/proc"):
+    """This process's mounts (<proc>/self/mountinfo): [(mount point, fstype, super options)], the point and the
+    options None where a line lacks them; None when the table cannot be read. One reading serves every user."""
     try:
         text = read_bytes(proc_path + "/self/mountinfo").decode("utf-8", "replace")
     except OSError:
         return None
-    v1 = v2 = False
+    table = []
     for line in text.splitlines():
-        fstype = line.split(" - ", 1)[-1].split(" ", 1)[0]
+        fields, sep, tail = line.partition(" - ")
+        if not sep:
+            continue
+        parts = fields.split(" ")
+        rest = tail.split(" ")
+        table.append((parts[4].replace("\\040", " ") if len(parts) >= 5 else None, rest[0],
+                      rest[2] if len(rest) >= 3 else None))
+    return table
+
+
+def cgroup_version(proc_path="/proc", table=None):
+    """v2, v1 or hybrid (v1 controllers plus a unified mount), from this host's mount table (mount_table())."""
+    if table is None:
+        table = mount_table(proc_path)
+    if table is None:
+        return None
+    v1 = v2 = False
+    for _point, fstype, _options in table:
         if fstype == "cgroup2":
             v2 = True
         elif fstype == "cgroup":
@@ -522,14 +547,13 @@ def can_lower_adj(proc_path="/proc"):
     return bool(status["cap_eff"] >> CAP_SYS_RESOURCE & 1)
 
 
-def read_host(proc_path="/proc", page_size=None):
-    """Host-wide OOM facts. Missing files give None, never an exception."""
+def read_host(proc_path="/proc", page_size=None, meminfo=None, table=None):
+    """Host-wide OOM facts. Missing files give None, never an exception. `meminfo` (read_meminfo()) and `table`
+    (mount_table()): what the caller has already read, so that one run reads each file once."""
     if page_size is None:
         page_size = os.sysconf("SC_PAGE_SIZE")
-    try:
-        meminfo = read_meminfo(proc_path)
-    except OSError:
-        meminfo = {}
+    if meminfo is None:
+        meminfo = read_meminfo(proc_path, missing_ok=True)
     mem_kb = meminfo.get("MemTotal")
     swap_kb = meminfo.get("SwapTotal", 0)
     total_pages = None
@@ -551,5 +575,5 @@ def read_host(proc_path="/proc", page_size=None):
         "sysctls": sysctls,
         "oom_kill_count": read_vmstat_counter(proc_path, "oom_kill"),
         "can_lower_adj": can_lower_adj(proc_path),
-        "cgroup_version": cgroup_version(proc_path),
+        "cgroup_version": cgroup_version(proc_path, table),
     }

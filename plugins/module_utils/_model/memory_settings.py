@@ -26,6 +26,8 @@ _NO_ZERO = ("memory_high", "memory_max")
 _SIZE_RE = re.compile(r"^([0-9]+)([KMGT]?)$")
 _PERCENT_RE = re.compile(r"^([0-9]+(?:\.[0-9]{1,2})?)%$")
 _SUFFIX = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+# The lenient form of a size an option takes (oom_score_info's cgroup_limit): spaces, any case, B or iB.
+_LENIENT_SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(i?B)?\s*$", re.I)
 
 
 def parse_memory_value(value):
@@ -57,6 +59,14 @@ def parse_memory_value(value):
         return ("percent", percent)
     raise ValueError("must be bytes with an optional K, M, G or T suffix (e.g. 512M), a percentage of RAM "
                      "(e.g. 10%%), or infinity, got %r" % (value,))
+
+
+def parse_size(text):
+    """'512M', '2GiB', '1048576' -> bytes (powers of 1024, as cgroup limits are written); None otherwise."""
+    match = _LENIENT_SIZE_RE.match(str(text))
+    if not match:
+        return None
+    return int(match.group(1)) * _SUFFIX[match.group(2).upper()]
 
 
 def memory_value_error(key, value):

@@ -17,6 +17,7 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._host import procfs
 from ansible_collections.oomguard.fleet.plugins.module_utils._engine import scoring
 from ansible_collections.oomguard.fleet.plugins.module_utils._host import userspace_killers
 from ansible_collections.oomguard.fleet.plugins.module_utils._host.container_names import ContainerNames
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import Task
 from ansible_collections.oomguard.fleet.plugins.module_utils._engine.kube_policy import judge as kubelet_judge
 from ansible_collections.oomguard.fleet.plugins.module_utils._host.headroom import read_headroom
 from ansible_collections.oomguard.fleet.plugins.module_utils._host.own import own_chain
@@ -33,42 +34,24 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._host.systemd impor
 )
 from ansible_collections.oomguard.fleet.plugins.module_utils._model import memory_settings
 from ansible_collections.oomguard.fleet.plugins.module_utils._model import oomd_settings
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.memory_settings import parse_size
 
 # The unit of a cgroup path, once per distinct path: a host's processes share a few hundred cgroups at most,
 # and each lookup checks every component of the path against systemd's unit name rules.
 _unit_of = functools.lru_cache(maxsize=4096)(unit_of_cgroup)
 
-_SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(i?B)?\s*$", re.I)
-_SIZE_UNITS = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
 WATCHERS = {"earlyoom": "earlyoom_running", "systemd-oomd": "systemd_oomd_running"}
 
 
-def parse_size(text):
-    """'512M', '2GiB', '1048576' -> bytes (powers of 1024, as cgroup limits are written)."""
-    match = _SIZE_RE.match(str(text))
-    if not match:
-        return None
-    return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
-
-
-class OOMScoreInfo(object):
+class OOMScoreInfo(Task):
     def __init__(self, module, systemd=None):
         """`systemd`: whether systemd runs as PID 1, when the caller already knows; None detects it."""
-        self.module = module
-        self.params = module.params
+        super(OOMScoreInfo, self).__init__(module, {"changed": False})
         self.systemd = systemd
         self.proc_path = self.params["proc_path"].rstrip("/") or "/"
         # The runtimes' files live beside the proc root (a fake tree's root in tests, / on a host).
         self.names = ContainerNames(os.path.dirname(self.proc_path) or "/")
-        self._result = {"changed": False}
         self._validate()
-
-    @property
-    def result(self):
-        return self._result
-
-    def _fail(self, msg):
-        self.module.fail_json(msg=msg, **self._result)
 
     def _validate(self):
         params = self.params
@@ -170,7 +153,10 @@ class OOMScoreInfo(object):
         cheap_filter = self._has_cheap_filter()
         details_read = bool(detail) and not reused and not cheap_filter
         try:
-            host = procfs.read_host(self.proc_path)
+            # One reading of meminfo and of the mount table for the host facts, headroom and cgroup mounts.
+            self.meminfo = procfs.read_meminfo(self.proc_path, missing_ok=True)
+            self.mount_table = procfs.mount_table(self.proc_path)
+            host = procfs.read_host(self.proc_path, meminfo=self.meminfo, table=self.mount_table)
             if not reused:
                 procs, warnings = procfs.scan(self.proc_path, detail if details_read else (),
                                                kthread_details=params["include_kernel_threads"])
@@ -256,14 +242,14 @@ class OOMScoreInfo(object):
             "cgroup_version": host["cgroup_version"],
             "sysctls": host["sysctls"],
             "oom_kill_count": host["oom_kill_count"],
-            "headroom": read_headroom(self.proc_path),
+            "headroom": read_headroom(self.proc_path, self.meminfo),
             "process_count": len(procs),
             "cgroup_limit_bytes": self.limit_bytes,
         }
         names = set(proc.name for proc in procs)
         for watcher, key in WATCHERS.items():
             host_out[key] = watcher in names
-        self.cgroup_mounts = cgroupfs.mounts(self.proc_path)
+        self.cgroup_mounts = cgroupfs.mounts(self.proc_path, self.mount_table)
         self.memory_layout = cgroupfs.layout_of(self.cgroup_mounts)
         host_out["memory_controller"] = self.memory_layout
         host_out["systemd_oomd"] = oomd.host_facts(
@@ -400,9 +386,6 @@ class OOMScoreInfo(object):
         facts = cgroupfs.read_cgroup(path, self.memory_layout)
         facts.update(control_group=control_group, declared=declared)
         return facts
-
-    def _run(self, argv):
-        return self.module.run_command(argv, environ_update={"LANG": "C", "LC_ALL": "C"})
 
     def _warn_partial(self, procs, warnings):
         notes = list(warnings)

@@ -15,6 +15,7 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._engine import leak
 from ansible_collections.oomguard.fleet.plugins.module_utils._host import procfs
 from ansible_collections.oomguard.fleet.plugins.module_utils._model.selectors import CONTAINER_MODES
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.adj import selector_spec
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import Task
 from ansible_collections.oomguard.fleet.plugins.module_utils._host.own import own_chain
 from ansible_collections.oomguard.fleet.plugins.module_utils._engine.matching import Matcher
 from ansible_collections.oomguard.fleet.plugins.module_utils._model.selectors import SelectorError, fields_needed
@@ -46,20 +47,11 @@ def gather(proc_path, run_command, assigned_units=(), matchers=(), systemd=None)
     return leaks, procs, warnings
 
 
-class ProtectionLeaks(object):
+class ProtectionLeaks(Task):
     def __init__(self, module):
-        self.module = module
-        self.params = module.params
+        super(ProtectionLeaks, self).__init__(module, {"changed": False, "leaks": [], "reset": [], "not_reset": []})
         self.proc_path = self.params["proc_path"].rstrip("/") or "/"
-        self._result = {"changed": False, "leaks": [], "reset": [], "not_reset": []}
         self._validate()
-
-    @property
-    def result(self):
-        return self._result
-
-    def _fail(self, msg):
-        self.module.fail_json(msg=msg, **self._result)
 
     def _validate(self):
         reset_to = self.params["reset_to"]
@@ -78,9 +70,6 @@ class ProtectionLeaks(object):
                                              "rules[%d]" % index))
             except SelectorError as exc:
                 self._fail("%s; nothing was read or written" % exc)
-
-    def _run(self, argv):
-        return self.module.run_command(argv, environ_update={"LANG": "C", "LC_ALL": "C"})
 
     def execute(self):
         try:
