@@ -9,7 +9,7 @@ reused), then times in interleaved rounds:
   ps            ps -eo pid,oom,oomadj,rss,comm: the lean baseline
   ps-full       ps -eo pid,oom,oomadj,rss,comm,cgroup,args: ps reading what the exporter reads for every
                 process (it reads each cgroup, to tell leaks and units apart); the refresh's baseline
-  refresh       one refresh in-process (_exporter.refresh): one /proc scan with cgroups, the kill order,
+  refresh       one refresh in-process (_tasks.exporter.refresh): one /proc scan with cgroups, the kill order,
                 headroom and pressure, per-unit status, leaks, the Prometheus text, the atomic write
   refresh-proc  the same as a process of its own, as the timer runs it: a fresh interpreter that imports
                 the engine and refreshes once

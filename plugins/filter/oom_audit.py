@@ -2,7 +2,7 @@
 # Copyright: oomguard contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the audit playbook: per-host output rendered on the controller (the rendering lives in
-module_utils/_report.py, shared with oom_audit_report)."""
+module_utils/_report/, shared with oom_audit_report)."""
 
 from __future__ import annotations
 

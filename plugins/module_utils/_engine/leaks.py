@@ -13,7 +13,7 @@ A leak here: a process (not PID 1, not a kernel thread) with oom_score_adj < 0 w
 declare exactly that value, and that the policy does not assign (its unit is not assigned and no assigned
 selector matches it). A service's daemon started by init that holds its value without a protected
 ancestor set it itself (sshd's listener does) and is not a leak; its children are. Nor is a process in a
-container or pod (`_containers`): its runtime or kubelet gave it the value on purpose. Its source is the
+container or pod (`_model.containers`): its runtime or kubelet gave it the value on purpose. Its source is the
 protected ancestor it came out of (for an SSH session, the sshd of ssh.service). Pure logic over a process
 table; the caller reads /proc and systemd. Standard library only, Python >= 3.8.
 """
@@ -111,7 +111,7 @@ def units_to_show(procs):
 
 
 def declared_values(shown):
-    """{unit: int or None} from _systemd.show_units' answer (OOMScoreAdjust, absent for units without one)."""
+    """{unit: int or None} from _host.systemd.show_units' answer (OOMScoreAdjust, absent for units without one)."""
     out = {}
     for unit, props in shown.items():
         try:

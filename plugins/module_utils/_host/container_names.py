@@ -4,7 +4,7 @@
 # This module_utils file is private to the oomguard.fleet collection; it may change without notice.
 """Names of containers and pods from the runtimes' own files on the host (standard library only).
 
-`_containers.container_of()` says from a cgroup path which runtime owns a process and the container's id;
+`_model.containers.container_of()` says from a cgroup path which runtime owns a process and the container's id;
 this reader adds what only the runtime's files say, once per container (not per process):
 
 - docker: `var/lib/docker/containers/<id>/config.v2.json` (below `root`): `Name`, `Config.Image`, kubelet's
@@ -102,7 +102,7 @@ class ContainerNames(object):
         return os.path.join(self.root, *parts)
 
     def label(self, base, comm=None):
-        """A new label: base (from `_containers`) with what the runtime's files say; None stays None."""
+        """A new label: base (from `_model.containers`) with what the runtime's files say; None stays None."""
         if base is None:
             return None
         label = dict(base)

@@ -76,7 +76,7 @@ class Process(object):
         self.cmdline = cmdline
         self.cgroup = cgroup
         self.cgroup_paths = cgroup_paths
-        # The container label of the cgroup file (_containers), shared by every process of that file: copy
+        # The container label of the cgroup file (_model.containers), shared by every process of that file: copy
         # before changing it. Read with the cgroup.
         self.container = container
         self.exe = exe
@@ -368,7 +368,7 @@ _CONTAINER_CACHE = {}
 
 
 def container_label(data):
-    """The container label of a /proc/PID/cgroup file (see _containers.container_of_lines), once per
+    """The container label of a /proc/PID/cgroup file (see _model.containers.container_of_lines), once per
     distinct file; None outside containers. The dict is shared: callers copy it before changing it."""
     if data in _CONTAINER_CACHE:
         return _CONTAINER_CACHE[data]

@@ -7,7 +7,7 @@
 earlyoom is read from its command line (`/proc/<pid>/cmdline`), parsed as earlyoom 1.3-1.9's getopt_long
 does; nohang from the config file its command line names, read through the process's own root and working
 directory (`/proc/<pid>/root`, `/proc/<pid>/cwd`), parsed as nohang 0.2's loader does; systemd-oomd from the
-facts `_oomd.host_facts` has already gathered. Nothing is guessed: an option or a config this reader cannot
+facts `oomd.host_facts` has already gathered. Nothing is guessed: an option or a config this reader cannot
 read makes the entry `settings_unknown` with the reason and the raw arguments.
 
 The kernel's OOM killer acts only when an allocation cannot be met even after reclaim, i.e. with MemAvailable
@@ -337,7 +337,7 @@ def nohang_when(settings, swap_total_kb):
 # ---------------------------------------------------------------------------------------- systemd-oomd
 
 def oomd_entry(oomd, pid):
-    """systemd-oomd's entry from _oomd.host_facts: acts before the kernel when it monitors a cgroup."""
+    """systemd-oomd's entry from oomd.host_facts: acts before the kernel when it monitors a cgroup."""
     entry = {"killer": "systemd-oomd", "pid": pid, "args": None, "config_file": None,
              "settings": None, "defaults_applied": [], "settings_unknown": False, "reason": None}
     if oomd.get("error") or oomd.get("monitored") is None:
@@ -391,7 +391,7 @@ def _script_args(args, script):
 def host_facts(proc_path, procs, mem_total_kb, swap_total_kb, oomd=None):
     """One entry per userspace killer found running, pid order within each killer.
 
-    procs: the process table (objects with pid, name, kthread); oomd: _oomd.host_facts' result."""
+    procs: the process table (objects with pid, name, kthread); oomd: oomd.host_facts' result."""
     out = []
     for proc in sorted(procs, key=lambda proc: proc.pid):
         if proc.kthread or not (proc.name in KILLERS or (proc.name or "").startswith("python")):

@@ -7,7 +7,7 @@
 A grammar (one `_killer_<name>.py` per killer) has `KILLER`, `IDENTS` (the syslog identifiers its lines carry),
 `MARKERS` (substrings one of which every line it reads contains: a cheap pre-filter before any regex) and a
 `Grammar` class whose `feed(record)` takes the records, in log order, of the lines that passed the pre-filter
-and whose `finish()` returns its events. Records come from _kernel_log's prefix parsing (`Record`: ts, text,
+and whose `finish()` returns its events. Records come from lines.py's prefix parsing (`Record`: ts, text,
 ident); a record without an identifier (a paste, dmesg-style or a killer's own log file) may be any killer's.
 
 Standard library only: this runs on target hosts (Python >= 3.8).

@@ -2,7 +2,7 @@
 # Copyright: oomguard contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This module_utils file is private to the oomguard.fleet collection; it may change without notice.
-"""Every killer's kills from one reading of the logs: the kernel's (_kernel_log) and each userspace killer's
+"""Every killer's kills from one reading of the logs: the kernel's (kernel.py) and each userspace killer's
 grammar (_killer_<name>.py), fed from the same records in one pass.
 
 Sources:
@@ -176,9 +176,9 @@ def collect(source="auto", path=None, since=None, limit=None, killers=KILLERS, r
     """Read the kills of the selected killers.
 
     Returns {events, source_used, source_path, oom_kill_counter, sources_read, killers_looked_for}:
-    `source_used`/`source_path` are where the kernel's messages were read (as _kernel_log.collect), `sources_read`
+    `source_used`/`source_path` are where the kernel's messages were read (as kernel_log.collect), `sources_read`
     every source read (`journal`, `dmesg`, `file:<path>`) and `killers_looked_for` the selected killers whose
-    lines those sources can hold. Errors as _kernel_log.collect: an explicit source that cannot be read raises
+    lines those sources can hold. Errors as kernel_log.collect: an explicit source that cannot be read raises
     KernelLogError; `auto` warns and falls through.
     """
     warn = warn or (lambda msg: None)

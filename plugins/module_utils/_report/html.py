@@ -4,7 +4,7 @@
 # This module_utils file is private to the oomguard.fleet collection; it may change without notice.
 """The HTML view of a fleet audit report: one Jinja2 template, rendered with autoescape.
 
-The JSON report (_report.build_report) is the source of truth; this page only shows it. Every value comes
+The JSON report (model.build_report) is the source of truth; this page only shows it. Every value comes
 from hosts and is escaped by the template engine (autoescape, nothing marked safe except the page's own
 CSS), the page carries no script and a Content-Security-Policy that would block one. Jinja2 ships with
 ansible-core on the controller, where this runs; the import is guarded so the module can say so clearly
@@ -417,7 +417,7 @@ def _environment():
 
 
 def render_html(report):
-    """The page of a report built by _report.build_report. Needs Jinja2 (HAS_JINJA2)."""
+    """The page of a report built by model.build_report. Needs Jinja2 (HAS_JINJA2)."""
     hosts = report["hosts"]
     template = _environment().from_string(_TEMPLATE)
     return template.render(

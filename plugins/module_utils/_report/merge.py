@@ -5,8 +5,8 @@
 """One fleet report from the reports of several audit runs over parts of it (AWX job slices, a split
 inventory, a re-run of some hosts).
 
-A report's host entries are already normalised (_report.normalize_host) and the rest of the report, the
-order of the hosts and the summary, follows from the entries alone (_report.assemble_report). So the merge
+A report's host entries are already normalised (model.normalize_host) and the rest of the report, the
+order of the hosts and the summary, follows from the entries alone (model.assemble_report). So the merge
 chooses one entry per host name and assembles the report again with the audit's own code: the merge of the
 slices of a run is the report the whole run would have written.
 

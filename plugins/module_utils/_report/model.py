@@ -370,7 +370,7 @@ def normalize_headroom(raw):
 
 
 def normalize_leak(raw):
-    """One process holding a negative oom_score_adj nothing assigns (see _leaks)."""
+    """One process holding a negative oom_score_adj nothing assigns (see _engine.leaks)."""
     source = raw.get("source") if isinstance(raw.get("source"), dict) else None
     return {
         "pid": clean_int(raw.get("pid")),

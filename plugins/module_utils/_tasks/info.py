@@ -276,7 +276,7 @@ class OOMScoreInfo(Task):
 
     def _pod_drift(self, procs):
         """The processes of pod containers whose oom_score_adj is not what kubelet's QoS policy gives them
-        (_kube_policy). On a node only: it reads the cgroup of every process."""
+        (_engine.kube_policy). On a node only: it reads the cgroup of every process."""
         drift = []
         for proc in procs:
             if proc.kthread or proc.pid == os.getpid():

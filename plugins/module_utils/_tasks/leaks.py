@@ -2,7 +2,7 @@
 # Copyright: oomguard contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # This module_utils file is private to the oomguard.fleet collection; it may change without notice.
-"""The work of one oom_protection_leaks call: find the leaks (_leaks), and reset them when asked.
+"""The work of one oom_protection_leaks call: find the leaks (_engine.leaks), and reset them when asked.
 
 A reset only ever raises a value (a leak is negative, the reset value is 0 or more), so it needs no
 capability; it never touches PID 1, a kernel thread, an assigned process or the module's own chain, and

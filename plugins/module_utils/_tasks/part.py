@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: oomguard contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One part of a combined module call, seen by a task class (_adj_task, _dropins_task, _info_task) as its module.
+"""One part of a combined module call, seen by a task class (adj, dropins, info) as its module.
 
 The task classes read `params`, `check_mode` and `_diff`, call `warn()`, `run_command()` and `atomic_move()`,
 and end with `fail_json()`. A Part validates its own params against the task's argument spec (filling the
