@@ -93,7 +93,7 @@ def _victim_events(events, kill):
 
 def test_engine_finds_the_kill_in_dmesg_with_pid_name_adj_and_memcg(oom_kill):
     found = kernel_log.collect(source="dmesg", since=oom_kill["started"] - 60, run_command=_run, which=shutil.which,
-                       warn=pytest.fail)
+                               warn=pytest.fail)
     matches = _victim_events(found["events"], oom_kill)
     assert len(matches) == 1, "pid %d not found once in %r" % (oom_kill["pid"], found["events"])
     (event,) = matches

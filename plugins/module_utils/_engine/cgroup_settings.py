@@ -13,7 +13,6 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._model.memory_setti
 )
 
 
-
 def effective(record, key):
     """The value of tier setting `key` the kernel holds in a read_cgroup() record, or None when it has none."""
     if record.get("layout") == "v2":

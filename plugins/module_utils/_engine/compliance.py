@@ -298,7 +298,7 @@ def _found_by_rule(adj_result, offset, count, check_mode):
 
 
 def compliance(plan, info=None, adj=None, systemd=True, state="present", can_lower_adj=None,
-                              rule_offset=0, check_mode=False):
+               rule_offset=0, check_mode=False):
     """Build the oom_protection_compliance fact. See oom_protection_compliance.yml."""
     if not isinstance(plan, dict) or "units" not in plan:
         _fail("oom_protection_compliance expects the result of oom_protection_plan as its input")

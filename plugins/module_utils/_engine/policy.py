@@ -283,7 +283,7 @@ def _check_sysctls(sysctls):
 
 
 def plan(tiers, units=None, units_by_var=None, processes=None, processes_by_var=None,
-                        custom_tiers=None, allow_oom_disable=False, sysctls=None):
+         custom_tiers=None, allow_oom_disable=False, sysctls=None):
     """Validate everything and resolve every assignment to a value. See plugins/filter/oom_protection_plan.yml."""
     resolved = _resolve_tiers(tiers, custom_tiers)
     plan_units = []

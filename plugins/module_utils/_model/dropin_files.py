@@ -12,7 +12,6 @@ from __future__ import annotations
 from ansible_collections.oomguard.fleet.plugins.module_utils._model.units import is_template
 
 
-
 DEFAULT_FILE_NAME = "60-oomguard.conf"
 DEFAULT_OWNER_TAG = "oomguard.fleet.oom_protection"
 DEFAULT_ROOT = "/etc/systemd/system"

@@ -9,7 +9,6 @@ the error a rule raises, the `name` a process can have at all, and a rule as tex
 from __future__ import annotations
 
 
-
 SELECTOR_KEYS = ("pid", "name", "name_pattern", "cmdline_pattern", "exe", "user", "unit", "cgroup")
 COMM_MAX = 15
 

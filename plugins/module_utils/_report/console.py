@@ -15,7 +15,6 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._report.text import
 )
 
 
-
 def _plural(count, word):
     return "%d %s%s" % (count, word, "" if count == 1 else "s")
 

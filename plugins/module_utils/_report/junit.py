@@ -151,7 +151,7 @@ def render_junit(report):
             container = entry["container"] or {}
             case = ET.SubElement(suite, "testcase", classname=host["name"], name="pod-drift:%s:%s[%s]" % (
                 known(container.get("pod"), "?"), known(container.get("name") or (container.get("id") or "")[:12] or None,
-                                                          "?"), known(entry["pid"])), time="0")
+                                                        "?"), known(entry["pid"])), time="0")
             ET.SubElement(case, "failure", type="pod_drift", message=pod_drift_text(entry))
             counts["tests"] += 1
             counts["failures"] += 1

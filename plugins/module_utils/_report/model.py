@@ -402,7 +402,7 @@ def normalize_host(raw):
     compliance = normalize_compliance(data.get("compliance")) if reachable else None
     raw_host = data.get("host") if isinstance(data.get("host"), dict) else None
     host = clean_mapping(dict((k, v) for k, v in raw_host.items()
-                               if k not in ("headroom", "systemd_oomd", "userspace_killers"))) \
+                              if k not in ("headroom", "systemd_oomd", "userspace_killers"))) \
         if reachable and raw_host else None
     headroom = None
     if reachable:

@@ -159,7 +159,7 @@ class OOMScoreInfo(Task):
             host = procfs.read_host(self.proc_path, meminfo=self.meminfo, table=self.mount_table)
             if not reused:
                 procs, warnings = procfs.scan(self.proc_path, detail if details_read else (),
-                                               kthread_details=params["include_kernel_threads"])
+                                              kthread_details=params["include_kernel_threads"])
         except OSError as exc:
             self._fail("reading %s failed: %s" % (self.proc_path, exc))
         if not host["total_pages"]:
@@ -298,7 +298,7 @@ class OOMScoreInfo(Task):
             global_badness = badness
         else:
             global_badness = scoring.badness_pages(proc, host["total_pages"], host["page_size"],
-                                                    release=host["kernel_release"])
+                                                   release=host["kernel_release"])
         reason = scoring.unkillable_reason(proc)
         return {
             "pid": proc.pid,

@@ -42,7 +42,7 @@ def gather(proc_path, run_command, assigned_units=(), matchers=(), systemd=None)
     # with the run: reporting them would flag every audit of such a host.
     own = set(own_chain(proc_path))
     leaks = [leak for leak in leaks_engine.find_leaks(procs, declared, assigned_units, matchers, page_size,
-                                                procfs.own_container_label(proc_path))
+                                                      procfs.own_container_label(proc_path))
              if leak["pid"] not in own]
     return leaks, procs, warnings
 

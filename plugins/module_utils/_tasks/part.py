@@ -43,5 +43,3 @@ class Part(object):
 
     def atomic_move(self, *args, **kwargs):
         return self._module.atomic_move(*args, **kwargs)
-
-

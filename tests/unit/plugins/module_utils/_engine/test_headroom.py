@@ -21,8 +21,8 @@ PSI = "some avg10=1.50 avg60=30.25 avg300=2.00 total=123456\nfull avg10=0.00 avg
 def headroom(total=1000000, available=500000, swap_total=0, swap_free=0, committed=100, limit=1000, mode=0,
              pressure=None, kills=3):
     return _host_headroom.headroom_from({"MemTotal": total, "MemAvailable": available, "SwapTotal": swap_total,
-                                    "SwapFree": swap_free, "Committed_AS": committed, "CommitLimit": limit},
-                                   mode, pressure, kills)
+                                         "SwapFree": swap_free, "Committed_AS": committed, "CommitLimit": limit},
+                                        mode, pressure, kills)
 
 
 def write(fakeproc, rel, text):

@@ -58,7 +58,7 @@ def test_a_v2_cgroup_record_has_limits_counters_and_pressure(tmp_path):
     assert record["oom_kills"] == 1 and record["ooms"] == 1
     assert record["memory.pressure"]["full"]["avg10"] == 0.5
     assert _cgroup_settings.live_mismatches({"memory_max": "512M"}, record, 4 << 30, 4096) == [("memory_max", 512 << 20,
-                                                                                        256 << 20)]
+                                                                                                256 << 20)]
 
 
 def test_a_v1_cgroup_counts_kills_from_oom_control_and_shows_no_limit_as_max(tmp_path):

@@ -335,9 +335,9 @@ def test_events_of_a_previous_boot_use_that_boots_banner_to_read_pgtables():
 def test_banner_upstream_version_of_a_distribution_kernel_decides():
     records = [
         log_lines.Record(1.0, "Linux version 5.4.0-26-generic (buildd@lgw01-amd64-039) (gcc version 9.3.0 (Ubuntu 9.3.0-10ubuntu2)) "
-                       "#30-Ubuntu SMP Mon Apr 20 16:58:30 UTC 2020 (Ubuntu 5.4.0-26.30-generic 5.4.30)"),
+                         "#30-Ubuntu SMP Mon Apr 20 16:58:30 UTC 2020 (Ubuntu 5.4.0-26.30-generic 5.4.30)"),
         log_lines.Record(2.0, "Out of memory: Killed process 9 (b) total-vm:900000kB, anon-rss:4kB, file-rss:0kB, "
-                       "shmem-rss:0kB, UID:0 pgtables:8192kB oom_score_adj:0"),
+                         "shmem-rss:0kB, UID:0 pgtables:8192kB oom_score_adj:0"),
     ]
     assert kl.parse_records(records)[0]["pgtables_kb"] == 8192
 
@@ -470,7 +470,7 @@ class FakeHost(object):
     def collect(self, **kwargs):
         kwargs.setdefault("log_files", ())
         return kernel_log.collect(run_command=self.run, which=self.which, warn=self.warnings.append,
-                          proc_path=str(self.proc), **kwargs)
+                                  proc_path=str(self.proc), **kwargs)
 
 
 JOURNAL = fixture_text("v5.10-debian11-journal.json")
