@@ -39,6 +39,7 @@ author:
   - oomguard contributors (@oomguard)
 extends_documentation_fragment:
   - oomguard.fleet.dropin_files
+  - oomguard.fleet.proc_path
 attributes:
   check_mode:
     support: full
@@ -210,11 +211,6 @@ options:
         C(vm.oom_dump_tasks) (0, 1). Any other key or value fails the call before anything is written.
     type: str
     default: ""
-  proc_path:
-    description:
-      - Where procfs is mounted (for tests).
-    type: path
-    default: /proc
   realize:
     description:
       - What to do when a unit's running cgroup (cgroup v2) does not hold the O(units[].cgroup) settings that
