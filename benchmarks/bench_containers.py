@@ -38,7 +38,8 @@ import time
 
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _container_names, _procfs
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import container_names as _container_names
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import procfs as _procfs
 from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info
 
 # The integration tests' image of a root file system that runs the host's /usr (no registry).

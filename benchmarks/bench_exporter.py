@@ -9,7 +9,7 @@ reused), then times in interleaved rounds:
   ps            ps -eo pid,oom,oomadj,rss,comm: the lean baseline
   ps-full       ps -eo pid,oom,oomadj,rss,comm,cgroup,args: ps reading what the exporter reads for every
                 process (it reads each cgroup, to tell leaks and units apart); the refresh's baseline
-  refresh       one refresh in-process (_exporter.refresh): one /proc scan with cgroups, the kill order,
+  refresh       one refresh in-process (_tasks.exporter.refresh): one /proc scan with cgroups, the kill order,
                 headroom and pressure, per-unit status, leaks, the Prometheus text, the atomic write
   refresh-proc  the same as a process of its own, as the timer runs it: a fresh interpreter that imports
                 the engine and refreshes once
@@ -36,7 +36,7 @@ import time
 import bench_scan
 from bench_scan import Sleepers, check_room, loadavg, machine, print_step, ps_full_scan, ps_scan, summarize, time_rounds
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _exporter
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import exporter as _exporter
 
 CONFIG = {
     "top": 5,
@@ -46,8 +46,8 @@ CONFIG = {
     "rules": [{"selector": {"name": "batchd"}, "tier": "expendable", "oom_score_adj": 500}],
     "thresholds": {},
 }
-PROC_CODE = "import sys; from ansible_collections.oomguard.fleet.plugins.module_utils import _exporter; " \
-            "sys.exit(_exporter.main(sys.argv[1:]))"
+PROC_CODE = "import sys; from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import exporter; " \
+            "sys.exit(exporter.main(sys.argv[1:]))"
 
 
 def main():

@@ -36,7 +36,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import large_fleet  # noqa: E402  pylint: disable=wrong-import-position
 from test_report_browser import DevTools  # noqa: E402  pylint: disable=wrong-import-position
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _report  # noqa: E402
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import render as _render
 
 SCREEN = {"width": 1366, "height": 768}
 MEASURE = """(() => ({
@@ -92,7 +93,7 @@ def main():
                 seconds, report = timed(_report.build_report, hosts, [h["name"] for h in hosts],
                                         large_fleet.GENERATED_AT, "7d")
                 times[size]["build"].append(seconds)
-                seconds, contents = timed(_report.render_all, report)
+                seconds, contents = timed(_render.render_all, report)
                 times[size]["render"].append(seconds)
                 path = os.path.join(workdir, "oom-audit-%d.html" % size)
                 with open(path, "w", encoding="utf-8") as handle:

@@ -9,7 +9,7 @@ that background noise hits every contender alike:
   ps           ps -eo pid,oom,oomadj,rss,comm: the baseline of the engine, the lean module and psutil
   ps-full      ps -eo pid,oom,oomadj,rss,comm,cgroup,args: the same plus what the default module adds
                (cgroup and command line of every process), the baseline of the default module
-  engine       _procfs.scan() + _scoring.kill_order(): every process's badness parts, adj and score
+  engine       _host.procfs.scan() + _engine.scoring.kill_order(): every process's badness parts, adj and score
   module       the oom_score_info module in-process (AnsibleModule, execute(), JSON result), default options
   module-lean  the same with return_processes: false (kill order and host facts only)
   psutil       a scanner in the style of the usual monitoring scripts: psutil.process_iter(), then per process
@@ -71,7 +71,8 @@ from ansible.module_utils.testing import patch_module_args
 
 from bench_fleet import collections_root
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _procfs, _scoring
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import procfs as _procfs
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine import scoring as _scoring
 from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info
 
 PS_ARGV = ["ps", "-eo", "pid,oom,oomadj,rss,comm"]

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: oomguard contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The drop-in file options shared by oom_dropins and oom_protection_apply (both plan with _dropins)."""
+"""The drop-in file options shared by oom_dropins and oom_protection_apply (both plan with _tasks.dropins)."""
 
 from __future__ import annotations
 

@@ -366,15 +366,11 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._report import (
-    FILE_NAMES,
-    SCHEMA_VERSION,
-    build_report,
-    render_all,
-    summary_lines,
-)
-from ansible_collections.oomguard.fleet.plugins.module_utils._report_html import HAS_JINJA2
-from ansible_collections.oomguard.fleet.plugins.module_utils._report_merge import merge_reports
+from ansible_collections.oomguard.fleet.plugins.module_utils._report.console import summary_lines
+from ansible_collections.oomguard.fleet.plugins.module_utils._report.model import SCHEMA_VERSION, build_report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report.render import FILE_NAMES, render_all
+from ansible_collections.oomguard.fleet.plugins.module_utils._report.html import HAS_JINJA2
+from ansible_collections.oomguard.fleet.plugins.module_utils._report.merge import merge_reports
 
 FORMATS = ("json", "junit", "html", "prometheus")
 DEFAULT_FORMATS = ("json", "junit", "html")

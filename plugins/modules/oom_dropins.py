@@ -194,7 +194,7 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._dropins_task import DropIns, argument_spec
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.dropins import DropIns, argument_spec
 
 
 def build_module():

@@ -385,73 +385,12 @@ oom_kill_counter:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._kernel_log import (
-    KILLERS,
-    KernelLogError,
-    SOURCES,
-    parse_since,
-)
-from ansible_collections.oomguard.fleet.plugins.module_utils._container_names import ContainerNames
-from ansible_collections.oomguard.fleet.plugins.module_utils._containers import container_of
-from ansible_collections.oomguard.fleet.plugins.module_utils._killer_sources import collect
-
-
-class OOMEventsInfo(object):
-    """Argument spec in, engine call, result out; everything else lives in _kernel_log and _killer_*."""
-
-    def __init__(self, module):
-        self.module = module
-        self._result = {"changed": False}
-
-    @property
-    def result(self):
-        return self._result
-
-    def _run(self, argv):
-        return self.module.run_command(argv, environ_update={"LANG": "C", "LC_ALL": "C"},
-                                       errors="surrogate_then_replace")
-
-    def _which(self, name):
-        return self.module.get_bin_path(name)
-
-    def execute(self):
-        params = self.module.params
-        source, path, limit = params["source"], params["path"], params["limit"]
-        if path is not None and source != "file":
-            self.module.fail_json(msg="path: only valid with source=file (source is %s)" % source)
-        if not params["killers"]:
-            self.module.fail_json(msg="killers: name at least one of %s" % ", ".join(KILLERS))
-        if limit is not None and limit < 0:
-            self.module.fail_json(msg="limit: must be 0 or more, got %d" % limit)
-        since = None
-        if params["since"] is not None:
-            try:
-                since = parse_since(params["since"])
-            except ValueError as exc:
-                self.module.fail_json(msg="since: %s" % exc)
-        try:
-            found = collect(source=source, path=path, since=since, limit=limit, killers=params["killers"],
-                            run_command=self._run, which=self._which, warn=self.module.warn)
-        except KernelLogError as exc:
-            option = "path" if source == "file" else "source"
-            self.module.fail_json(msg="%s: cannot read the kernel log with source=%s: %s" % (option, source, exc))
-        names = ContainerNames()
-        for event in found["events"]:
-            # The cgroup the killer acted on (the kernel's victim's task_memcg): a kill in a container or pod.
-            event["container"] = names.label(container_of(event["cgroup"]), event["name"])
-        self._result.update(found)
-        return self._result
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.events import OOMEventsInfo, argument_spec
 
 
 def build_module():
     return AnsibleModule(
-        argument_spec=dict(
-            source=dict(type="str", default="auto", choices=list(SOURCES)),
-            path=dict(type="path"),
-            since=dict(type="str"),
-            limit=dict(type="int"),
-            killers=dict(type="list", elements="str", choices=list(KILLERS), default=list(KILLERS)),
-        ),
+        argument_spec=argument_spec(),
         required_if=[("source", "file", ("path",))],
         supports_check_mode=True,
     )

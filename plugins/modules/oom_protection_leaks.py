@@ -36,6 +36,8 @@ attributes:
   diff_mode:
     support: full
     description: Shows the reset processes' values before and after.
+extends_documentation_fragment:
+  - oomguard.fleet.proc_path
 options:
   units:
     description:
@@ -70,10 +72,6 @@ options:
     description:
       - Reset every leak to this value (0 to 1000). Unset, the module only reports.
     type: int
-  proc_path:
-    description: Where procfs is mounted. Tests point this at a fake tree.
-    type: path
-    default: /proc
 seealso:
   - module: oomguard.fleet.oom_score_adj
   - module: oomguard.fleet.oom_score_info
@@ -143,7 +141,7 @@ not_reset:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._leaks_task import ProtectionLeaks, argument_spec
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.leaks import ProtectionLeaks, argument_spec
 
 
 def build_module():

@@ -57,46 +57,10 @@ attributes:
     description: Target OS/families that can be operated against.
     platforms: posix
     details: Linux only (C(/proc/PID/oom_score_adj), kernel 2.6.36 or later).
+extends_documentation_fragment:
+  - oomguard.fleet.proc_path
+  - oomguard.fleet.oom_score_adj_single_rule
 options:
-  pid:
-    description:
-      - Select the process with this process id. Single-rule form; see O(rules[].pid).
-    type: int
-  name:
-    description:
-      - Select processes with this name (the kernel's C(comm), at most 15 bytes). Single-rule form; see
-        O(rules[].name), which also says what a longer name does.
-    type: str
-  name_pattern:
-    description:
-      - Select processes whose name matches this Python regular expression. Single-rule form; see O(rules[].name_pattern).
-    type: str
-  cmdline_pattern:
-    description:
-      - Select processes whose command line matches this Python regular expression. Single-rule form; see
-        O(rules[].cmdline_pattern).
-    type: str
-  exe:
-    description:
-      - Select processes running this executable. Single-rule form; see O(rules[].exe).
-    type: path
-  user:
-    description:
-      - Select processes of this user (name or numeric uid). Single-rule form; see O(rules[].user).
-    type: str
-  unit:
-    description:
-      - Select every process of this systemd unit. Single-rule form; see O(rules[].unit).
-    type: str
-  cgroup:
-    description:
-      - Select processes in this cgroup (path or glob). Single-rule form; see O(rules[].cgroup).
-    type: str
-  include_descendants:
-    description:
-      - Also select every process below a selected one. Single-rule form; see O(rules[].include_descendants).
-    type: bool
-    default: false
   value:
     description:
       - The C(oom_score_adj) to set, -1000..1000, for the single rule given by the selector options.
@@ -265,11 +229,6 @@ options:
       warn: Warn, naming the rule.
       fail: Fail before anything is written.
     default: warn
-  proc_path:
-    description:
-      - The proc file system to read and write. Only tests need another value.
-    type: path
-    default: /proc
 notes:
   - Values are per process (all threads of a process share one), are inherited by children at C(fork) and
     survive C(exec); changing a parent does not change children that already exist, so use
@@ -610,11 +569,8 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._adj_task import (
-    MUTUALLY_EXCLUSIVE,
-    REQUIRED_ONE_OF,
-    OomScoreAdj,
-    argument_spec,
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.adj import (
+    MUTUALLY_EXCLUSIVE, REQUIRED_ONE_OF, OomScoreAdj, argument_spec,
 )
 
 

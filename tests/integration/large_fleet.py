@@ -18,7 +18,8 @@ import os
 import sys
 import time
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._report import FILE_NAMES, build_report, render_all
+from ansible_collections.oomguard.fleet.plugins.module_utils._report.model import build_report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report.render import FILE_NAMES, render_all
 
 RECORDS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "audit_host_records.json")
 GENERATED_AT = "2026-12-01T10:00:00Z"

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _cgroupfs
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import cgroupfs as _cgroupfs
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine import cgroup_settings as _cgroup_settings
 
 from memcg import MemcgUnavailable, memory_cgroup
 
@@ -40,7 +41,7 @@ def layout(cgroup):
 def test_the_reader_reports_the_kernel_limit_of_a_memory_cgroup(memcg):
     record = _cgroupfs.read_cgroup(memcg.path, layout(memcg))
     assert record["exists"]
-    assert _cgroupfs.effective(record, "memory_max") == 48 * MiB
+    assert _cgroup_settings.effective(record, "memory_max") == 48 * MiB
 
 
 def test_a_real_oom_kill_in_the_cgroup_is_counted_without_the_kernel_log(memcg):

@@ -21,7 +21,8 @@ import time
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _kernel_log as kl
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import kernel as kl
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import kernel_log
 
 from memcg import MemcgUnavailable, memory_cgroup
 
@@ -46,7 +47,7 @@ while True:
 
 def _kill_in_memory_cgroup():
     with memory_cgroup(LIMIT) as cgroup:
-        before = kl.oom_kill_counter()
+        before = kernel_log.oom_kill_counter()
         started = time.time()
         victim = subprocess.Popen([sys.executable, "-S", "-E", "-c", _VICTIM, VICTIM_NAME, str(VICTIM_ADJ)],
                                   stdin=subprocess.PIPE, close_fds=True)
@@ -91,8 +92,8 @@ def _victim_events(events, kill):
 
 
 def test_engine_finds_the_kill_in_dmesg_with_pid_name_adj_and_memcg(oom_kill):
-    found = kl.collect(source="dmesg", since=oom_kill["started"] - 60, run_command=_run, which=shutil.which,
-                       warn=pytest.fail)
+    found = kernel_log.collect(source="dmesg", since=oom_kill["started"] - 60, run_command=_run, which=shutil.which,
+                               warn=pytest.fail)
     matches = _victim_events(found["events"], oom_kill)
     assert len(matches) == 1, "pid %d not found once in %r" % (oom_kill["pid"], found["events"])
     (event,) = matches
@@ -147,7 +148,7 @@ def test_dmesg_T_in_another_locale_gives_the_kill_with_its_time_and_a_clean_trig
 def test_kernel_oom_kill_counter_counted_it(oom_kill):
     if oom_kill["counter_before"] is None:
         pytest.skip("this kernel has no oom_kill field in /proc/vmstat")
-    assert kl.oom_kill_counter() >= oom_kill["counter_before"] + 1
+    assert kernel_log.oom_kill_counter() >= oom_kill["counter_before"] + 1
 
 
 def _needs_ansible():

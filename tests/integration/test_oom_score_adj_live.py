@@ -27,10 +27,8 @@ pytest.importorskip("ansible", reason="ansible-core is not importable in this in
 
 import livetools  # noqa: E402  pylint: disable=wrong-import-position
 
-from ansible_collections.oomguard.fleet.plugins.module_utils._procfs import (  # noqa: E402  pylint: disable=wrong-import-position
-    can_lower_adj,
-    read_bytes,
-    select_cgroup_path,
+from ansible_collections.oomguard.fleet.plugins.module_utils._host.procfs import (
+    can_lower_adj, read_bytes, select_cgroup_path,
 )
 from ansible_collections.oomguard.fleet.plugins.modules import oom_score_adj  # noqa: E402  pylint: disable=wrong-import-position
 

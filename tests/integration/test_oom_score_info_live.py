@@ -20,7 +20,8 @@ import pytest
 from livetools import MIB, memory_state, run_module_ok, snapshot, stable_pids, workers, write_adj
 from memcg import MemcgUnavailable, memory_cgroup
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _procfs, _scoring
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import procfs as _procfs
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine import scoring as _scoring
 
 # (name, bytes, adj): small ones show adj alone (7 and 16 sit next to the x2/3 truncation), big ones show
 # memory and adj added up.

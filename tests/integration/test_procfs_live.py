@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _procfs
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import procfs as _procfs
 
 # The kernel takes single arguments of up to 32 pages (MAX_ARG_STRLEN); two of 100,000 bytes make a command
 # line three times the size of one read.

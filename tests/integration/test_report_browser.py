@@ -21,7 +21,8 @@ import time
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import render as _render
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ARTIFACTS = os.path.join(REPO, ".build", "artifacts")
@@ -271,7 +272,7 @@ def run_cli(args, tmp_path, name):
 @pytest.fixture(scope="module")
 def report_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("report") / "oom-audit.html"
-    path.write_text(_report.render_html(fleet_report()), encoding="utf-8")
+    path.write_text(_render.render_html(fleet_report()), encoding="utf-8")
     return path
 
 

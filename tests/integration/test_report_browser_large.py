@@ -20,7 +20,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import judge as _judge
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import render as _render
 
 import large_fleet  # noqa: E402  pylint: disable=wrong-import-position
 # chromium_installed is that module's autouse fixture: imported, it fails these tests too without Chromium.
@@ -44,11 +45,11 @@ def fleet(tmp_path_factory):
     dest = tmp_path_factory.mktemp("fleet")
     report = large_fleet.fleet_report(HOSTS)
     started = time.monotonic()
-    contents = _report.render_all(report)
+    contents = _render.render_all(report)
     render_seconds = time.monotonic() - started
     paths = {}
     for fmt, text in contents.items():
-        paths[fmt] = dest / _report.FILE_NAMES[fmt]
+        paths[fmt] = dest / _render.FILE_NAMES[fmt]
         paths[fmt].write_text(text, encoding="utf-8")
     return {"report": report, "paths": paths, "render_seconds": render_seconds}
 
@@ -152,7 +153,7 @@ def test_no_table_is_wider_than_the_screen(page):
 
 def test_hosts_come_worst_first_in_the_summary_and_in_the_table_of_all_hosts(fleet, page):
     ordered = [host["name"] for host in fleet["report"]["hosts"]]
-    expected = [host["name"] for host in sorted(fleet["report"]["hosts"], key=_report.host_sort_key)]
+    expected = [host["name"] for host in sorted(fleet["report"]["hosts"], key=_judge.host_sort_key)]
     assert ordered == expected
     assert page["all_hosts"] == ordered
     assert page["worst"] == ordered[:10]

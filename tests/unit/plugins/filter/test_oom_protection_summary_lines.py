@@ -9,11 +9,11 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.oomguard.fleet.plugins.filter.oom_protection import (
-    STATUSES,
     oom_protection_compliance,
     oom_protection_plan,
     oom_protection_summary_lines,
 )
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine.compliance import STATUSES
 
 
 def compliance(records, skipped=(), state="present"):

@@ -15,8 +15,13 @@ import jsonschema
 import pytest
 
 from ansible_collections.oomguard.fleet.plugins.filter import oom_audit as oom_audit_filter
-from ansible_collections.oomguard.fleet.plugins.module_utils import _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
 from ansible_collections.oomguard.fleet.plugins.modules import oom_audit_report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import console as _console
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import judge as _judge
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import junit as _junit
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import render as _render
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import text as _text
 
 from modrun import run_module
 
@@ -113,14 +118,14 @@ def junit_cases(xml_text):
 def test_json_report_validates_against_the_shipped_schema(fleet):
     schema = json.load(open(SCHEMA_PATH))
     jsonschema.Draft202012Validator.check_schema(schema)
-    document = json.loads(_report.render_json(report_of(fleet)))
+    document = json.loads(_render.render_json(report_of(fleet)))
     jsonschema.Draft202012Validator(schema).validate(document)
     assert document["schema_version"] == _report.SCHEMA_VERSION == 1
 
 
 def test_schema_rejects_a_host_status_it_does_not_define(fleet):
     schema = json.load(open(SCHEMA_PATH))
-    document = json.loads(_report.render_json(report_of(fleet)))
+    document = json.loads(_render.render_json(report_of(fleet)))
     document["hosts"][0]["status"] = "fine"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(schema).validate(document)
@@ -185,14 +190,14 @@ def test_an_event_whose_trigger_line_was_ratelimited_has_a_null_trigger(fleet):
     report = report_of(fleet)
     db2 = [h for h in report["hosts"] if h["name"] == "db2"][0]
     assert db2["events"][0]["trigger"] is None
-    jsonschema.Draft202012Validator(json.load(open(SCHEMA_PATH))).validate(json.loads(_report.render_json(report)))
-    _report.render_html(report)
+    jsonschema.Draft202012Validator(json.load(open(SCHEMA_PATH))).validate(json.loads(_render.render_json(report)))
+    _render.render_html(report)
 
 
 def test_html_shows_utc_times_as_people_read_them():
-    assert _report.display_time("2026-11-25T21:56:46.047064+00:00") == "2026-11-25 21:56:46 UTC"
-    assert _report.display_time("2026-11-25T21:56:46Z") == "2026-11-25 21:56:46 UTC"
-    assert _report.display_time("2026-11-25T21:56:46+01:00") == "2026-11-25T21:56:46+01:00"
+    assert _text.display_time("2026-11-25T21:56:46.047064+00:00") == "2026-11-25 21:56:46 UTC"
+    assert _text.display_time("2026-11-25T21:56:46Z") == "2026-11-25 21:56:46 UTC"
+    assert _text.display_time("2026-11-25T21:56:46+01:00") == "2026-11-25T21:56:46+01:00"
 
 
 def test_events_are_newest_first(fleet):
@@ -206,9 +211,9 @@ def test_a_host_whose_kernel_log_could_not_be_read_has_an_unknown_history_not_an
     web1 = [h for h in fleet["hosts"] if h["name"] == "web1"][0]
     assert "events_source" not in web1  # oom_events_info said source_used: null
     report = report_of(fleet)
-    line = [line for line in _report.summary_lines(report) if " web1 " in line][0]
+    line = [line for line in _console.summary_lines(report) if " web1 " in line][0]
     assert "kill history unknown" in line
-    page = _report.render_html(report)
+    page = _render.render_html(report)
     section = page[page.index(">web1 <"):]
     assert "Unknown: no kernel log could be read on this host." in section.split("</section>", 1)[0]
     db1 = page[page.index(">db1 <"):].split("</section>", 1)[0]
@@ -222,20 +227,20 @@ def test_unit_assignments_skipped_on_a_host_without_systemd_are_skipped_test_cas
     comp["systemd"] = False
     comp["skipped_units"] = ["oomguard-batch.service"]
     report = _report.build_report([{"name": "plain1", "compliance": comp}], generated_at=NOW)
-    jsonschema.Draft202012Validator(json.load(open(SCHEMA_PATH))).validate(json.loads(_report.render_json(report)))
+    jsonschema.Draft202012Validator(json.load(open(SCHEMA_PATH))).validate(json.loads(_render.render_json(report)))
     assert report["hosts"][0]["status"] == "compliant"
-    _root, cases = junit_cases(_report.render_junit(report))
+    _root, cases = junit_cases(_junit.render_junit(report))
     assert cases == {("plain1", "process:name=batchd"): ("pass", None),
                      ("plain1", "unit:oomguard-batch.service"): ("skipped", None)}
     assert "Not applied, because this host has no systemd: <code>oomguard-batch.service</code>" in \
-        _report.render_html(report)
+        _render.render_html(report)
 
 
 # --- JUnit -----------------------------------------------------------------------------------------------
 
 
 def test_junit_fails_exactly_the_drift_denied_and_missing_assignments(fleet):
-    _root, cases = junit_cases(_report.render_junit(report_of(fleet)))
+    _root, cases = junit_cases(_junit.render_junit(report_of(fleet)))
     failures = {key: kind for key, (outcome, kind) in cases.items() if outcome == "failure"}
     assert failures == {
         ("db2", "unit:postgresql.service"): "drift",
@@ -245,13 +250,13 @@ def test_junit_fails_exactly_the_drift_denied_and_missing_assignments(fleet):
 
 
 def test_junit_reports_unreachable_and_failed_hosts_as_errors(fleet):
-    _root, cases = junit_cases(_report.render_junit(report_of(fleet)))
+    _root, cases = junit_cases(_junit.render_junit(report_of(fleet)))
     errors = {key: kind for key, (outcome, kind) in cases.items() if outcome == "error"}
     assert errors == {("gone", "audit"): "unreachable", ("ghost", "audit"): "failed"}
 
 
 def test_junit_has_one_case_per_host_and_assignment(fleet):
-    root, cases = junit_cases(_report.render_junit(report_of(fleet)))
+    root, cases = junit_cases(_junit.render_junit(report_of(fleet)))
     assert sorted(cases) == sorted([
         ("db1", "unit:postgresql.service"), ("db1", "unit:ssh.service"),
         ("db2", "unit:postgresql.service"), ("db2", "unit:ssh.service"), ("db2", "process:name=batchd"),
@@ -264,7 +269,7 @@ def test_junit_has_one_case_per_host_and_assignment(fleet):
 
 
 def test_junit_totals_agree_with_the_test_cases(fleet):
-    root, cases = junit_cases(_report.render_junit(report_of(fleet)))
+    root, cases = junit_cases(_junit.render_junit(report_of(fleet)))
     outcomes = [outcome for outcome, _kind in cases.values()]
     assert root.get("tests") == str(len(cases))
     assert root.get("failures") == str(outcomes.count("failure"))
@@ -279,18 +284,18 @@ def test_control_characters_and_broken_unicode_from_hosts_never_break_the_xml():
     rec = record(nasty + ".service", "drift", reasons=[nasty])
     rec["processes"] = [{"pid": 1, "name": nasty, "oom_score_adj": 0}]
     report = _report.build_report([{"name": "h", "compliance": compliance(rec)}], generated_at=NOW)
-    root = ET.fromstring(_report.render_junit(report))
+    root = ET.fromstring(_junit.render_junit(report))
     failure = root.find(".//failure")
     assert failure.get("message").startswith("drift: evil\ufffd\ufffd[31m\ufffd\ufffd")
-    _report.render_json(report).encode("utf-8")
-    _report.render_html(report).encode("utf-8")
+    _render.render_json(report).encode("utf-8")
+    _render.render_html(report).encode("utf-8")
 
 
 # --- HTML ------------------------------------------------------------------------------------------------
 
 
 def test_html_shows_hostile_process_names_as_escaped_text(fleet):
-    page = _report.render_html(report_of(fleet))
+    page = _render.render_html(report_of(fleet))
     assert "&lt;script&gt;x&lt;/script&gt;" in page
     assert "<script" not in page.lower()
 
@@ -299,26 +304,26 @@ def test_html_escapes_every_host_supplied_field():
     rec = record('a"b<i>.service', "drift", tier="<b>tier</b>", reasons=["<img src=x onerror=alert(1)>"])
     hosts = [{"name": "<h1>host</h1>", "compliance": compliance(rec), "host": {"kernel_release": "<u>6.1</u>"},
               "errors": ["<marquee>err</marquee>"], "events_source": "<s>journal</s>"}]
-    page = _report.render_html(_report.build_report(hosts, generated_at=NOW))
+    page = _render.render_html(_report.build_report(hosts, generated_at=NOW))
     for raw in ("<h1>host", "<i>", "<b>tier", "<img", "<u>", "<marquee", "<s>journal"):
         assert raw not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
 def test_html_is_self_contained_and_has_no_script(fleet):
-    page = _report.render_html(report_of(fleet)).lower()
+    page = _render.render_html(report_of(fleet)).lower()
     for marker in ("<script", "<link", "src=", "@import", "url(", "http://", "https://"):
         assert marker not in page
     assert "<style>" in page
 
 
 def test_html_puts_the_fleet_summary_before_the_hosts(fleet):
-    page = _report.render_html(report_of(fleet))
+    page = _render.render_html(report_of(fleet))
     assert page.index("Fleet summary") < page.index("Recent OOM kills in the fleet") < page.index('id="host-1"')
 
 
 def test_html_draws_a_share_bar_per_victim(fleet):
-    page = _report.render_html(report_of(fleet))
+    page = _render.render_html(report_of(fleet))
     assert '<span style="width:40.0%"></span>' in page
 
 
@@ -326,7 +331,7 @@ def test_html_draws_a_share_bar_per_victim(fleet):
 
 
 def test_unreachable_hosts_appear_in_all_three_reports(fleet):
-    contents = _report.render_all(report_of(fleet))
+    contents = _render.render_all(report_of(fleet))
     document = json.loads(contents["json"])
     assert [h["status"] for h in document["hosts"] if h["name"] == "gone"] == ["unreachable"]
     _root, cases = junit_cases(contents["junit"])
@@ -336,7 +341,7 @@ def test_unreachable_hosts_appear_in_all_three_reports(fleet):
 
 
 def test_summary_lines_name_the_fleet_then_the_worst_hosts(fleet):
-    lines = _report.summary_lines(report_of(fleet), limit=3)
+    lines = _console.summary_lines(report_of(fleet), limit=3)
     assert lines[0] == ("oomguard audit: 6 hosts: 1 unreachable, 1 audit failed, 2 drifting, 1 no assignments, "
                         "1 compliant; 0 at risk; 0 protection leaks; 2 recent OOM kills")
     assert lines[1].split()[:2] == ["UNREACHABLE", "gone"]
@@ -349,15 +354,15 @@ def test_the_next_victim_line_names_an_adj_that_puts_it_first():
     small = {"name": "small", "compliance": compliance(), "host": HOST_FACTS,
              "kill_order": [victim(1, 77, "memfd:sealed", 1000000, adj=1000, share=0.0)]}
     plain = {"name": "plain", "compliance": compliance(), "host": HOST_FACTS, "kill_order": [victim(1, 78, "java", 230000)]}
-    lines = _report.summary_lines(_report.build_report([small, plain]))
+    lines = _console.summary_lines(_report.build_report([small, plain]))
     assert [line for line in lines if " small " in line][0].endswith(
         "next victim #1 memfd:sealed (pid 77, 0.00% of memory, oom_score_adj 1000)")
     assert [line for line in lines if " plain " in line][0].endswith("next victim #1 java (pid 78, 23.00% of memory)")
 
 
 def test_rendering_is_deterministic(fleet):
-    first = _report.render_all(report_of(fleet))
-    assert _report.render_all(report_of(copy.deepcopy(fleet))) == first
+    first = _render.render_all(report_of(fleet))
+    assert _render.render_all(report_of(copy.deepcopy(fleet))) == first
 
 
 # --- the module ------------------------------------------------------------------------------------------
@@ -460,7 +465,7 @@ def test_prometheus_file_is_valid_exposition_format_with_one_help_and_type_per_f
 def test_prometheus_status_is_one_hot_per_assignment(fleet):
     lines = prom_of(fleet, "db2").splitlines()
     ssh = [line for line in lines if line.startswith("oomguard_assignment_status{") and 'target="ssh.service"' in line]
-    assert len(ssh) == len(_report.RECORD_STATUSES)
+    assert len(ssh) == len(_judge.RECORD_STATUSES)
     assert [line for line in ssh if line.endswith(" 1")] == [
         'oomguard_assignment_status{kind="unit",target="ssh.service",tier="critical",status="denied"} 1']
     assert "oomguard_compliant 0" in lines

@@ -15,11 +15,17 @@ import xml.etree.ElementTree as ET
 
 import jsonschema
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _killer_sources as ks
-from ansible_collections.oomguard.fleet.plugins.module_utils import _report, _report_merge
-from ansible_collections.oomguard.fleet.plugins.module_utils._container_names import ContainerNames
-from ansible_collections.oomguard.fleet.plugins.module_utils._containers import container_of
-from ansible_collections.oomguard.fleet.plugins.module_utils._kube_policy import judge
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import sources as ks
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import merge as _report_merge
+from ansible_collections.oomguard.fleet.plugins.module_utils._host.container_names import ContainerNames
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.containers import container_of
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine.kube_policy import judge
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import console as _console
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import junit as _junit
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import prometheus as _prometheus
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import render as _render
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import text as _text
 
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "docs", "oom-audit.schema.json")
 REF = calendar.timegm((2026, 12, 31, 0, 0, 0))
@@ -77,7 +83,7 @@ def test_every_format_names_the_pod_and_container_of_victims_kills_and_drift(tmp
     label = labelled(tmp_path)
     record = node_record(tmp_path, events_of(tmp_path), label)
     report = report_of(record)
-    document = json.loads(_report.render_json(report))
+    document = json.loads(_render.render_json(report))
     with open(SCHEMA_PATH) as handle:
         jsonschema.Draft202012Validator(json.load(handle)).validate(document)
     host = document["hosts"][0]
@@ -87,14 +93,14 @@ def test_every_format_names_the_pod_and_container_of_victims_kills_and_drift(tmp
     assert host["kill_order"][0]["container"]["pod"] == "shop/web-7f9c" and host["kill_order"][1]["container"] is None
     assert host["pod_drift"][0]["expected_oom_score_adj"] == -997 and report["summary"]["pod_drift"] == 1
 
-    (line,) = [line for line in _report.summary_lines(report) if "node7" in line]
+    (line,) = [line for line in _console.summary_lines(report) if "node7" in line]
     assert "1 pod process not at kubelet's value" in line
     assert "next victim #1 java (pid 9950, 25.00% of memory, oom_score_adj 968, container web of pod " \
            "shop/web-7f9c (containerd, burstable))" in line
-    assert _report.victim_line(report["hosts"][0]["kill_order"][0]).startswith(
+    assert _text.victim_line(report["hosts"][0]["kill_order"][0]).startswith(
         "#1 java (pid 9950, container web of pod shop/web-7f9c (containerd, burstable), oom_score 1500)")
 
-    suite = ET.fromstring(_report.render_junit(report)).find("testsuite")
+    suite = ET.fromstring(_junit.render_junit(report)).find("testsuite")
     (case,) = [c for c in suite.findall("testcase") if c.get("name").startswith("pod-drift:")]
     assert case.get("name") == "pod-drift:shop/web-7f9c:web[4711]"
     assert case.find("failure").get("message") == (
@@ -102,12 +108,12 @@ def test_every_format_names_the_pod_and_container_of_victims_kills_and_drift(tmp
         "kubelet gives it -997 (Guaranteed; -998 before Kubernetes 1.20)")
     assert "in container web of pod shop/web-7f9c (containerd, burstable)" in suite.find("system-out").text
 
-    page = _report.render_html(report)
+    page = _render.render_html(report)
     assert "Pod containers not at kubelet's value" in page
     assert page.count("container web of pod shop/web-7f9c (containerd, burstable)") == 3  # victim, fleet kill, host kill
     assert "None" not in page
 
-    prom = _report.render_prometheus(report["hosts"][0])
+    prom = _prometheus.render_prometheus(report["hosts"][0])
     assert "oomguard_pod_drift 1" in prom
     assert 'oomguard_recent_container_oom_kills{killer="kernel",runtime="containerd",pod="shop/web-7f9c",' \
            'container="web"} 1' in prom
@@ -119,8 +125,8 @@ def test_every_format_names_the_pod_and_container_of_victims_kills_and_drift(tmp
 def test_a_merged_report_keeps_the_labels_and_an_old_report_has_none(tmp_path, utc):  # noqa: E501  pylint: disable=unused-argument
     label = labelled(tmp_path)
     report = report_of(node_record(tmp_path, events_of(tmp_path), label))
-    document = json.loads(_report.render_json(report))
-    old = json.loads(_report.render_json(report))
+    document = json.loads(_render.render_json(report))
+    old = json.loads(_render.render_json(report))
     old["hosts"][0]["name"] = "old1"
     for entry in old["hosts"][0]["kill_order"] + old["hosts"][0]["events"]:
         entry.pop("container")
@@ -131,4 +137,4 @@ def test_a_merged_report_keeps_the_labels_and_an_old_report_has_none(tmp_path, u
     assert hosts["node7"]["pod_drift"][0]["pid"] == 4711
     assert hosts["old1"]["events"][0]["container"] is None and hosts["old1"]["pod_drift"] == []
     with open(SCHEMA_PATH) as handle:
-        jsonschema.Draft202012Validator(json.load(handle)).validate(json.loads(_report.render_json(merged)))
+        jsonschema.Draft202012Validator(json.load(handle)).validate(json.loads(_render.render_json(merged)))

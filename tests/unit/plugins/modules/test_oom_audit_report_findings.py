@@ -16,8 +16,11 @@ import xml.etree.ElementTree as ET
 import jsonschema
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
 from ansible_collections.oomguard.fleet.plugins.modules import oom_audit_report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import console as _console
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import junit as _junit
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import render as _render
 
 from modrun import run_module
 
@@ -48,7 +51,7 @@ def fleet():
 
 
 def valid(report):
-    document = json.loads(_report.render_json(report))
+    document = json.loads(_render.render_json(report))
     jsonschema.Draft202012Validator(json.load(open(SCHEMA_PATH))).validate(document)
     return document
 
@@ -76,7 +79,7 @@ def test_inventory_thresholds_of_one_host_apply_to_that_host_only(fleet):
 
 
 def test_junit_fails_the_headroom_case_of_a_host_at_risk_and_each_leak(fleet):
-    root = ET.fromstring(_report.render_junit(_report.build_report(fleet, generated_at=NOW)))
+    root = ET.fromstring(_junit.render_junit(_report.build_report(fleet, generated_at=NOW)))
     cases = {}
     for suite in root.iter("testsuite"):
         for case in suite.iter("testcase"):
@@ -92,7 +95,7 @@ def test_junit_fails_the_headroom_case_of_a_host_at_risk_and_each_leak(fleet):
 
 
 def test_html_shows_the_at_risk_badge_the_headroom_bar_and_the_leak_with_its_source(fleet):
-    page = _report.render_html(_report.build_report(fleet, generated_at=NOW))
+    page = _render.render_html(_report.build_report(fleet, generated_at=NOW))
     hog = page[page.index(">hog1 <"):].split("</section>", 1)[0]
     assert '<span class="badge s-at_risk">at risk</span>' in hog
     assert '<span class="bar l-at_risk" title="95.0%"><span style="width:95.0%"></span></span> 95.0%' in page
@@ -103,14 +106,14 @@ def test_html_shows_the_at_risk_badge_the_headroom_bar_and_the_leak_with_its_sou
 
 
 def test_console_summary_says_at_risk_and_names_the_leaks(fleet):
-    lines = _report.summary_lines(_report.build_report(fleet, generated_at=NOW))
+    lines = _console.summary_lines(_report.build_report(fleet, generated_at=NOW))
     assert lines[0].endswith("; 1 at risk; 1 protection leak; 0 recent OOM kills")
     assert "AT RISK: memory used 95.0% >= 90.0% (at risk)" in lines[1]
     assert "1 protection leak" in [line for line in lines if " ssh1 " in line][0]
 
 
 def test_kills_since_a_previous_report_make_a_host_at_risk(fleet):
-    earlier = json.loads(_report.render_json(_report.build_report(fleet, generated_at=NOW)))
+    earlier = json.loads(_render.render_json(_report.build_report(fleet, generated_at=NOW)))
     fleet[0]["headroom"] = headroom(available_kb=12000000, kills=6)
     idle = [h for h in _report.build_report(fleet, generated_at=NOW, previous=earlier)["hosts"]
             if h["name"] == "idle1"][0]

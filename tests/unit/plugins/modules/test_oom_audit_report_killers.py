@@ -18,9 +18,13 @@ import jsonschema
 import pytest
 
 from ansible_collections.oomguard.fleet.plugins.filter import oom_audit as oom_audit_filter
-from ansible_collections.oomguard.fleet.plugins.module_utils import _killer_sources as ks
-from ansible_collections.oomguard.fleet.plugins.module_utils import _report, _report_merge
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import sources as ks
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as _report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import merge as _report_merge
 from ansible_collections.oomguard.fleet.plugins.modules import oom_audit_report
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import console as _console
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import junit as _junit
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import render as _render
 
 from modrun import run_module
 
@@ -83,13 +87,13 @@ def report_of(hosts):
 def validate(report):
     with open(SCHEMA_PATH) as handle:
         schema = json.load(handle)
-    jsonschema.Draft202012Validator(schema).validate(json.loads(_report.render_json(report)))
+    jsonschema.Draft202012Validator(schema).validate(json.loads(_render.render_json(report)))
 
 
 def test_json_keeps_every_killers_fields_and_counts_the_kills_by_killer(events):  # pylint: disable=redefined-outer-name
     report = report_of([host_record("node1", events, [UNPROTECTED_BATCH])])
     validate(report)
-    host = json.loads(_report.render_json(report))["hosts"][0]
+    host = json.loads(_render.render_json(report))["hosts"][0]
     kills = {ev["killer"]: ev for ev in host["events"]}
     assert (kills["systemd-oomd"]["cgroup"], kills["systemd-oomd"]["unit"], kills["systemd-oomd"]["pid"],
             kills["systemd-oomd"]["reason"], kills["systemd-oomd"]["signal"]) == \
@@ -106,7 +110,7 @@ def test_json_keeps_every_killers_fields_and_counts_the_kills_by_killer(events):
 
 
 def test_the_schema_rejects_an_unknown_killer_and_reason(events):  # pylint: disable=redefined-outer-name
-    document = json.loads(_report.render_json(report_of([host_record("node1", events, [])])))
+    document = json.loads(_render.render_json(report_of([host_record("node1", events, [])])))
     with open(SCHEMA_PATH) as handle:
         validator = jsonschema.Draft202012Validator(json.load(handle))
     for key, value in (("killer", "sysrq"), ("reason", "boredom"), ("signal", "SIGHUP")):
@@ -126,7 +130,7 @@ def test_an_event_without_killer_is_a_kernel_kill_and_an_unknown_killer_is_unkno
 
 def test_junit_and_html_name_the_killer_and_a_victim_without_pid_by_unit_or_pod(events):  # noqa: E501  pylint: disable=redefined-outer-name
     report = report_of([host_record("node1", events, [])])
-    suite = ET.fromstring(_report.render_junit(report)).find("testsuite")
+    suite = ET.fromstring(_junit.render_junit(report)).find("testsuite")
     lines = suite.find("system-out").text.splitlines()
     assert "OOM kill by systemd-oomd 2026-11-25T21:48:10+00:00: unit mariadb.service, " \
            "cgroup /system.slice/mariadb.service, reason pressure, SIGKILL" in lines
@@ -134,7 +138,7 @@ def test_junit_and_html_name_the_killer_and_a_victim_without_pid_by_unit_or_pod(
     assert any(line.startswith("OOM kill by earlyoom 2026-11-25T21:48:20+00:00: pid 4243 (chrome)") for line in lines)
     assert any(line.startswith("OOM kill by kernel 2026-11-25T21:48:30+00:00: pid 4242 (stress-ng)") for line in lines)
     assert "None" not in "\n".join(lines)
-    page = _report.render_html(report)
+    page = _render.render_html(report)
     assert "<th>killer</th>" in page
     for killer in ("systemd-oomd", "earlyoom", "kubelet", "kernel"):
         assert "<td>%s</td>" % killer in page
@@ -147,7 +151,7 @@ def test_junit_and_html_name_the_killer_and_a_victim_without_pid_by_unit_or_pod(
 def test_console_counts_the_kills_by_killer_when_not_all_are_the_kernels(events):  # noqa: E501  pylint: disable=redefined-outer-name
     kernel_only = [ev for ev in events if ev["killer"] == "kernel"]
     report = report_of([host_record("node1", events, []), host_record("node2", kernel_only, [])])
-    lines = dict((name, line) for line in _report.summary_lines(report)[1:] for name in ("node1", "node2")
+    lines = dict((name, line) for line in _console.summary_lines(report)[1:] for name in ("node1", "node2")
                  if " %s " % name in line)
     assert "4 recent OOM kills (1 earlyoom, 1 kernel, 1 kubelet, 1 systemd-oomd)" in lines["node1"]
     assert "1 recent OOM kill;" in lines["node2"] + ";" and "(1 kernel)" not in lines["node2"]
@@ -156,18 +160,18 @@ def test_console_counts_the_kills_by_killer_when_not_all_are_the_kernels(events)
 def test_a_protected_unit_killed_by_systemd_oomd_is_protected_but_killed_in_every_format(events):  # noqa: E501  pylint: disable=redefined-outer-name
     report = report_of([host_record("node1", events, [PROTECTED_DB, UNPROTECTED_BATCH])])
     validate(report)
-    host = json.loads(_report.render_json(report))["hosts"][0]
+    host = json.loads(_render.render_json(report))["hosts"][0]
     assert host["protected_but_killed"] == [{
         "killer": "systemd-oomd", "target": "mariadb.service", "kind": "unit", "tier": "essential",
         "protection": "oom_score_adj -500", "pid": None, "name": None, "unit": "mariadb.service",
         "time": "2026-11-25T21:48:10+00:00"}]
     assert report["summary"]["protected_but_killed"] == 1
     # Console: the fleet line counts it, the host line names it.
-    lines = _report.summary_lines(report)
+    lines = _console.summary_lines(report)
     assert "1 protected but killed" in lines[0]
     assert "PROTECTED BUT KILLED: mariadb.service by systemd-oomd" in lines[1]
     # JUnit: a failing test case of its own.
-    suite = ET.fromstring(_report.render_junit(report)).find("testsuite")
+    suite = ET.fromstring(_junit.render_junit(report)).find("testsuite")
     (case,) = [c for c in suite.findall("testcase") if c.get("name").startswith("protected-but-killed:")]
     assert case.get("name") == "protected-but-killed:mariadb.service:systemd-oomd"
     failure = case.find("failure")
@@ -176,7 +180,7 @@ def test_a_protected_unit_killed_by_systemd_oomd_is_protected_but_killed_in_ever
                                       "(tier essential, oom_score_adj -500) 2026-11-25T21:48:10+00:00")
     assert suite.get("failures") == "1"
     # HTML: the host section has the table.
-    page = _report.render_html(report)
+    page = _render.render_html(report)
     section = page.split('<h3 class="protected-but-killed">Protected but killed</h3>', 1)[1].split("</table>", 1)[0]
     assert "<td>systemd-oomd</td>" in section and "<code>mariadb.service</code>" in section
     assert "oom_score_adj -500" in section
@@ -187,9 +191,9 @@ def test_an_unprotected_or_unkilled_assignment_is_no_finding(events):  # pylint:
     sshd = record("sshd", "critical", -900, kind="process", processes=[{"pid": 700, "name": "sshd", "oom_score_adj": -900}])
     report = report_of([host_record("node1", events, [UNPROTECTED_BATCH, sshd])])
     assert report["hosts"][0]["protected_but_killed"] == []
-    assert "protected" not in _report.summary_lines(report)[0]
-    assert "protected-but-killed" not in _report.render_junit(report)
-    assert "Protected but killed" not in _report.render_html(report)
+    assert "protected" not in _console.summary_lines(report)[0]
+    assert "protected-but-killed" not in _junit.render_junit(report)
+    assert "Protected but killed" not in _render.render_html(report)
 
 
 def test_a_process_record_is_matched_by_pid_and_an_oomd_preference_protects(events):  # noqa: E501  pylint: disable=redefined-outer-name
@@ -255,7 +259,7 @@ def test_the_merged_report_and_its_prometheus_file_keep_the_killer(tmp_path, eve
 
 def test_a_merged_entry_written_before_killers_is_read_as_kernel_kills(events):  # pylint: disable=redefined-outer-name
     kernel = [ev for ev in events if ev["killer"] == "kernel"]
-    entry = json.loads(_report.render_json(report_of([host_record("old", kernel, [])])))["hosts"][0]
+    entry = json.loads(_render.render_json(report_of([host_record("old", kernel, [])])))["hosts"][0]
     for key in ("sources_read", "killers_looked_for", "kills_by_killer", "protected_but_killed"):
         del entry[key]
     for event in entry["events"]:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ansible.module_utils import basic
-from ansible_collections.oomguard.fleet.plugins.module_utils import _kernel_log as kl
+from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history import kernel as kl
 from ansible_collections.oomguard.fleet.plugins.modules import oom_events_info
 
 from modrun import run_module

@@ -16,7 +16,10 @@ import sys
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _adj_task, _dropins_task, _info_task, _writer
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import adj as _adj_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import dropins as _dropins_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import info as _info_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import writer as _writer
 from ansible_collections.oomguard.fleet.plugins.modules import oom_protection_apply
 
 from fakeproc import FakeProc
@@ -619,7 +622,7 @@ def test_a_failing_dropin_write_says_that_the_live_values_written_before_stay(ho
     def broken(actions, move=None):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(_dropins_task._dropins, "apply", broken)
+    monkeypatch.setattr(_dropins_task.files, "apply", broken)
     result, failed = host.run()
     assert failed
     assert "Writing the OOM drop-ins failed" in result["msg"] and "No space left on device" in result["msg"]
@@ -654,7 +657,7 @@ def test_one_scan_of_proc_serves_the_writes_and_the_read_back(host, monkeypatch)
         return original(proc_path, want, pids, kthread_details)
 
     monkeypatch.setattr(_adj_task, "scan", counting)
-    monkeypatch.setattr(_info_task._procfs, "scan", counting)
+    monkeypatch.setattr(_info_task.procfs, "scan", counting)
     result = ok(host.run())
     assert calls == [None]
     assert result["units"]["ssh.service"]["processes"] == [{"pid": 100, "name": "sshd", "oom_score_adj": -900}]

@@ -9,7 +9,7 @@ same on the real kernel (tests/guests/test_memory_stack.py)."""
 
 from __future__ import annotations
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _info_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import info as _info_task
 from ansible_collections.oomguard.fleet.plugins.modules import oom_protection_apply
 
 from fakeproc import FakeProc

@@ -68,7 +68,7 @@ def test_check_mode_shows_the_resets_and_writes_nothing(host):
 
 
 def test_a_pid_reused_since_the_scan_is_not_reset(host, monkeypatch):
-    from ansible_collections.oomguard.fleet.plugins.module_utils import _leaks_task
+    from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import leaks as _leaks_task
     real = _leaks_task.gather
 
     def gather_then_reuse(*args, **kwargs):

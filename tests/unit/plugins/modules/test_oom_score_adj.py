@@ -11,7 +11,8 @@ import subprocess
 
 import pytest
 
-from ansible_collections.oomguard.fleet.plugins.module_utils import _adj_task, _writer
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import adj as _adj_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import writer as _writer
 from ansible_collections.oomguard.fleet.plugins.modules import oom_score_adj
 
 from modrun import run_module

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import procfs
 from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info
 
 from modrun import run_module
@@ -245,3 +246,19 @@ def test_bad_input_fails_naming_the_option_and_writes_nothing(host, args, words)
         assert word in result["msg"]
     assert "\n" not in result["msg"]
     assert host.digest() == before
+
+
+def test_one_run_reads_meminfo_and_the_mount_table_once(host, monkeypatch):
+    """The host facts, the headroom and the cgroup mounts share one reading of each file."""
+    reads = []
+    original = procfs.read_bytes
+
+    def counting(path, dir_fd=None):
+        reads.append(path)
+        return original(path, dir_fd)
+
+    monkeypatch.setattr(procfs, "read_bytes", counting)
+    result = info(host)
+    assert result["host"]["headroom"]["mem_total_kb"] == result["host"]["mem_total_kb"]
+    assert [path for path in reads if path.endswith("/meminfo")] == [host.root + "/meminfo"]
+    assert [path for path in reads if path.endswith("/mountinfo")] == [host.root + "/self/mountinfo"]

@@ -15,7 +15,8 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.oomguard.fleet.plugins.filter.oom_protection import oom_protection_plan
-from ansible_collections.oomguard.fleet.plugins.module_utils import _info_task, _leaks_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import info as _info_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import leaks as _leaks_task
 from ansible_collections.oomguard.fleet.plugins.modules import (
     oom_dropins, oom_protection_apply, oom_protection_leaks, oom_score_adj, oom_score_info,
 )

@@ -1,0 +1,237 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils file is private to the oomguard.fleet collection; it may change without notice.
+"""The work of one oom_protection_apply call, the role's one call per host: every part validated first (the
+drop-in plan, unit names also without systemd, the rules against one snapshot), then the unit values and
+rules in one oom_score_adj pass, the drop-ins, the sysctl file, and the read-back with oom_score_info's
+reader; with `realize`, the cgroup settings a running unit does not hold (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine import cgroup_settings, dropins
+from ansible_collections.oomguard.fleet.plugins.module_utils._host.files import SysctlFile, SysctlFileError
+from ansible_collections.oomguard.fleet.plugins.module_utils._host.systemd import systemd_running
+from ansible_collections.oomguard.fleet.plugins.module_utils._model import memory_settings
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.sysctls import oom_sysctl_content_error
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.units import is_template
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import adj as adj_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import dropins as dropins_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import info as info_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.part import Part, PartFailed
+
+DROPIN_KEYS = ("units", "state", "exclusive", "file_name", "owner_tag", "header", "root", "allow_oom_disable")
+
+
+def _without_none(options):
+    """Suboptions as the caller gave them: AnsibleModule fills the unset ones with None."""
+    return dict((key, value) for key, value in options.items() if value is not None)
+
+
+class ProtectionApply(object):
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.result = {
+            "changed": False, "systemd": False, "skipped_units": [], "reload_needed": False, "dropins": None,
+            "adjust": None, "rule_offset": 0, "sysctl": None, "units": {}, "host": {}, "cgroup_drift": [], "realized": [],
+            # A play's check_mode keyword leaves ansible_check_mode false: the caller reads it from here.
+            "check_mode": bool(module.check_mode),
+        }
+
+    def _fail(self, msg, **extra):
+        result = dict(self.result)
+        result.update(extra)
+        result["changed"] = any((result[part] or {}).get("changed") for part in ("dropins", "adjust", "sysctl"))
+        self.module.fail_json(msg=msg, **result)
+
+    def plan(self):
+        """Validate every part, match the rules and plan the files; nothing is written here."""
+        params = self.params
+        present = params["state"] == "present"
+        systemd = systemd_running(params["systemd_marker"])
+        self.result["systemd"] = systemd
+        units = [_without_none(unit) for unit in params["units"]]
+        names = [unit["name"] for unit in units]
+        try:
+            # Also on a host without systemd: the same inventory must not pass there and fail elsewhere.
+            dropins.check_units(units, params["state"], params["allow_oom_disable"])
+        except dropins.DropInError as exc:
+            raise PartFailed("Cannot manage the OOM drop-ins: %s" % exc)
+        # Built first: it checks proc_path.
+        self.reader = info_task.OOMScoreInfo(Part(self.module, info_task.argument_spec(), {
+            "units": (names or None) if systemd and present else None, "return_processes": False, "top": 0,
+            "proc_path": params["proc_path"],
+            # The role's read-back judges settings; only the audit's oom_score_info waits to rank by reclaim rate.
+            "oomd_sample_interval": 0,
+        }, "read-back"), systemd=systemd)
+        self.dropins = None
+        unit_rules = []
+        if systemd:
+            given = dict((key, params[key]) for key in DROPIN_KEYS)
+            given["units"] = units
+            self.dropins = dropins_task.DropIns(Part(self.module, dropins_task.argument_spec(), given, "units"))
+            self.dropins.plan()
+            if present:
+                # Templates first: the last matching rule wins, and an instance's own value must beat its
+                # template's, as its drop-in does in systemd's merge.
+                ordered = sorted(enumerate(units), key=lambda pair: not is_template(pair[1]["name"]))
+                unit_rules = [("units[%d] (%s)" % (index, unit["name"]), {"unit": unit["name"], "value": unit["oom_score_adj"]})
+                              for index, unit in ordered if unit.get("oom_score_adj") is not None]
+        elif names and present:
+            self.result["skipped_units"] = names
+        self.result["rule_offset"] = len(unit_rules)
+        rules = unit_rules + [("rules[%d]" % index, _without_none(rule)) for index, rule in enumerate(params["rules"])]
+        self.adjuster = None
+        if rules:
+            self.adjuster = adj_task.OomScoreAdj(Part(self.module, adj_task.argument_spec(), {
+                "rules": [rule for _label, rule in rules], "allow_oom_disable": params["allow_oom_disable"],
+                "on_denied": params["on_denied"], "on_no_match": params["on_no_match"], "proc_path": params["proc_path"],
+            }, "rules"), labels=[label for label, _rule in rules], warn_denied=params["host_warnings"])
+            # Compile, scan and match now: a bad rule or on_no_match=fail stops the call before any write.
+            self.adjuster.match()
+        self.sysctl = None
+        if params["sysctl_file"]:
+            problem = oom_sysctl_content_error(params["sysctl_content"]) if present else None
+            if problem:
+                raise PartFailed("sysctl_content: %s" % problem)
+            try:
+                self.sysctl = SysctlFile(params["sysctl_file"], params["sysctl_content"] if present else "")
+            except SysctlFileError as exc:
+                raise PartFailed("sysctl_file: %s" % exc)
+
+    def execute(self):
+        try:
+            self.plan()
+        except PartFailed as exc:
+            self._fail(exc.msg if "nothing was" in exc.msg.lower() else "%s; nothing was written" % exc.msg)
+        if self.result["skipped_units"] and self.params["host_warnings"]:
+            self.module.warn("systemd is not running on this host (%s is missing): skipped the drop-ins and the "
+                             "unit values of %s" % (self.params["systemd_marker"], ", ".join(self.result["skipped_units"])))
+        diffs = []
+        part = "adjust"
+        try:
+            # Live values first: a refusal with on_denied=fail rolls them back before any file is written.
+            if self.adjuster is not None:
+                self.result["adjust"] = self.adjuster.execute()
+                processes = self.result["adjust"].pop("diff", None)
+                if processes and (processes["before"] or processes["after"]):
+                    diffs.append(dict(processes, before_header="oom_score_adj of running processes",
+                                      after_header="oom_score_adj of running processes"))
+            part = "dropins"
+            if self.dropins is not None:
+                self.dropins.apply()
+                self.result["dropins"] = self.dropins.result
+                self.result["reload_needed"] = bool(self.dropins.result["units_changed"])
+                diffs.extend(self.dropins.result.pop("diff", []))
+            part = "sysctl"
+            if self.sysctl is not None:
+                try:
+                    self.result["sysctl"] = self.sysctl.apply(self.module)
+                except SysctlFileError as exc:
+                    raise PartFailed("sysctl_file: %s" % exc, {"path": self.sysctl.path, "changed": False})
+                diffs.extend(self.result["sysctl"].pop("diff", []))
+            part = "read-back"
+            # One scan per call: the table the live values were matched and written against, as read back.
+            found = self.reader.execute(procs=self.adjuster.snapshot if self.adjuster is not None else None)
+        except PartFailed as exc:
+            done = [name for name in ("adjust", "dropins", "sysctl") if (self.result[name] or {}).get("changed")]
+            msg = exc.msg
+            if done and part != "adjust":
+                msg += " (what this call had already changed stays: %s)" % ", ".join(done)
+            self._fail(msg, **({part: exc.result} if part in ("dropins", "adjust", "sysctl") else {}))
+        self.result["units"] = found.get("units") or {}
+        self.result["host"] = found["host"]
+        self.result["changed"] = any((self.result[key] or {}).get("changed") for key in ("dropins", "adjust", "sysctl"))
+        if not self.result["reload_needed"] and self.params["state"] == "present":
+            self.result["cgroup_drift"] = self._cgroup_drift()
+            if self.result["cgroup_drift"] and self.params["realize"] and not self.module.check_mode:
+                self.result["realized"] = self._realize(self.result["cgroup_drift"])
+                found = self.reader.execute(procs=self.adjuster.snapshot if self.adjuster is not None else None)
+                self.result["units"] = found.get("units") or {}
+                self.result["changed"] = self.result["changed"] or bool(self.result["realized"])
+            elif self.result["cgroup_drift"]:
+                # systemd up to 255 writes every cgroup attribute again on daemon-reload: the fix costs no extra
+                # module run there (and the role's follow-up realizes what a newer systemd leaves).
+                self.result["reload_needed"] = self.result["changed"] = True
+        if self.module._diff and diffs:
+            self.result["diff"] = diffs
+        return self.result
+
+    def _realize(self, drift):
+        """systemctl set-property --runtime for each drifting unit, with its drop-in's values; then the runtime
+        files this left are removed again (and systemd reloaded), so that the drop-in stays in charge."""
+        systemctl = self.module.get_bin_path("systemctl", required=True)
+        control = self.params["systemd_control_dir"]
+        wanted = dict((unit["name"], unit.get("cgroup") or {}) for unit in self.params["units"])
+        realized, removed = [], False
+        for name in sorted(set(item["unit"] for item in drift)):
+            if is_template(name):
+                continue
+            directory = os.path.join(control, name + ".d")
+            existed = os.path.isdir(directory)
+            before = _entries(directory)
+            properties = [line for line in dropins.directive_lines(wanted.get(name))
+                          if "50-%s.conf" % line.split("=", 1)[0] not in before]
+            if not properties:
+                continue
+            rc, _out, err = self.module.run_command([systemctl, "set-property", "--runtime", "--", name] + properties)
+            created = _entries(directory) - before
+            for entry in sorted(created):
+                os.unlink(os.path.join(directory, entry))
+                removed = True
+            if not existed and os.path.isdir(directory) and not _entries(directory):
+                os.rmdir(directory)
+            if rc != 0:
+                lines = (err or "").strip().splitlines()
+                self.module.warn("systemctl set-property --runtime %s failed (rc %d): %s"
+                                 % (name, rc, lines[-1] if lines else "no message"))
+                continue
+            realized.append({"unit": name, "properties": properties})
+        if removed:
+            rc, _out, err = self.module.run_command([systemctl, "daemon-reload"])
+            if rc != 0:
+                self.module.warn("systemctl daemon-reload failed (rc %d): %s" % (rc, (err or "").strip()))
+        return realized
+
+    def _cgroup_drift(self):
+        host = self.result["host"]
+        mem_total, page_size = (host.get("mem_total_kb") or 0) * 1024, host.get("page_size") or 4096
+        drift = []
+        for unit in self.params["units"]:
+            facts = (self.result["units"].get(unit["name"]) or {}).get("cgroup") or {}
+            declared = facts.get("declared") or {}
+            for key, expected, held in cgroup_settings.live_mismatches(unit.get("cgroup"), facts, mem_total, page_size):
+                # Only what systemd itself would write back; a different declared value is drift of the drop-in.
+                wanted = memory_settings.expected_bytes(unit["cgroup"][key], mem_total, page_size) \
+                    if key in memory_settings.MEMORY_KEYS else unit["cgroup"][key]
+                if memory_settings.same_value(declared.get(key), wanted, page_size):
+                    drift.append({"unit": unit["name"], "setting": key, "expected": expected, "held": held})
+        return drift
+
+
+def _entries(directory):
+    """The names in a directory; none when it does not exist."""
+    return set(os.listdir(directory)) if os.path.isdir(directory) else set()
+
+
+def argument_spec():
+    rule = adj_task.rule_spec()
+    spec = dict((key, value) for key, value in dropins_task.argument_spec().items())
+    spec.update(
+        exclusive=dict(type="bool", default=True),
+        rules=dict(type="list", elements="dict", options=rule, default=[]),
+        on_denied=dict(type="str", choices=["fail", "warn"], default="warn"),
+        host_warnings=dict(type="bool", default=True),
+        on_no_match=dict(type="str", choices=["ignore", "warn", "fail"], default="ignore"),
+        sysctl_file=dict(type="path"),
+        sysctl_content=dict(type="str", default=""),
+        realize=dict(type="bool", default=False),
+        systemd_control_dir=dict(type="path", default="/run/systemd/system.control"),
+        proc_path=dict(type="path", default="/proc"),
+        systemd_marker=dict(type="path", default="/run/systemd/system"),
+    )
+    return spec

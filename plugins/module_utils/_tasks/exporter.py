@@ -1,0 +1,206 @@
+# -*- coding: utf-8 -*-
+# Copyright: oomguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# This module_utils file is private to the oomguard.fleet collection; it may change without notice.
+"""The live exporter: one refresh of the node_exporter textfile, run by a systemd timer on the host.
+
+The fleet form of the seed's monitor loop. It runs the modules' own engine -- oom_score_info's task class
+(kill order, headroom, units), the leak finder, the report's Prometheus renderer -- outside Ansible, through a
+small stand-in for AnsibleModule, so the textfile and the audit can never disagree on a formula.
+Standard library only, Python >= 3.8. The role installs it as one self-contained script (see
+roles/oom_protection/templates/oomguard-exporter.py.j2), configured by a JSON file it writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import leaks as leaks_task
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as report_model
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.info import OOMScoreInfo, argument_spec
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine.matching import Matcher
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.selectors import SelectorError
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import judge
+from ansible_collections.oomguard.fleet.plugins.module_utils._report import prometheus
+
+OUTPUT_NAME = "oomguard.prom"
+
+
+class ConfigError(Exception):
+    """The exporter's configuration is unusable (one line)."""
+
+
+class Failed(Exception):
+    pass
+
+
+class _Module(object):
+    """What the task classes use of AnsibleModule: params, warn, fail_json, run_command, check mode."""
+
+    check_mode = True
+    _diff = False
+
+    def __init__(self, params):
+        self.params = params
+        self.warnings = []
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+    def fail_json(self, msg, **_result):
+        raise Failed(msg)
+
+    def run_command(self, argv, environ_update=None):
+        env = dict(os.environ)
+        env.update(environ_update or {})
+        try:
+            # This is the stand-in for AnsibleModule.run_command: the exporter runs without Ansible.
+            done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,  # pylint: disable=ansible-bad-function
+                                  check=False)
+        except OSError as exc:
+            return 127, "", str(exc)
+        return done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
+
+
+def load_config(path):
+    try:
+        with open(path, "rb") as handle:
+            config = json.loads(handle.read().decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError("cannot read the exporter configuration %s: %s" % (path, exc))
+    if not isinstance(config, dict) or not isinstance(config.get("output_dir"), str):
+        raise ConfigError("%s must be a JSON object with at least output_dir" % path)
+    top = config.get("top", 5)
+    if isinstance(top, bool) or not isinstance(top, int) or top < 0:
+        raise ConfigError("%s: top must be an integer >= 0, got %r" % (path, top))
+    try:
+        judge.assess_risk(None, config.get("thresholds") or {})
+        matchers = [Matcher(dict((k, v) for k, v in (rule.get("selector") or {}).items() if v is not None),
+                            "rules[%d]" % index) for index, rule in enumerate(config.get("rules") or [])]
+    except (ValueError, SelectorError) as exc:
+        raise ConfigError("%s: %s" % (path, exc))
+    config["matchers"] = matchers
+    return config
+
+
+def _status(policy, adjs, can_lower_adj=True):
+    if not adjs:
+        return "not_running"
+    # As the role judges it: a process at -1000 under a protective policy protects itself (sshd's listener);
+    # a value above a negative policy on a host without CAP_SYS_RESOURCE is denied (no run can lower it there).
+    off = [adj for adj in adjs if not (adj == policy or (adj == -1000 and policy is not None and policy < 0))]
+    if not off:
+        return "ok"
+    if not can_lower_adj and policy is not None and policy < 0 and all(adj is not None and adj > policy for adj in off):
+        return "denied"
+    return "drift"
+
+
+def _records(config, units, procs_by_rule, systemd, can_lower_adj=True):
+    records = []
+    for entry in config.get("units") or []:
+        unit = units.get(entry["name"]) or {}
+        processes = unit.get("processes") or []
+        declared = unit.get("declared_oom_score_adj")
+        adjs = [p["oom_score_adj"] for p in processes]
+        status = _status(entry.get("oom_score_adj"), adjs, can_lower_adj)
+        if status == "ok" and systemd and declared != entry.get("oom_score_adj"):
+            status = "drift"
+        records.append({
+            "kind": "unit", "target": entry["name"], "tier": entry.get("tier"),
+            "policy_oom_score_adj": entry.get("oom_score_adj"), "declared_oom_score_adj": declared,
+            "declared_set": unit.get("declared_set"), "processes": processes, "status": status, "reasons": [],
+        })
+    for rule, procs in procs_by_rule:
+        processes = [{"pid": p.pid, "name": p.name, "oom_score_adj": p.oom_score_adj} for p in procs]
+        records.append({
+            "kind": "process", "target": rule.get("target") or _describe(rule.get("selector") or {}),
+            "tier": rule.get("tier"), "policy_oom_score_adj": rule.get("oom_score_adj"),
+            "processes": processes,
+            "status": _status(rule.get("oom_score_adj"), [p.oom_score_adj for p in procs], can_lower_adj),
+            "reasons": [],
+        })
+    return records
+
+
+def _describe(selector):
+    return ",".join("%s=%s" % (key, selector[key]) for key in sorted(selector) if selector[key] is not None)
+
+
+def collect(config, hostname=None):
+    """One host result, shaped as the audit's oom_audit_result, from the live host."""
+    proc_path = config.get("proc_path") or "/proc"
+    params = dict((key, spec.get("default")) for key, spec in argument_spec().items())
+    params.update(top=config.get("top", 5), return_processes=False, proc_path=proc_path,
+                  exclude_own_processes=True, oomd_sample_interval=0)
+    module = _Module(params)
+    assigned_units = [entry["name"] for entry in config.get("units") or []]
+    # One scan of /proc per refresh: the leak finder reads it with cgroups, oom_score_info reuses it twice,
+    # for the global kill order and for the units (its `units` option also filters the kill order).
+    leaks, procs, _warnings = leaks_task.gather(proc_path, module.run_command, assigned_units, config["matchers"])
+    info = OOMScoreInfo(module).execute(procs)
+    if assigned_units:
+        unit_params = dict(params, top=0, units=assigned_units)
+        info["units"] = OOMScoreInfo(_Module(unit_params)).execute(procs)["units"]
+    systemd = info["host"]["systemd_running"]
+    rules = config.get("rules") or []
+    procs_by_rule = [(rule, matcher.select(procs)) for rule, matcher in zip(rules, config["matchers"])]
+    host = info["host"]
+    return {
+        "name": hostname or socket.gethostname(),
+        "reachable": True,
+        "errors": list(module.warnings),
+        "compliance": {"schema": 1, "systemd": systemd, "can_lower_adj": host["can_lower_adj"], "state": "present",
+                       "records": _records(config, info.get("units") or {}, procs_by_rule, systemd,
+                                           host["can_lower_adj"] is not False)},
+        "host": host,
+        "headroom": host.get("headroom"),
+        "thresholds": config.get("thresholds") or {},
+        "kill_order": info["kill_order"],
+        "leaks": leaks,
+        "events": [],
+        "events_source": None,
+    }
+
+
+def write_atomically(directory, text, name=OUTPUT_NAME):
+    """The collector must never read half a file: write a temporary file beside it, then rename."""
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + name + ".")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, os.path.join(directory, name))
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def refresh(config):
+    text = prometheus.render_prometheus(report_model.normalize_host(collect(config)))
+    write_atomically(config["output_dir"], text)
+    return text
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        sys.stderr.write("usage: oomguard-exporter CONFIG.json\n")
+        return 2
+    try:
+        refresh(load_config(argv[0]))
+    except ConfigError as exc:
+        sys.stderr.write("oomguard-exporter: %s\n" % exc)
+        return 2
+    except (Failed, OSError, RuntimeError) as exc:
+        sys.stderr.write("oomguard-exporter: refresh failed, the previous textfile is kept: %s\n" % exc)
+        return 1
+    return 0
