@@ -17,13 +17,19 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import subprocess
 import sys
+import time
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
 from guestlib import Ansible, Guest, write_inventory  # noqa: E402  pylint: disable=wrong-import-position
+
+NOTE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "hack", "note")
+# Where the lane's own time went (the boot and the shutdown of both guests), for the summary at the end.
+TIMES = {}
 
 
 def _lane():
@@ -39,6 +45,7 @@ def _lane():
 def guests():
     run_dir, images = _lane()
     started = [Guest(suite, suite, run_dir, image) for suite, image in sorted(images.items())]
+    begin = time.monotonic()
     try:
         with concurrent.futures.ThreadPoolExecutor(len(started)) as pool:
             futures = [pool.submit(guest.start) for guest in started]
@@ -51,10 +58,13 @@ def guests():
                 raise
         for guest in started:
             guest.wait_system()
+        TIMES["boot"] = time.monotonic() - begin
         yield {guest.name: guest for guest in started}
     finally:
+        begin = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(len(started)) as pool:
             list(pool.map(lambda guest: guest.stop(), started))
+        TIMES["stop"] = time.monotonic() - begin
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +77,13 @@ def inventory(guests):
 def ansible(inventory):
     run_dir = _lane()[0]
     return Ansible(inventory, run_dir)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The boot and shutdown of both guests (at once), which --durations hides inside the first test's setup and
+    the last one's teardown; also a note in make test's summary."""
+    if TIMES:
+        line = "guests: booted in %s, stopped in %s (both at once)" % tuple(
+            "%d s" % TIMES[key] if key in TIMES else "-" for key in ("boot", "stop"))
+        terminalreporter.write_line(line)
+        subprocess.run([NOTE, line], check=False, stderr=subprocess.DEVNULL)
