@@ -143,13 +143,13 @@ molecule: venvs images ## every molecule scenario in extensions/molecule on the 
 guests: deps venv-$(TOOLS_LANE) link ## pytest tests/guests on real Debian 12/13 hosts (QEMU guests; one lane per machine)
 	@$(ANSIBLE_ENV) hack/guests/run-lane $(TOOLS_VENV) $(BUILD)
 
-# The real-host issue's scenarios (host facts, the role end to end, the global drill) and every killer in the
-# kill history (systemd-oomd, earlyoom, nohang and the kernel, one audit): the part of the lane that fits into
-# make test's budget; the memory-stack and audit-finding guest tests run in `make guests`.
+# The real-host issue's scenarios (host facts, the role end to end, the global drill) and real container runtimes
+# with a Kubernetes node's layout (one audit): the part of the lane that fits into make test's budget; the
+# memory-stack and audit-finding guest tests run in `make guests`.
 # test_killers_on_guests passed in make test (2026-12-04, d27c7ba) but once waited in vain for systemd-oomd's
 # pressure kill on the Debian 13 guest while the other stages loaded the machine: it runs in `make guests`
 # until that is understood and fixed (a flaky real-host test is fixed, never retried into green).
-GUESTS_CORE := test_guest_host or test_role_on_guests or test_global_drill
+GUESTS_CORE := test_guest_host or test_role_on_guests or test_global_drill or test_containers_on_guests
 guests-core: deps venv-$(TOOLS_LANE) link ## the guest lane's real-host scenarios only (make test's guest stage)
 	@$(ANSIBLE_ENV) hack/guests/run-lane $(TOOLS_VENV) $(BUILD) -k '$(GUESTS_CORE)'
 
