@@ -5,15 +5,16 @@
 node's cgroup layout, on both guests at once; one audit.
 
 The guest image has the runtimes installed but disabled (the test proves it first and last). Per guest, one
-SSH call then builds a busybox root file system, imports it as an image (`docker import`, `podman import`,
-`docker save | ctr images import`: no registry), starts the runtimes and runs:
+SSH call then builds a busybox root file system (no registry: Docker and Podman import it as an image, LXC and
+containerd's pods run from copies of the directory), starts the runtimes and runs:
 - one container per runtime running `oomg-app` (a shell script that blocks without a child, so its process
   name stays `oomg-app`): Docker (systemd cgroup driver: `docker-<id>.scope`), Podman (`libpod-<id>.scope`
   with conmon beside it), LXC (`lxc.payload.<name>`, a config pointing at a rootfs directory);
 - a Kubernetes node's layout as kubelet and containerd's CRI plugin make it with the systemd cgroup driver:
   three pods (Guaranteed, Burstable, BestEffort) in `kubepods[-<qos>]-pod<uid_>.slice`, each a pause
-  (sandbox) container and an `oomg-app` container, started by `ctr run --runc-systemd-cgroup --cgroup
-  <pod slice>:cri-containerd:<id>` with the `io.kubernetes.cri.*` annotations of the CRI plugin, the
+  (sandbox) container and an `oomg-app` container, started by `ctr run --runc-systemd-cgroup --config <spec>`
+  from containerd's default spec made into what the CRI plugin writes: cgroupsPath
+  `<pod slice>:cri-containerd:<id>` (a `cri-containerd-<id>.scope`), its `io.kubernetes.cri.*` annotations, the
   `oom_score_adj` of kubelet's QoS policy in the OCI spec (process.oomScoreAdj, written by runc: -998 for
   the sandboxes, -997 Guaranteed, the Burstable formula, 1000 BestEffort), and kubelet's /var/log/pods and
   /var/log/containers entries;
