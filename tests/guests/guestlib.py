@@ -325,6 +325,15 @@ def pressure_diagnostics(guest, cgroup):
                      % path, check=False).stdout
 
 
+def wait_for_oomd_kill(guest, cgroup, what, check, timeout):
+    """wait_until(what, check, timeout); on a timeout the AssertionError also says what systemd-oomd saw of the
+    monitored cgroup (pressure_diagnostics)."""
+    try:
+        return wait_until(what, check, timeout)
+    except AssertionError as error:
+        raise AssertionError("%s; what it saw:\n%s" % (error, pressure_diagnostics(guest, cgroup))) from None
+
+
 def wait_until(what, check, timeout, every=2):
     """check()'s first true value, asked every `every` seconds; AssertionError naming `what` after timeout s."""
     deadline = time.monotonic() + timeout

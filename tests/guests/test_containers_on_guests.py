@@ -38,6 +38,7 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 AUDIT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                      "playbooks", "audit.yml")
@@ -292,14 +293,9 @@ def _cleanup(guest, facts):
 
 
 def _prometheus_samples(text):
-    """[(name, {label: value}, value)] of a Prometheus text file."""
-    samples = []
-    for line in text.splitlines():
-        match = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$", line)
-        if match:
-            labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
-            samples.append((match.group(1), labels, match.group(3)))
-    return samples
+    """[(name, {label: value}, value as text)] of a Prometheus text file, read by Prometheus' own parser."""
+    return [(sample.name, sample.labels, "%g" % sample.value)
+            for family in text_string_to_metric_families(text) for sample in family.samples]
 
 
 @pytest.fixture(scope="module")

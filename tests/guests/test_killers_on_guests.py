@@ -27,7 +27,7 @@ import os
 
 import pytest
 
-from guestlib import pressure_diagnostics, thrash_loop, wait_until as _wait
+from guestlib import thrash_loop, wait_for_oomd_kill, wait_until as _wait
 
 AUDIT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                      "playbooks", "audit.yml")
@@ -136,11 +136,8 @@ def _thresholds(guest):
 def _oomd_kill(guest, since):
     guest.ssh("systemctl restart systemd-oomd && systemctl start %s" % SQUEEZE)
     killed = "(Killed|Marked) %s/%s" % (WATCHED, SQUEEZE)
-    try:
-        oomd = _wait("systemd-oomd's kill of %s on %s" % (SQUEEZE, guest.name),
-                     lambda: _journal(guest, since, "-u systemd-oomd", killed), OOMD_TIMEOUT)
-    except AssertionError as error:
-        raise AssertionError("%s; what it saw:\n%s" % (error, pressure_diagnostics(guest, WATCHED))) from None
+    oomd = wait_for_oomd_kill(guest, WATCHED, "systemd-oomd's kill of %s on %s" % (SQUEEZE, guest.name),
+                              lambda: _journal(guest, since, "-u systemd-oomd", killed), OOMD_TIMEOUT)
     pid1 = "^%s: (systemd-oomd killed .* process|Failed with result .oom-kill.)" % SQUEEZE
     try:
         pid1_lines = _wait("PID 1's lines about it", lambda: _journal(guest, since, "_PID=1", pid1), 60)

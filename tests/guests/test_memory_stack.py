@@ -18,7 +18,7 @@ import os
 
 import pytest
 
-from guestlib import pressure_diagnostics, thrash_loop, wait_until as _wait
+from guestlib import thrash_loop, wait_for_oomd_kill, wait_until as _wait
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTECT = os.path.join(HERE, "playbooks", "protect.yml")
@@ -222,10 +222,8 @@ def test_systemd_oomd_kills_the_predicted_cgroup_of_the_watched_slice_and_never_
         assert rule["omitted"] == [WATCHED + "/guest-keep.service"], (name, rule)
         keep_pid = _read(guest, ["guest-keep.service"])["guest-keep.service"]["MainPID"]
         guest.ssh("touch %s/squeeze" % GO)
-        try:
-            _wait("systemd-oomd's kill on %s" % name, lambda guest=guest: guest.ssh(killed_lines, check=False).stdout, 180)
-        except AssertionError as error:
-            raise AssertionError("%s; what it saw:\n%s" % (error, pressure_diagnostics(guest, WATCHED))) from None
+        wait_for_oomd_kill(guest, WATCHED, "systemd-oomd's kill on %s" % name,
+                           lambda guest=guest: guest.ssh(killed_lines, check=False).stdout, 180)
         killed = guest.sh(killed_lines)
         assert all(WATCHED + "/guest-squeeze.service" in line for line in killed.splitlines()), (name, killed)
         now = _read(guest, ["guest-squeeze.service", "guest-keep.service"])
