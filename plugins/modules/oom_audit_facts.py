@@ -27,6 +27,7 @@ attributes:
     description: Reads only; check mode changes nothing.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
 extends_documentation_fragment:
   - oomguard.fleet.proc_path
 options:

@@ -63,7 +63,7 @@ def test_one_call_returns_what_the_three_modules_return(host):
     assert not failed
     for key in INFO_KEYS:
         assert combined[key] == info[key], key
-    assert [victim["pid"] for victim in combined["kill_order"]] [:2] == [301, 300]
+    assert [victim["pid"] for victim in combined["kill_order"]][:2] == [301, 300]
 
     leaks, failed = run_module(oom_protection_leaks.main, dict(proc_path=host.root, **args))
     assert not failed and combined["leaks"] == leaks["leaks"]
