@@ -10,7 +10,7 @@ module: oom_audit_facts
 short_description: Gather what an OOM audit reads on a host - kill order, OOM settings, protection leaks, OOM kills - in one call
 version_added: "0.1.0"
 description:
-  - The gathering call of the audit playbook (C(oomguard.fleet.audit)), next to the M(oomguard.fleet.oom_protection)
+  - The gathering call of the audit playbook (C(oomguard.fleet.audit)), next to the C(oomguard.fleet.oom_protection)
     role's compliance check. It returns what M(oomguard.fleet.oom_score_info) (with O(oomguard.fleet.oom_score_info#module:return_processes=false)),
     M(oomguard.fleet.oom_protection_leaks) (without a reset) and M(oomguard.fleet.oom_events_info) return, under
     the same keys, from one module run instead of three.
