@@ -20,7 +20,7 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._model.selectors im
     SELECTOR_KEYS, SelectorError, describe, fields_needed,
 )
 from ansible_collections.oomguard.fleet.plugins.module_utils._engine.matching import Matcher, children_map
-from ansible_collections.oomguard.fleet.plugins.module_utils._model.units import unit_of_cgroup
+from ansible_collections.oomguard.fleet.plugins.module_utils._model.units import is_template, unit_of_cgroup
 from ansible_collections.oomguard.fleet.plugins.module_utils._host.writer import (
     CHANGED, DENIED, REUSED, UNCHANGED, VANISHED, denial_reason, write_adj,
 )
@@ -48,6 +48,21 @@ def legacy_to_score_adj(oom_adj):
         return SCORE_ADJ_MAX
     magnitude = abs(oom_adj) * SCORE_ADJ_MAX // -OOM_ADJ_MIN
     return -magnitude if oom_adj < 0 else magnitude
+
+
+def role_rules(units, process_rules, systemd):
+    """The rules of the role's one oom_score_adj pass: (labels, rules, offset). With systemd, each unit with a
+    value first (templates before instances: the last matching rule wins, and an instance's own value must beat
+    its template's, as its drop-in does in systemd's merge), then the process rules, which start at `offset`.
+    Shared by oom_protection_apply and the exporter, so both judge the same rules."""
+    unit_rules = []
+    if systemd:
+        ordered = sorted(enumerate(units), key=lambda pair: not is_template(pair[1]["name"]))
+        unit_rules = [("units[%d] (%s)" % (index, unit["name"]), {"unit": unit["name"], "value": unit["oom_score_adj"]})
+                      for index, unit in ordered if unit.get("oom_score_adj") is not None]
+    rules = unit_rules + [("rules[%d]" % index, dict((k, v) for k, v in rule.items() if v is not None))
+                          for index, rule in enumerate(process_rules)]
+    return [label for label, _rule in rules], [rule for _label, rule in rules], len(unit_rules)
 
 
 class Rule(object):

@@ -69,28 +69,20 @@ class ProtectionApply(object):
             "oomd_sample_interval": 0,
         }, "read-back"), systemd=systemd)
         self.dropins = None
-        unit_rules = []
         if systemd:
             given = dict((key, params[key]) for key in DROPIN_KEYS)
             given["units"] = units
             self.dropins = dropins_task.DropIns(Part(self.module, dropins_task.argument_spec(), given, "units"))
             self.dropins.plan()
-            if present:
-                # Templates first: the last matching rule wins, and an instance's own value must beat its
-                # template's, as its drop-in does in systemd's merge.
-                ordered = sorted(enumerate(units), key=lambda pair: not is_template(pair[1]["name"]))
-                unit_rules = [("units[%d] (%s)" % (index, unit["name"]), {"unit": unit["name"], "value": unit["oom_score_adj"]})
-                              for index, unit in ordered if unit.get("oom_score_adj") is not None]
         elif names and present:
             self.result["skipped_units"] = names
-        self.result["rule_offset"] = len(unit_rules)
-        rules = unit_rules + [("rules[%d]" % index, _without_none(rule)) for index, rule in enumerate(params["rules"])]
+        labels, rules, self.result["rule_offset"] = adj_task.role_rules(units if present else [], params["rules"], systemd)
         self.adjuster = None
         if rules:
             self.adjuster = adj_task.OomScoreAdj(Part(self.module, adj_task.argument_spec(), {
-                "rules": [rule for _label, rule in rules], "allow_oom_disable": params["allow_oom_disable"],
+                "rules": rules, "allow_oom_disable": params["allow_oom_disable"],
                 "on_denied": params["on_denied"], "on_no_match": params["on_no_match"], "proc_path": params["proc_path"],
-            }, "rules"), labels=[label for label, _rule in rules], warn_denied=params["host_warnings"])
+            }, "rules"), labels=labels, warn_denied=params["host_warnings"])
             # Compile, scan and match now: a bad rule or on_no_match=fail stops the call before any write.
             self.adjuster.match()
         self.sysctl = None

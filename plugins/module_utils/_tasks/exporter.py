@@ -5,8 +5,10 @@
 """The live exporter: one refresh of the node_exporter textfile, run by a systemd timer on the host.
 
 The fleet form of the seed's monitor loop. It runs the modules' own engine -- oom_score_info's task class
-(kill order, headroom, units), the leak finder, the report's Prometheus renderer -- outside Ansible, through a
-small stand-in for AnsibleModule, so the textfile and the audit can never disagree on a formula.
+(kill order, headroom, units), the leak finder, the role's compliance judgement (_engine.compliance over a
+predicted oom_score_adj pass, as the role's check mode makes it), the report's Prometheus renderer -- outside
+Ansible, through a small stand-in for AnsibleModule, so the textfile and the audit can never disagree on a
+formula or a status.
 Standard library only, Python >= 3.8. The role installs it as one self-contained script (see
 roles/oom_protection/templates/oomguard-exporter.py.j2), configured by a JSON file it writes.
 """
@@ -20,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 
+from ansible_collections.oomguard.fleet.plugins.module_utils._engine import compliance
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import adj as adj_task
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import leaks as leaks_task
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as report_model
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.info import OOMScoreInfo, argument_spec
@@ -88,48 +92,40 @@ def load_config(path):
     return config
 
 
-def _status(policy, adjs, can_lower_adj=True):
-    if not adjs:
-        return "not_running"
-    # As the role judges it: a process at -1000 under a protective policy protects itself (sshd's listener);
-    # a value above a negative policy on a host without CAP_SYS_RESOURCE is denied (no run can lower it there).
-    off = [adj for adj in adjs if not (adj == policy or (adj == -1000 and policy is not None and policy < 0))]
-    if not off:
-        return "ok"
-    if not can_lower_adj and policy is not None and policy < 0 and all(adj is not None and adj > policy for adj in off):
-        return "denied"
-    return "drift"
-
-
-def _records(config, units, procs_by_rule, systemd, can_lower_adj=True):
-    records = []
-    for entry in config.get("units") or []:
-        unit = units.get(entry["name"]) or {}
-        processes = unit.get("processes") or []
-        declared = unit.get("declared_oom_score_adj")
-        adjs = [p["oom_score_adj"] for p in processes]
-        status = _status(entry.get("oom_score_adj"), adjs, can_lower_adj)
-        if status == "ok" and systemd and declared != entry.get("oom_score_adj"):
-            status = "drift"
-        records.append({
-            "kind": "unit", "target": entry["name"], "tier": entry.get("tier"),
-            "policy_oom_score_adj": entry.get("oom_score_adj"), "declared_oom_score_adj": declared,
-            "declared_set": unit.get("declared_set"), "processes": processes, "status": status, "reasons": [],
-        })
-    for rule, procs in procs_by_rule:
-        processes = [{"pid": p.pid, "name": p.name, "oom_score_adj": p.oom_score_adj} for p in procs]
-        records.append({
-            "kind": "process", "target": rule.get("target") or _describe(rule.get("selector") or {}),
-            "tier": rule.get("tier"), "policy_oom_score_adj": rule.get("oom_score_adj"),
-            "processes": processes,
-            "status": _status(rule.get("oom_score_adj"), [p.oom_score_adj for p in procs], can_lower_adj),
-            "reasons": [],
-        })
-    return records
+def plan_of(config):
+    """The role's plan of this host as the exporter's configuration carries it (tasks/exporter.yml: the plan's
+    `units` and `processes`), with what an older or hand-written configuration leaves out filled in."""
+    units = [dict({"tier": None, "oom_score_adj": None, "oom_policy": None}, **entry)
+             for entry in config.get("units") or []]
+    processes = []
+    for rule in config.get("rules") or []:
+        selector = dict((k, v) for k, v in (rule.get("selector") or {}).items() if v is not None)
+        processes.append(dict({"tier": None, "oom_score_adj": None, "required": False,
+                               "target": _describe(selector)}, **dict(rule, selector=selector)))
+    return {"units": units, "processes": processes, "unit_names": [unit["name"] for unit in units],
+            "process_rules": [dict(entry["selector"], value=entry["oom_score_adj"]) for entry in processes]}
 
 
 def _describe(selector):
     return ",".join("%s=%s" % (key, selector[key]) for key in sorted(selector) if selector[key] is not None)
+
+
+def judge_compliance(plan, info, proc_path):
+    """The role's judgement of the host, as its check mode makes it (_engine.compliance over the read-back and
+    a predicted oom_score_adj pass of the same rules, _tasks.adj.role_rules): the same records and statuses as
+    the role's oom_protection_compliance fact, and so as the audit."""
+    systemd = info["host"]["systemd_running"]
+    labels, rules, offset = adj_task.role_rules(plan["units"], plan["process_rules"], systemd)
+    adjusted = None
+    if rules:
+        params = dict((key, spec.get("default")) for key, spec in adj_task.argument_spec().items())
+        # As the role calls it (oom_protection_apply: on_denied warn, on_no_match ignore), in check mode.
+        # allow_oom_disable: the role's plan has already refused a -1000 that the inventory does not allow.
+        params.update(rules=rules, proc_path=proc_path, on_denied="warn", on_no_match="ignore",
+                      allow_oom_disable=True)
+        adjusted = adj_task.OomScoreAdj(_Module(params), labels=labels, warn_denied=False).execute()
+    return compliance.compliance(plan, info=info, adj=adjusted, systemd=systemd, state="present",
+                                 rule_offset=offset, check_mode=True)
 
 
 def collect(config, hostname=None):
@@ -139,25 +135,21 @@ def collect(config, hostname=None):
     params.update(top=config.get("top", 5), return_processes=False, proc_path=proc_path,
                   exclude_own_processes=True, oomd_sample_interval=0)
     module = _Module(params)
-    assigned_units = [entry["name"] for entry in config.get("units") or []]
+    plan = plan_of(config)
     # One scan of /proc per refresh: the leak finder reads it with cgroups, oom_score_info reuses it twice,
     # for the global kill order and for the units (its `units` option also filters the kill order).
-    leaks, procs, _warnings = leaks_task.gather(proc_path, module.run_command, assigned_units, config["matchers"])
+    leaks, procs, _warnings = leaks_task.gather(proc_path, module.run_command, plan["unit_names"], config["matchers"])
     info = OOMScoreInfo(module).execute(procs)
-    if assigned_units:
-        unit_params = dict(params, top=0, units=assigned_units)
-        info["units"] = OOMScoreInfo(_Module(unit_params)).execute(procs)["units"]
     systemd = info["host"]["systemd_running"]
-    rules = config.get("rules") or []
-    procs_by_rule = [(rule, matcher.select(procs)) for rule, matcher in zip(rules, config["matchers"])]
+    if plan["unit_names"] and systemd:
+        unit_params = dict(params, top=0, units=plan["unit_names"])
+        info["units"] = OOMScoreInfo(_Module(unit_params)).execute(procs)["units"]
     host = info["host"]
     return {
         "name": hostname or socket.gethostname(),
         "reachable": True,
         "errors": list(module.warnings),
-        "compliance": {"schema": 1, "systemd": systemd, "can_lower_adj": host["can_lower_adj"], "state": "present",
-                       "records": _records(config, info.get("units") or {}, procs_by_rule, systemd,
-                                           host["can_lower_adj"] is not False)},
+        "compliance": judge_compliance(plan, info, proc_path),
         "host": host,
         "headroom": host.get("headroom"),
         "thresholds": config.get("thresholds") or {},

@@ -24,20 +24,29 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._model.units import
 from ansible_collections.oomguard.fleet.plugins.module_utils._host.writer import CHANGED, VANISHED, REUSED, write_adj
 
 
-def gather(proc_path, run_command, assigned_units=(), matchers=(), systemd=None):
+def scan_fields(matchers=()):
+    """What a scan must read of every process for the leaks: the cgroup, and what the rules select on."""
+    return frozenset(set(["cgroup"]) | set(fields_needed([m.rule for m in matchers])))
+
+
+def gather(proc_path, run_command, assigned_units=(), matchers=(), systemd=None, procs=None, page_size=None):
     """(leaks, process table, warnings): one scan with cgroups, one `systemctl show` for the units concerned.
     The caller's own process chain is left out.
 
-    Shared with the exporter, which passes its own run_command. Raises OSError / RuntimeError.
+    `procs` (with `page_size`): a table the caller has just scanned with at least scan_fields(matchers), instead
+    of scanning again (the caller warns about it). Shared with the exporter, which passes its own run_command.
+    Raises OSError / RuntimeError.
     """
-    want = set(["cgroup"]) | set(fields_needed([m.rule for m in matchers]))
-    procs, warnings = procfs.scan(proc_path, frozenset(want))
+    warnings = []
+    if procs is None:
+        procs, warnings = procfs.scan(proc_path, scan_fields(matchers))
     declared = {}
     if systemd is None:
         systemd = systemd_running()
     if systemd:
         declared = leaks_engine.declared_values(show_units(run_command, leaks_engine.units_to_show(procs)))
-    page_size = procfs.read_host(proc_path)["page_size"]
+    if page_size is None:
+        page_size = procfs.read_host(proc_path)["page_size"]
     # The run's own processes (an SSH session under a protected sshd, when Ansible connects over SSH) end
     # with the run: reporting them would flag every audit of such a host.
     own = set(own_chain(proc_path))
@@ -71,9 +80,11 @@ class ProtectionLeaks(Task):
             except SelectorError as exc:
                 self._fail("%s; nothing was read or written" % exc)
 
-    def execute(self):
+    def execute(self, procs=None, systemd=None, page_size=None):
+        """`procs`, `systemd`, `page_size`: what a combined call has read already (see gather())."""
         try:
-            leaks, _procs, warnings = gather(self.proc_path, self._run, self.params["units"], self.matchers)
+            leaks, _procs, warnings = gather(self.proc_path, self._run, self.params["units"], self.matchers,
+                                             systemd=systemd, procs=procs, page_size=page_size)
         except OSError as exc:
             self._fail("cannot read the process table under %s: %s; nothing was written" % (self.proc_path, exc))
         except RuntimeError as exc:

@@ -3,10 +3,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One part of a combined module call, seen by a task class (adj, dropins, info) as its module.
 
-The task classes read `params`, `check_mode` and `_diff`, call `warn()`, `run_command()` and `atomic_move()`,
-and end with `fail_json()`. A Part validates its own params against the task's argument spec (filling the
-defaults), forwards the rest to the real AnsibleModule, and turns `fail_json()` into PartFailed, so the
-combined module decides what to report.
+The task classes read `params`, `check_mode` and `_diff`, call `warn()`, `run_command()`, `get_bin_path()`
+and `atomic_move()`, and end with `fail_json()`. A Part validates its own params against the task's argument
+spec (filling the defaults), forwards the rest to the real AnsibleModule, and turns `fail_json()` into
+PartFailed, so the combined module decides what to report.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ class Part(object):
 
     def run_command(self, *args, **kwargs):
         return self._module.run_command(*args, **kwargs)
+
+    def get_bin_path(self, *args, **kwargs):
+        return self._module.get_bin_path(*args, **kwargs)
 
     def atomic_move(self, *args, **kwargs):
         return self._module.atomic_move(*args, **kwargs)

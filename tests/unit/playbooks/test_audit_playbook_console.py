@@ -14,6 +14,8 @@ import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.audit import argument_spec as audit_argument_spec
+
 PLAYBOOK = os.path.join(os.path.dirname(__file__), "..", "..", "..", "playbooks", "audit.yml")
 
 
@@ -107,6 +109,7 @@ def test_the_audit_reads_the_kills_of_every_killer():
             yield item
             for key in ("block", "rescue"):
                 yield from walk(item.get(key) or [])
-    (task,) = [t for t in walk(tasks()) if "oomguard.fleet.oom_events_info" in t]
-    # The module's default is every killer; a `killers` filter here would hide userspace kills.
-    assert "killers" not in task["oomguard.fleet.oom_events_info"]
+    (task,) = [t for t in walk(tasks()) if "oomguard.fleet.oom_audit_facts" in t]
+    # oom_audit_facts reads every killer's kills (it has no `killers` filter, which would hide userspace kills).
+    assert "killers" not in task["oomguard.fleet.oom_audit_facts"]
+    assert "killers" not in audit_argument_spec()

@@ -91,7 +91,7 @@ def module_paths():
 
 def test_every_module_is_checked():
     assert [os.path.basename(path) for path in module_paths()] == [
-        "oom_audit_report.py", "oom_dropins.py", "oom_events_info.py", "oom_protection_apply.py",
+        "oom_audit_facts.py", "oom_audit_report.py", "oom_dropins.py", "oom_events_info.py", "oom_protection_apply.py",
         "oom_protection_leaks.py", "oom_score_adj.py", "oom_score_info.py"]
 
 

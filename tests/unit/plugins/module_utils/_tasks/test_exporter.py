@@ -36,7 +36,10 @@ def host(fakeproc):
 
 def config(host, tmp_path, **extra):
     data = {"output_dir": str(tmp_path / "textfile"), "top": 3, "proc_path": host.root,
-            "units": [{"name": "ssh.service", "tier": "critical", "oom_score_adj": -900}], "rules": []}
+            "units": [{"name": "ssh.service", "tier": "critical", "oom_score_adj": -900}],
+            # As the role's plan writes it (tasks/exporter.yml: the plan's units and processes).
+            "rules": [{"selector": {"name": "sshd"}, "tier": "critical", "required": False, "source": "test",
+                       "target": "name=sshd", "oom_score_adj": -900}]}
     data.update(extra)
     path = tmp_path / "exporter.json"
     path.write_text(json.dumps(data))
@@ -56,8 +59,11 @@ def test_a_refresh_writes_a_textfile_that_a_prometheus_parser_reads(host, tmp_pa
     assert values[("oomguard_memory_available_bytes", ())] == 200000 * 1024
     assert values[("oomguard_memory_pressure_percent", (("kind", "some"), ("window", "60s")))] == 2.0
     assert values[("oomguard_protection_leaks", ())] == 1.0
-    assert values[("oomguard_assignment_status", (("kind", "unit"), ("status", "ok"), ("target", "ssh.service"),
+    # The role's judgement: without systemd (this test host) units are not judged, processes are.
+    assert values[("oomguard_assignment_status", (("kind", "process"), ("status", "ok"), ("target", "name=sshd"),
                                                   ("tier", "critical")))] == 1.0
+    assert not [labels for (name, labels), _v in values.items()
+                if name == "oomguard_assignment_status" and dict(labels)["kind"] == "unit"]
     victims = [labels for (name, labels), _v in values.items() if name == "oomguard_next_victim_oom_score"]
     assert [dict(labels)["name"] for labels in sorted(victims, key=lambda l: dict(l)["rank"])][0] == "java"
     assert str(os.getpid()) not in [dict(labels)["pid"] for labels in victims]
@@ -84,13 +90,13 @@ def test_a_bad_configuration_is_one_line_and_writes_nothing(tmp_path, capsys, co
     (0, "denied", "denied"),                  # no CAP_SYS_RESOURCE: no run can lower the value here
     (1 << 24, "drift", "drifting"),           # CAP_SYS_RESOURCE: harden would fix it
 ])
-def test_a_unit_process_above_a_negative_policy_is_denied_only_without_cap_sys_resource(
+def test_a_process_above_a_negative_policy_is_denied_only_without_cap_sys_resource(
         host, tmp_path, cap_eff, record_status, host_status):
     host._write("self/status", "Name:\tpython3\nUid:\t0\t0\t0\t0\nCapEff:\t%016x\n" % cap_eff)
     host.add(613, name="sshd", ppid=612, oom_score_adj=0, cgroup="/system.slice/ssh.service")
     assert _exporter.main([config(host, tmp_path)]) == 0
     values = samples((tmp_path / "textfile" / "oomguard.prom").read_text())
-    assert values[("oomguard_assignment_status", (("kind", "unit"), ("status", record_status),
-                                                  ("target", "ssh.service"), ("tier", "critical")))] == 1.0
+    assert values[("oomguard_assignment_status", (("kind", "process"), ("status", record_status),
+                                                  ("target", "name=sshd"), ("tier", "critical")))] == 1.0
     assert values[("oomguard_host_status", (("status", host_status),))] == 1.0
     assert values[("oomguard_compliant", ())] == 0.0
