@@ -48,6 +48,13 @@ importable (ansible_collections/oomguard/fleet on PYTHONPATH) and the fleet imag
     PYTHONPATH=<dir holding ansible_collections> python benchmarks/bench_fleet.py [--units 1,10,50]
         [--naive-units 1,10] [--rounds 1] [--json results.json] [--keep] [--memory-tier]
         [--hosts 5,50] [--forks 5,25,50] [--strategies linear,free] [--naive-hosts 5] [--naive-forks 50]
+        [--audit-baseline REV]
+
+--audit-baseline REV also runs the audit, right after the role's own, with the collection as it was at git
+revision REV (extracted with `git archive` into the benchmark's temporary directory and put first on
+ANSIBLE_COLLECTIONS_PATH for that run only), on the same converged hosts, and prints the two side by side:
+module runs and controller CPU per host, before and after, with their ratios. Within a round the two audits
+swap places every round, like the contenders.
 
 --naive-units, --naive-hosts and --naive-forks limit the naive role to some unit counts, host counts and forks
 (it costs one module run per unit, step and host: minutes per run at 50 units). Without the new options the
@@ -101,6 +108,9 @@ ROLE_COMMANDS = {"first": 3, "rerun": 1, "audit": 2}
 # Issue 23: the audit gathers everything in at most this many module runs per host.
 AUDIT_MODULE_RUNS_MAX = 2
 NAIVE_COMMANDS_PER_UNIT = {"first": 10, "rerun": 9, "audit": 9}
+# --audit-baseline: the earlier audit's run, reported beside the role's own (5 module runs before issue 23).
+BASELINE_AUDIT = "audit_before"
+BASELINE_AUDIT_COMMANDS = 5
 # Rough costs on the quiet 2-core machine the project measures on (seconds), for the estimate only.
 SECONDS_PER_PLAYBOOK = 2.5
 SECONDS_PER_ROLE_COMMAND = 0.6
@@ -222,7 +232,7 @@ class Fleet(object):
         # systemd's bus comes up a moment after podman run returns: wait for it before asking systemctl.
         script = ("for i in $(seq 1 600); do [ -S /run/systemd/private ] && break; sleep 0.2; done; "
                   "systemctl is-system-running --wait >/dev/null; "
-                  "for i in $(seq -w 1 %d); do printf '%s' $i > /etc/systemd/system/%s$i.service; done; "
+                  "for i in $(seq 1 %d); do i=$(printf %%02d $i); printf '%s' $i > /etc/systemd/system/%s$i.service; done; "
                   "systemctl daemon-reload && systemctl start %s" % (self.services, UNIT_FILE, UNIT_PREFIX, units))
         _parallel(lambda host: self.sh(host[0], script), self.hosts)
 
@@ -342,10 +352,10 @@ class TreeSampler(threading.Thread):
         self.peak_processes = max(self.peak_processes, len(tree))
 
 
-def ansible_env(fleet, workdir, forks=5, strategy=None):
+def ansible_env(fleet, workdir, forks=5, strategy=None, collections=None):
     env = dict(fleet.env)
     env.update({
-        "ANSIBLE_COLLECTIONS_PATH": collections_root(),
+        "ANSIBLE_COLLECTIONS_PATH": collections or collections_root(),
         "ANSIBLE_HOME": os.path.join(workdir, "ansible-home"),
         "ANSIBLE_PIPELINING": "true",
         "ANSIBLE_FORKS": str(forks),
@@ -371,7 +381,7 @@ def unit_vars(count, memory_tier=False):
             "naive_oom_units": naive}
 
 
-def run_playbook(fleet, workdir, playbook, extra, check=False, hosts=5, forks=5, strategy=None):
+def run_playbook(fleet, workdir, playbook, extra, check=False, hosts=5, forks=5, strategy=None, collections=None):
     argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", fleet.inventory(hosts),
             playbook, "-e", "@" + extra]
     if check:
@@ -379,7 +389,7 @@ def run_playbook(fleet, workdir, playbook, extra, check=False, hosts=5, forks=5,
     fleet.start_counting()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=ansible_env(fleet, workdir, forks, strategy), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(argv, env=ansible_env(fleet, workdir, forks, strategy, collections), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     sampler = TreeSampler(proc.pid)
     sampler.start()
@@ -435,6 +445,8 @@ class Plan(object):
         self.hosts = options.hosts
         self.strategies = options.strategies
         self.rounds = options.rounds
+        # (revision, ANSIBLE_COLLECTIONS_PATH) of the collection whose audit also runs, or None.
+        self.audit_baseline = None
         self.configs = []
         for count in self.units:
             for hosts in self.hosts:
@@ -450,11 +462,15 @@ class Plan(object):
                         self.configs.append((count, hosts, strategy, forks, who))
 
     def runs(self):
-        return sum(len(who) * len(PHASES) * self.rounds for _c, _h, _s, _f, who in self.configs)
+        extra = 1 if self.audit_baseline else 0
+        return sum((len(who) * len(PHASES) + extra) * self.rounds for _c, _h, _s, _f, who in self.configs)
 
     def cost(self, count, hosts, forks, name, phase):
         """(remote commands, estimated seconds) of one playbook run."""
-        per_host = ROLE_COMMANDS[phase] if name == "role" else NAIVE_COMMANDS_PER_UNIT[phase] * count
+        if phase == BASELINE_AUDIT:
+            per_host = BASELINE_AUDIT_COMMANDS
+        else:
+            per_host = ROLE_COMMANDS[phase] if name == "role" else NAIVE_COMMANDS_PER_UNIT[phase] * count
         rate = SECONDS_PER_ROLE_COMMAND if name == "role" else SECONDS_PER_NAIVE_COMMAND
         # Two cores: more forks than that only overlap waiting, not work; one host at a time is a wave's floor.
         seconds = SECONDS_PER_PLAYBOOK + per_host * rate * max(math.ceil(hosts / float(forks)), hosts / 2.0)
@@ -471,6 +487,10 @@ class Plan(object):
                     cmds, secs = self.cost(count, hosts, forks, name, phase)
                     commands += cmds * self.rounds
                     seconds += secs * self.rounds
+            if self.audit_baseline:
+                cmds, secs = self.cost(count, hosts, forks, "role", BASELINE_AUDIT)
+                commands += cmds * self.rounds
+                seconds += secs * self.rounds
         return commands, seconds
 
 
@@ -512,8 +532,14 @@ def measure(fleet, workdir, plan, memory_tier=False, progress=None):
         for round_no in range(plan.rounds):
             for name, playbook, audit, audit_check in who[::1 if round_no % 2 == 0 else -1]:
                 fleet.reset(hosts, count)
-                for phase, book, check in (("first", playbook, False), ("rerun", playbook, False), ("audit", audit, audit_check)):
-                    runs[name][phase].append(run_playbook(fleet, workdir, book, extra, check=check, **kwargs))
+                steps = [("first", playbook, False, None), ("rerun", playbook, False, None), ("audit", audit, audit_check, None)]
+                if name == "role" and plan.audit_baseline:
+                    # The audit as it was, on the same converged hosts; the two audits swap places every round.
+                    before = (BASELINE_AUDIT, audit, audit_check, plan.audit_baseline[1])
+                    steps[2:] = [steps[2], before] if round_no % 2 == 0 else [before, steps[2]]
+                for phase, book, check, collections in steps:
+                    runs[name].setdefault(phase, []).append(
+                        run_playbook(fleet, workdir, book, extra, check=check, collections=collections, **kwargs))
                     if progress:
                         progress.step(count, hosts, strategy, forks, name, phase, runs[name][phase][-1])
                 if any(runs[name]["rerun"][-1]["changed"].values()):
@@ -642,10 +668,44 @@ def summarize(results):
     audit_runs = max(row["role_modules"][PHASES.index("audit")][1] for row in summary)
     print("role's audit at most %d module runs per host: %s"
           % (AUDIT_MODULE_RUNS_MAX, "yes" if audit_runs <= AUDIT_MODULE_RUNS_MAX else "NO (%d)" % audit_runs))
+    baseline_audits(results)
     twice = all(row["role_first_vs_rerun"] >= 2 for row in summary)
     print("role's idempotent rerun at least 2x faster than its first converge at every unit count: %s"
           % ("yes" if twice else "NO"))
     return summary, constant, constant_hosts
+
+
+def baseline_audits(results):
+    """The audit before (--audit-baseline) and after, per configuration: module runs, wall and controller CPU."""
+    rows = [r for r in results if r["contender"] == "role" and r["runs"].get(BASELINE_AUDIT)]
+    if not rows:
+        return
+    print()
+    print("the role's audit before (--audit-baseline) and after (medians; per host = run / hosts):")
+    print("| hosts | strategy | forks | units | modules/host before | after | wall s before | after | after / before | "
+          "ctl CPU s/host before | after | after / before |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in sorted(rows, key=lambda r: (r["hosts"], r["strategy"], r["forks"], r["units"])):
+        wall = _median(r, BASELINE_AUDIT), _median(r, "audit")
+        cpu = _median(r, BASELINE_AUDIT, "cpu_seconds") / r["hosts"], _median(r, "audit", "cpu_seconds") / r["hosts"]
+        print("| %d | %s | %d | %d | %s | %s | %.1f | %.1f | %.2fx | %.2f | %.2f | %.2fx |" % (
+            r["hosts"], r["strategy"], r["forks"], r["units"], _span(_per_host(r["runs"][BASELINE_AUDIT][-1], "modules")),
+            _span(_per_host(r["runs"]["audit"][-1], "modules")), wall[0], wall[1], wall[1] / wall[0],
+            cpu[0], cpu[1], cpu[1] / cpu[0]))
+
+
+def extract_baseline(revision, workdir):
+    """The collection at git revision `revision`, as an ANSIBLE_COLLECTIONS_PATH of its own under workdir."""
+    root = os.path.join(workdir, "baseline")
+    target = os.path.join(root, "ansible_collections", "oomguard", "fleet")
+    os.makedirs(target)
+    archive = subprocess.run(["git", "-C", REPO, "archive", "--format=tar", revision], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, check=False)
+    if archive.returncode != 0:
+        shutil.rmtree(workdir, ignore_errors=True)
+        sys.exit("--audit-baseline: git archive %s failed: %s" % (revision, archive.stderr.decode("utf-8", "replace").strip()))
+    subprocess.run(["tar", "-x", "-C", target], input=archive.stdout, check=True)
+    return root
 
 
 def _numbers(text, name, largest=None):
@@ -673,6 +733,9 @@ def parse_options(argv=None):
     parser.add_argument("--container-pids", type=int, default=512, help="podman --pids-limit per container (0 for none)")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--keep", action="store_true", help="leave the containers running")
+    parser.add_argument("--no-naive", action="store_true", help="the role only (with --audit-baseline: its audit's rows)")
+    parser.add_argument("--audit-baseline", metavar="REV",
+                        help="also run the audit with the collection at this git revision, and compare")
     parser.add_argument("--memory-tier", action="store_true",
                         help="give the bench tier memory_min, memory_max and managed_oom_preference too")
     options = parser.parse_args(argv)
@@ -682,10 +745,12 @@ def parse_options(argv=None):
     options.naive_units = None if options.naive_units is None else set(_numbers(options.naive_units, "--naive-units"))
     options.naive_hosts = None if options.naive_hosts is None else set(_numbers(options.naive_hosts, "--naive-hosts"))
     options.naive_forks = None if options.naive_forks is None else set(_numbers(options.naive_forks, "--naive-forks"))
+    if options.no_naive:
+        options.naive_units = set()
     options.strategies = [s.strip() for s in options.strategies.split(",") if s.strip()] or ["linear"]
     if options.rounds < 1:
         sys.exit("--rounds: at least 1")
-    if options.naive_units is not None and not options.naive_units & set(options.units):
+    if options.naive_units and not options.naive_units & set(options.units):
         print("note: no --naive-units value is in --units, so the naive role does not run")
     return options
 
@@ -722,6 +787,9 @@ def main():
         fcntl.flock(lock, fcntl.LOCK_EX)
     signal.signal(signal.SIGTERM, _terminate)
     workdir = tempfile.mkdtemp(prefix="oomguard-bench-fleet-")
+    if options.audit_baseline:
+        plan.audit_baseline = (options.audit_baseline, extract_baseline(options.audit_baseline, workdir))
+        print("audit baseline: the collection at %s" % options.audit_baseline)
     fleet = Fleet(workdir, max(options.hosts), options.services, options.container_memory, options.container_pids)
     print("machine: %d CPUs, kernel %s, Python %s; %d containers (--memory %s, --pids-limit %s, %d services each), "
           "pipelining on; %d round(s)" % (os.cpu_count(), os.uname()[2], sys.version.split()[0], len(fleet.hosts),
@@ -754,7 +822,8 @@ def main():
         with open(options.json, "w") as handle:
             json.dump({"options": {"hosts": options.hosts, "forks": options.forks, "strategies": options.strategies,
                                    "units": options.units, "rounds": options.rounds, "services": options.services,
-                                   "container_memory": options.container_memory, "container_pids": options.container_pids},
+                                   "container_memory": options.container_memory, "container_pids": options.container_pids,
+                                   "audit_baseline": options.audit_baseline},
                        "results": results, "waves": [dict(zip(("units", "hosts", "strategy", "forks", "contender", "phase",
                                                                "waves", "one_wave_seconds", "ratio"), key + value))
                                                      for key, value in sorted(waves(results).items())],
