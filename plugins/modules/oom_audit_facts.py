@@ -180,6 +180,7 @@ part_errors:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.audit import AuditFacts, argument_spec
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import run_module
 
 
 def build_module():
@@ -187,8 +188,7 @@ def build_module():
 
 
 def main():
-    module = build_module()
-    module.exit_json(**AuditFacts(module).execute())
+    run_module(build_module(), AuditFacts)
 
 
 if __name__ == "__main__":

@@ -195,6 +195,7 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.dropins import DropIns, argument_spec
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import run_module
 
 
 def build_module():
@@ -202,10 +203,7 @@ def build_module():
 
 
 def main():
-    module = build_module()
-    dropins = DropIns(module)
-    dropins.execute()
-    module.exit_json(**dropins.result)
+    run_module(build_module(), DropIns)
 
 
 if __name__ == "__main__":

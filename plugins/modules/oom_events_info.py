@@ -386,6 +386,7 @@ oom_kill_counter:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.events import OOMEventsInfo, argument_spec
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import run_module
 
 
 def build_module():
@@ -397,8 +398,7 @@ def build_module():
 
 
 def main():
-    module = build_module()
-    module.exit_json(**OOMEventsInfo(module).execute())
+    run_module(build_module(), OOMEventsInfo)
 
 
 if __name__ == "__main__":

@@ -409,6 +409,7 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.apply import ProtectionApply, argument_spec
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import run_module
 
 
 def build_module():
@@ -416,8 +417,7 @@ def build_module():
 
 
 def main():
-    module = build_module()
-    module.exit_json(**ProtectionApply(module).execute())
+    run_module(build_module(), ProtectionApply)
 
 
 if __name__ == "__main__":

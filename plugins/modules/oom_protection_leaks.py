@@ -142,6 +142,7 @@ not_reset:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.leaks import ProtectionLeaks, argument_spec
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import run_module
 
 
 def build_module():
@@ -149,9 +150,7 @@ def build_module():
 
 
 def main():
-    module = build_module()
-    task = ProtectionLeaks(module)
-    module.exit_json(**task.execute())
+    run_module(build_module(), ProtectionLeaks)
 
 
 if __name__ == "__main__":

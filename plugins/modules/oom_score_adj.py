@@ -572,6 +572,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.adj import (
     MUTUALLY_EXCLUSIVE, REQUIRED_ONE_OF, OomScoreAdj, argument_spec,
 )
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import run_module
 
 
 def build_module():
@@ -584,9 +585,7 @@ def build_module():
 
 
 def main():
-    module = build_module()
-    adjuster = OomScoreAdj(module)
-    module.exit_json(**adjuster.execute())
+    run_module(build_module(), OomScoreAdj)
 
 
 if __name__ == "__main__":

@@ -576,6 +576,7 @@ units:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.info import OOMScoreInfo, argument_spec
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import run_module
 
 
 def build_module():
@@ -583,9 +584,7 @@ def build_module():
 
 
 def main():
-    module = build_module()
-    info = OOMScoreInfo(module)
-    module.exit_json(**info.execute())
+    run_module(build_module(), OOMScoreInfo)
 
 
 if __name__ == "__main__":

@@ -54,14 +54,16 @@ class SysctlFile(object):
         else:
             self.changed = self.before is not None
 
-    def apply(self, module):
+    def apply(self, check_mode=False, diff=False, move=None):
+        """Write (or remove) the file unless `check_mode`; `move(src, dest)` puts a written file in place
+        (AnsibleModule.atomic_move in the modules; os.replace when not given)."""
         result = {"path": self.path, "state": self.state, "changed": self.changed}
         if not self.changed:
             return result
-        if module._diff:
+        if diff:
             result["diff"] = [{"before_header": self.path, "after_header": self.path,
                                "before": self.before or "", "after": self.content}]
-        if module.check_mode:
+        if check_mode:
             return result
         try:
             if self.state == "absent":
@@ -75,7 +77,7 @@ class SysctlFile(object):
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(self.content.encode("utf-8"))
                 os.chmod(tmp, 0o644)
-                atomic_move(module, tmp, self.path)
+                atomic_move(move or os.replace, tmp, self.path)
                 # atomic_move keeps an existing file's mode, and gives a new one 0666 minus the umask.
                 os.chmod(self.path, MODE)
             finally:
@@ -86,11 +88,12 @@ class SysctlFile(object):
         return result
 
 
-def atomic_move(module, src, dest):
-    """module.atomic_move(), with its failures as OSError: ansible-core raises a plain Exception from some of
-    its paths (a replace that fails), which callers that handle OSError would turn into a traceback."""
+def atomic_move(move, src, dest):
+    """move(src, dest) (AnsibleModule.atomic_move), with its failures as OSError: ansible-core raises a plain
+    Exception from some of its paths (a replace that fails), which callers that handle OSError would turn into
+    a traceback."""
     try:
-        module.atomic_move(src, dest)
+        move(src, dest)
     except OSError:
         raise
     except Exception as exc:  # pylint: disable=broad-exception-caught

@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The work of one oom_score_adj call: compile rules, match them in one /proc snapshot, write or predict.
 
-Shared by the oom_score_adj and oom_protection_apply modules. `module` is an AnsibleModule or anything with
-the same params, check_mode, _diff, warn() and fail_json()."""
+Shared by the oom_score_adj and oom_protection_apply modules and the live exporter: validated params and an
+Io in (_tasks.task), a result out, a TaskError on failure."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._host.writer import
     CHANGED, DENIED, REUSED, UNCHANGED, VANISHED, denial_reason, write_adj,
 )
 from ansible_collections.oomguard.fleet.plugins.module_utils._model.selectors import CONTAINER_MODES
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import Task
 
 SCORE_ADJ_MIN = -1000
 # Why a process already at -1000 is not raised to a negative (protective) value; compliance says the same.
@@ -101,15 +102,17 @@ class Planned(object):
         return self.before is None or self.target < self.before
 
 
-class OomScoreAdj(object):
-    def __init__(self, module, labels=None, warn_denied=True):
+class OomScoreAdj(Task):
+    def __init__(self, params, io, labels=None, warn_denied=True):
         """`labels`: how messages name each of params["rules"] (default rules[0], rules[1], ...).
         `warn_denied=False`: the kernel's refusals (and check mode's predicted ones) are in `denied` only, for a
         caller that reports them itself (oom_protection_apply with host_warnings=false)."""
-        self.module = module
+        super(OomScoreAdj, self).__init__(params, io, {
+            "changed": False, "changes": [], "unchanged": 0, "kept": [], "matched": 0, "denied": [], "vanished": [],
+            "reused": [], "excluded": [], "rules": [], "can_lower_adj": None,
+        })
         self.labels = labels
         self.warn_denied = warn_denied
-        self.params = module.params
         self.proc_path = self.params["proc_path"]
         self.rules = []
         self.excludes = []
@@ -119,19 +122,6 @@ class OomScoreAdj(object):
         self._prepared = False
         self._planned = None
         self.snapshot = None
-        self._result = {
-            "changed": False, "changes": [], "unchanged": 0, "kept": [], "matched": 0, "denied": [], "vanished": [],
-            "reused": [], "excluded": [], "rules": [], "can_lower_adj": None,
-        }
-
-    @property
-    def result(self):
-        return self._result
-
-    def _fail(self, msg, **extra):
-        result = dict(self._result)
-        result.update(extra)
-        self.module.fail_json(msg=msg, **result)
 
     # -- input -------------------------------------------------------------------------------------------
 
@@ -151,7 +141,7 @@ class OomScoreAdj(object):
                               "for the -1000..1000 oom_score_adj scale" % (prefix, OOM_ADJ_MIN, OOM_ADJ_MAX, legacy))
                 return None
             value = legacy_to_score_adj(legacy)
-            self.module.warn(
+            self.io.warn(
                 "%soom_adj %d is on the deprecated legacy scale (-17..15); it was converted the way the kernel converts "
                 "it, to oom_score_adj %d (x*1000/17 truncated toward zero; 15 -> 1000, -17 -> -1000), and that is "
                 "what is written. Give value on the -1000..1000 scale instead." % (prefix, legacy, value))
@@ -203,7 +193,8 @@ class OomScoreAdj(object):
             if matcher is not None:
                 self.excludes.append(matcher)
         if errors:
-            self._fail("invalid oom_score_adj request, nothing was read or written: " + "; ".join(errors))
+            self._fail("invalid oom_score_adj request, nothing was read or written: " + "; ".join(errors),
+                       nothing_written=True)
 
     # -- plan --------------------------------------------------------------------------------------------
 
@@ -225,7 +216,8 @@ class OomScoreAdj(object):
         try:
             procs, warnings = scan(self.proc_path, want, pids)
         except OSError as exc:
-            self._fail("cannot read the process table under %s: %s; nothing was written" % (self.proc_path, exc.strerror))
+            self._fail("cannot read the process table under %s: %s; nothing was written" % (self.proc_path, exc.strerror),
+                       nothing_written=True)
         # A whole table is a snapshot others may reuse; _write() keeps its values as read back after each write.
         self.snapshot = procs if pids is None else None
         notes = list(warnings)
@@ -233,8 +225,8 @@ class OomScoreAdj(object):
             notes.extend("pid %d (%s): %s" % (proc.pid, proc.name, error) for error in proc.errors)
         if notes:
             more = " (and %d more)" % (len(notes) - LIST_IN_MESSAGE) if len(notes) > LIST_IN_MESSAGE else ""
-            self.module.warn("some process fields could not be read, so rules needing them cannot match those "
-                             "processes: %s%s" % ("; ".join(notes[:LIST_IN_MESSAGE]), more))
+            self.io.warn("some process fields could not be read, so rules needing them cannot match those "
+                         "processes: %s%s" % ("; ".join(notes[:LIST_IN_MESSAGE]), more))
         return procs
 
     def plan(self):
@@ -351,8 +343,8 @@ class OomScoreAdj(object):
             return
         msg = "no process that may be changed matched %s" % ", ".join(empty)
         if mode == "fail":
-            self._fail(msg + "; nothing was written (on_no_match=fail)")
-        self.module.warn(msg)
+            self._fail(msg + "; nothing was written (on_no_match=fail)", nothing_written=True)
+        self.io.warn(msg)
 
     def _fill_units(self, planned):
         for item in planned:
@@ -397,7 +389,7 @@ class OomScoreAdj(object):
                 self._result["changes"].append(self._entry(item, unit=item.unit, rule=item.rule.ref(),
                                                            before=item.before, after=item.target))
         if self._result["denied"] and self.warn_denied:
-            self.module.warn("check mode: %s" % self._describe_denials(self._result["denied"]))
+            self.io.warn("check mode: %s" % self._describe_denials(self._result["denied"]))
         self._result["changed"] = bool(self._result["changes"])
 
     def _write(self, item, value):
@@ -445,7 +437,7 @@ class OomScoreAdj(object):
                                                        after=res.after))
         self._result["changed"] = bool(done)
         if denied and self.warn_denied:
-            self.module.warn(self._describe_denials(denied))
+            self.io.warn(self._describe_denials(denied))
 
     def _roll_back(self, done, failures, denied):
         rolled_back = []
@@ -506,11 +498,11 @@ class OomScoreAdj(object):
         if self._planned is None:
             self.match()
         planned = self._planned
-        if self.module.check_mode:
+        if self.io.check_mode:
             self.predict(planned)
         else:
             self.apply(planned)
-        if self.module._diff:
+        if self.io.diff:
             changes = self._result["changes"]
             self._result["diff"] = {
                 "before": "".join("%d %s: %s\n" % (c["pid"], c["name"], c["before"]) for c in changes),

@@ -20,47 +20,45 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._kill_history.lines
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import events as events_task
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import info as info_task
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import leaks as leaks_task
-from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.part import Part, PartFailed
-from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import Task
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import Task, TaskError, validated
 
 # The parts, in the order the audit reports their errors, with the label that starts each error.
 PARTS = (("kill_order", "kill order"), ("leaks", "protection leaks"), ("events", "OOM kill history"))
 
 
 class AuditFacts(Task):
-    def __init__(self, module):
-        super(AuditFacts, self).__init__(module, {
+    def __init__(self, params, io):
+        super(AuditFacts, self).__init__(params, io, {
             "changed": False, "host": None, "kill_order": [], "own_processes_excluded": [], "pod_drift": [],
             "leaks": [], "events": [], "source_used": None, "sources_read": None, "killers_looked_for": None,
             "part_errors": {},
         })
-        params = self.params
         self.proc_path = params["proc_path"].rstrip("/") or "/"
         try:
-            self.info = info_task.OOMScoreInfo(Part(module, info_task.argument_spec(), {
+            self.info = info_task.OOMScoreInfo(validated(info_task.argument_spec(), {
                 "top": params["top"], "return_processes": False, "proc_path": self.proc_path,
                 "exclude_own_processes": params["exclude_own_processes"],
                 "oomd_sample_interval": params["oomd_sample_interval"],
-            }, "kill order"))
-            self.leaks = leaks_task.ProtectionLeaks(Part(module, leaks_task.argument_spec(), {
+            }, "kill order"), io)
+            self.leaks = leaks_task.ProtectionLeaks(validated(leaks_task.argument_spec(), {
                 "units": params["units"], "proc_path": self.proc_path,
                 # Validated once already: the unset keys (None) are left out so that they are not checked again.
                 "rules": [dict((k, v) for k, v in rule.items() if v is not None) for rule in params["rules"]],
-            }, "protection leaks"))
-            self.events = events_task.OOMEventsInfo(Part(module, events_task.argument_spec(), {
+            }, "protection leaks"), io)
+            self.events = events_task.OOMEventsInfo(validated(events_task.argument_spec(), {
                 "since": params["since"], "limit": params["limit"],
-            }, "OOM kill history"))
+            }, "OOM kill history"), io)
             # What the kill history checks only when it runs: checked before anything is read.
             if params["limit"] is not None and params["limit"] < 0:
-                raise PartFailed("limit: must be 0 or more, got %d" % params["limit"])
+                raise TaskError("limit: must be 0 or more, got %d" % params["limit"])
             if params["since"] is not None:
                 try:
                     parse_since(params["since"])
                 except ValueError as exc:
-                    raise PartFailed("since: %s" % exc)
-        except PartFailed as exc:
+                    raise TaskError("since: %s" % exc)
+        except TaskError as exc:
             # Bad options: one line, and nothing read (so no result either).
-            module.fail_json(msg=exc.msg)
+            raise TaskError(exc.msg)
 
     def execute(self):
         systemd = systemd_running()
@@ -81,18 +79,18 @@ class AuditFacts(Task):
                 self.info._warn_partial(procs, warnings)
                 for key in ("host", "kill_order", "own_processes_excluded", "pod_drift"):
                     self._result[key] = found[key]
-            except PartFailed as exc:
+            except TaskError as exc:
                 self._part_failed("kill_order", exc.msg)
             page_size = (self._result["host"] or {}).get("page_size") or procfs.read_host(self.proc_path)["page_size"]
             try:
                 self._result["leaks"] = self.leaks.execute(procs=procs, systemd=systemd, page_size=page_size)["leaks"]
-            except PartFailed as exc:
+            except TaskError as exc:
                 self._part_failed("leaks", exc.msg)
         try:
             found = self.events.execute()
             for key in ("events", "source_used", "sources_read", "killers_looked_for"):
                 self._result[key] = found.get(key)
-        except PartFailed as exc:
+        except TaskError as exc:
             self._part_failed("events", exc.msg)
         return self._result
 

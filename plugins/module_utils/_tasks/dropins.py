@@ -13,6 +13,7 @@ import os
 from ansible_collections.oomguard.fleet.plugins.module_utils._engine import dropins
 from ansible_collections.oomguard.fleet.plugins.module_utils._host import files
 from ansible_collections.oomguard.fleet.plugins.module_utils._host.files import atomic_move
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import Task
 from ansible_collections.oomguard.fleet.plugins.module_utils._model import dropin_files
 from ansible_collections.oomguard.fleet.plugins.module_utils._engine.dropins import (
     Action, DropInError, check_units, render,
@@ -22,21 +23,22 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._model.dropin_files
 )
 
 
-class DropIns:
+class DropIns(Task):
     """The module's work: plan against the disk, then apply unless in check mode."""
 
-    def __init__(self, module):
-        self.module = module
-        self._result = {"changed": False, "written": [], "removed": [], "unchanged": [], "units_changed": []}
+    def __init__(self, params, io):
+        super(DropIns, self).__init__(params, io, {"changed": False, "written": [], "removed": [], "unchanged": [],
+                                                   "units_changed": []})
         self._actions = []
 
     def execute(self):
         self.plan()
         self.apply()
+        return self._result
 
     def plan(self):
         """Read the disk and decide every write and removal; fails on bad input before anything is written."""
-        params = self.module.params
+        params = self.params
         units = [
             {key: value for key, value in unit.items() if value is not None}
             for unit in params["units"]
@@ -53,29 +55,25 @@ class DropIns:
                 allow_oom_disable=params["allow_oom_disable"],
             )
         except dropins.DropInError as exc:
-            self.module.fail_json(msg=f"Cannot manage the OOM drop-ins: {exc}", **self._result)
+            self._fail(f"Cannot manage the OOM drop-ins: {exc}")
         except OSError as exc:
-            self.module.fail_json(msg=f"Cannot read the drop-ins under {params['root']}: {exc}", **self._result)
+            self._fail(f"Cannot read the drop-ins under {params['root']}: {exc}")
         for warning in warnings:
-            self.module.warn(warning)
+            self.io.warn(warning)
         self._result.update(dropins.summarize(self._actions))
-        if self.module._diff:
+        if self.io.diff:
             self._result["diff"] = dropins.diffs(self._actions)
 
     def apply(self):
         """Write what plan() decided, unless in check mode."""
-        if self._result["changed"] and not self.module.check_mode:
+        if self._result["changed"] and not self.io.check_mode:
             try:
                 files.apply(self._actions, move=self._move)
             except OSError as exc:
-                self.module.fail_json(msg=f"Writing the OOM drop-ins failed: {exc}", **self._result)
+                self._fail(f"Writing the OOM drop-ins failed: {exc}")
 
     def _move(self, src, dest):
-        atomic_move(self.module, src, dest)
-
-    @property
-    def result(self):
-        return self._result
+        atomic_move(self.io.atomic_move, src, dest)
 
 
 def argument_spec():

@@ -20,36 +20,36 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import 
 class OOMEventsInfo(Task):
     """Argument spec in, kill history read, result out; the reading lives in _kill_history."""
 
-    def __init__(self, module):
-        super(OOMEventsInfo, self).__init__(module, {"changed": False})
+    def __init__(self, params, io):
+        super(OOMEventsInfo, self).__init__(params, io, {"changed": False})
 
     def _read(self, argv):
         return self._run(argv, errors="surrogate_then_replace")
 
     def _which(self, name):
-        return self.module.get_bin_path(name)
+        return self.io.which(name)
 
     def execute(self):
-        params = self.module.params
+        params = self.params
         source, path, limit = params["source"], params["path"], params["limit"]
         if path is not None and source != "file":
-            self.module.fail_json(msg="path: only valid with source=file (source is %s)" % source)
+            self._fail("path: only valid with source=file (source is %s)" % source)
         if not params["killers"]:
-            self.module.fail_json(msg="killers: name at least one of %s" % ", ".join(KILLERS))
+            self._fail("killers: name at least one of %s" % ", ".join(KILLERS))
         if limit is not None and limit < 0:
-            self.module.fail_json(msg="limit: must be 0 or more, got %d" % limit)
+            self._fail("limit: must be 0 or more, got %d" % limit)
         since = None
         if params["since"] is not None:
             try:
                 since = parse_since(params["since"])
             except ValueError as exc:
-                self.module.fail_json(msg="since: %s" % exc)
+                self._fail("since: %s" % exc)
         try:
             found = collect(source=source, path=path, since=since, limit=limit, killers=params["killers"],
-                            run_command=self._read, which=self._which, warn=self.module.warn)
+                            run_command=self._read, which=self._which, warn=self.io.warn)
         except KernelLogError as exc:
             option = "path" if source == "file" else "source"
-            self.module.fail_json(msg="%s: cannot read the kernel log with source=%s: %s" % (option, source, exc))
+            self._fail("%s: cannot read the kernel log with source=%s: %s" % (option, source, exc))
         names = ContainerNames()
         for event in found["events"]:
             # The cgroup the killer acted on (the kernel's victim's task_memcg): a kill in a container or pod.

@@ -7,8 +7,8 @@
 The fleet form of the seed's monitor loop. It runs the modules' own engine -- oom_score_info's task class
 (kill order, headroom, units), the leak finder, the role's compliance judgement (_engine.compliance over a
 predicted oom_score_adj pass, as the role's check mode makes it), the report's Prometheus renderer -- outside
-Ansible, through a small stand-in for AnsibleModule, so the textfile and the audit can never disagree on a
-formula or a status.
+Ansible, with an Io of its own (commands through subprocess, warnings collected, check mode), so the textfile
+and the audit can never disagree on a formula or a status.
 Standard library only, Python >= 3.8. The role installs it as one self-contained script (see
 roles/oom_protection/templates/oomguard-exporter.py.j2), configured by a JSON file it writes.
 """
@@ -27,6 +27,7 @@ from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import adj a
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import leaks as leaks_task
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as report_model
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.info import OOMScoreInfo, argument_spec
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import Io, TaskError
 from ansible_collections.oomguard.fleet.plugins.module_utils._engine.matching import Matcher
 from ansible_collections.oomguard.fleet.plugins.module_utils._model.selectors import SelectorError
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import judge
@@ -39,36 +40,22 @@ class ConfigError(Exception):
     """The exporter's configuration is unusable (one line)."""
 
 
-class Failed(Exception):
-    pass
+def run_command(argv, environ_update=None):
+    """AnsibleModule.run_command's contract, for a program that runs without Ansible: (rc, stdout, stderr)."""
+    env = dict(os.environ)
+    env.update(environ_update or {})
+    try:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,  # pylint: disable=ansible-bad-function
+                              check=False)
+    except OSError as exc:
+        return 127, "", str(exc)
+    return done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
 
 
-class _Module(object):
-    """What the task classes use of AnsibleModule: params, warn, fail_json, run_command, check mode."""
-
-    check_mode = True
-    _diff = False
-
-    def __init__(self, params):
-        self.params = params
-        self.warnings = []
-
-    def warn(self, text):
-        self.warnings.append(text)
-
-    def fail_json(self, msg, **_result):
-        raise Failed(msg)
-
-    def run_command(self, argv, environ_update=None):
-        env = dict(os.environ)
-        env.update(environ_update or {})
-        try:
-            # This is the stand-in for AnsibleModule.run_command: the exporter runs without Ansible.
-            done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,  # pylint: disable=ansible-bad-function
-                                  check=False)
-        except OSError as exc:
-            return 127, "", str(exc)
-        return done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
+def exporter_io(warnings):
+    """The exporter's Io: commands through subprocess, warnings into `warnings`, and check mode (it writes
+    nothing on the host but its textfile)."""
+    return Io(run_command=run_command, warn=warnings.append, check_mode=True)
 
 
 def load_config(path):
@@ -123,7 +110,7 @@ def judge_compliance(plan, info, proc_path):
         # allow_oom_disable: the role's plan has already refused a -1000 that the inventory does not allow.
         params.update(rules=rules, proc_path=proc_path, on_denied="warn", on_no_match="ignore",
                       allow_oom_disable=True)
-        adjusted = adj_task.OomScoreAdj(_Module(params), labels=labels, warn_denied=False).execute()
+        adjusted = adj_task.OomScoreAdj(params, exporter_io([]), labels=labels, warn_denied=False).execute()
     return compliance.compliance(plan, info=info, adj=adjusted, systemd=systemd, state="present",
                                  rule_offset=offset, check_mode=True)
 
@@ -134,21 +121,22 @@ def collect(config, hostname=None):
     params = dict((key, spec.get("default")) for key, spec in argument_spec().items())
     params.update(top=config.get("top", 5), return_processes=False, proc_path=proc_path,
                   exclude_own_processes=True, oomd_sample_interval=0)
-    module = _Module(params)
+    warnings = []
+    io = exporter_io(warnings)
     plan = plan_of(config)
     # One scan of /proc per refresh: the leak finder reads it with cgroups, oom_score_info reuses it twice,
     # for the global kill order and for the units (its `units` option also filters the kill order).
-    leaks, procs, _warnings = leaks_task.gather(proc_path, module.run_command, plan["unit_names"], config["matchers"])
-    info = OOMScoreInfo(module).execute(procs)
+    leaks, procs, _warnings = leaks_task.gather(proc_path, io.run_command, plan["unit_names"], config["matchers"])
+    info = OOMScoreInfo(params, io).execute(procs)
     systemd = info["host"]["systemd_running"]
     if plan["unit_names"] and systemd:
         unit_params = dict(params, top=0, units=plan["unit_names"])
-        info["units"] = OOMScoreInfo(_Module(unit_params)).execute(procs)["units"]
+        info["units"] = OOMScoreInfo(unit_params, exporter_io([])).execute(procs)["units"]
     host = info["host"]
     return {
         "name": hostname or socket.gethostname(),
         "reachable": True,
-        "errors": list(module.warnings),
+        "errors": list(warnings),
         "compliance": judge_compliance(plan, info, proc_path),
         "host": host,
         "headroom": host.get("headroom"),
@@ -192,7 +180,7 @@ def main(argv=None):
     except ConfigError as exc:
         sys.stderr.write("oomguard-exporter: %s\n" % exc)
         return 2
-    except (Failed, OSError, RuntimeError) as exc:
+    except (TaskError, OSError, RuntimeError) as exc:
         sys.stderr.write("oomguard-exporter: refresh failed, the previous textfile is kept: %s\n" % exc)
         return 1
     return 0

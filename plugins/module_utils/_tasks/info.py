@@ -44,9 +44,9 @@ WATCHERS = {"earlyoom": "earlyoom_running", "systemd-oomd": "systemd_oomd_runnin
 
 
 class OOMScoreInfo(Task):
-    def __init__(self, module, systemd=None):
+    def __init__(self, params, io, systemd=None):
         """`systemd`: whether systemd runs as PID 1, when the caller already knows; None detects it."""
-        super(OOMScoreInfo, self).__init__(module, {"changed": False})
+        super(OOMScoreInfo, self).__init__(params, io, {"changed": False})
         self.systemd = systemd
         self.proc_path = self.params["proc_path"].rstrip("/") or "/"
         # The runtimes' files live beside the proc root (a fake tree's root in tests, / on a host).
@@ -338,8 +338,8 @@ class OOMScoreInfo(Task):
             except RuntimeError as exc:
                 self._fail("reading unit settings with systemctl failed: %s" % exc)
         else:
-            self.module.warn("systemd is not running on this host: unit settings cannot be read; "
-                             "processes are matched to units by their cgroup only")
+            self.io.warn("systemd is not running on this host: unit settings cannot be read; "
+                         "processes are matched to units by their cgroup only")
         out = {}
         for unit in units:
             props = shown.get(unit, {})
@@ -368,7 +368,7 @@ class OOMScoreInfo(Task):
                 "cgroup": self._cgroup_facts(props),
             }
             for path in declared["unreadable"]:
-                self.module.warn("%s: cannot read %s; its settings are not counted" % (unit, path))
+                self.io.warn("%s: cannot read %s; its settings are not counted" % (unit, path))
         return out
 
     def _cgroup_facts(self, props):
@@ -395,7 +395,7 @@ class OOMScoreInfo(Task):
         if notes:
             shown = "; ".join(notes[:5])
             more = " (and %d more)" % (len(notes) - 5) if len(notes) > 5 else ""
-            self.module.warn("some process fields could not be read, results for them are partial: %s%s" % (shown, more))
+            self.io.warn("some process fields could not be read, results for them are partial: %s%s" % (shown, more))
 
 
 def _shown_memory(value):

@@ -57,8 +57,8 @@ def gather(proc_path, run_command, assigned_units=(), matchers=(), systemd=None,
 
 
 class ProtectionLeaks(Task):
-    def __init__(self, module):
-        super(ProtectionLeaks, self).__init__(module, {"changed": False, "leaks": [], "reset": [], "not_reset": []})
+    def __init__(self, params, io):
+        super(ProtectionLeaks, self).__init__(params, io, {"changed": False, "leaks": [], "reset": [], "not_reset": []})
         self.proc_path = self.params["proc_path"].rstrip("/") or "/"
         self._validate()
 
@@ -90,11 +90,11 @@ class ProtectionLeaks(Task):
         except RuntimeError as exc:
             self._fail("reading the units' declared values failed: %s; nothing was written" % exc)
         for note in warnings:
-            self.module.warn(note)
+            self.io.warn(note)
         self._result["leaks"] = leaks
         if self.params["reset_to"] is not None:
             self._reset(leaks, self.params["reset_to"])
-        if self.module._diff and self._result["reset"]:
+        if self.io.diff and self._result["reset"]:
             self._result["diff"] = {
                 "before": "".join("%d %s: %d\n" % (r["pid"], r["name"], r["before"]) for r in self._result["reset"]),
                 "after": "".join("%d %s: %d\n" % (r["pid"], r["name"], r["after"]) for r in self._result["reset"]),
@@ -109,7 +109,7 @@ class ProtectionLeaks(Task):
                                                   "reason": "this module's own process or one of the processes running it"})
                 continue
             outcome = write_adj(self.proc_path, leak["pid"], leak["starttime"], value,
-                                dry_run=self.module.check_mode)
+                                dry_run=self.io.check_mode)
             if outcome.status == CHANGED:
                 self._result["reset"].append({"pid": leak["pid"], "name": leak["name"], "unit": leak["unit"],
                                               "before": outcome.before, "after": outcome.after})
@@ -117,8 +117,8 @@ class ProtectionLeaks(Task):
             elif outcome.status in (VANISHED, REUSED):
                 self._result["not_reset"].append({"pid": leak["pid"], "name": leak["name"], "reason": outcome.message})
             else:
-                self.module.warn("resetting the leaked oom_score_adj of pid %d (%s) failed: %s"
-                                 % (leak["pid"], leak["name"], outcome.message))
+                self.io.warn("resetting the leaked oom_score_adj of pid %d (%s) failed: %s"
+                             % (leak["pid"], leak["name"], outcome.message))
 
 
 def argument_spec():
