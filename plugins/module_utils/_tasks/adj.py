@@ -205,7 +205,11 @@ class OomScoreAdj(Task):
             protected.setdefault(pid, "this module's own process or one of the processes running it")
         return protected
 
-    def _scan(self):
+    def _scan(self, procs=None):
+        if procs is not None:
+            # A caller's whole table, read with every field the rules need (the live exporter's one scan).
+            self.snapshot = procs
+            return procs
         specs = [rule.spec for rule in self.rules] + [matcher.rule for matcher in self.excludes]
         want = fields_needed(specs)
         pids = None
@@ -229,9 +233,10 @@ class OomScoreAdj(Task):
                          "processes: %s%s" % ("; ".join(notes[:LIST_IN_MESSAGE]), more))
         return procs
 
-    def plan(self):
-        """Match every rule against one snapshot; the last matching rule wins. Returns the list of writes."""
-        procs = self._scan()
+    def plan(self, procs=None):
+        """Match every rule against one snapshot (`procs`, when the caller has read it); the last matching rule
+        wins. Returns the list of writes."""
+        procs = self._scan(procs)
         children = None
         if any(rule.matcher.descendants for rule in self.rules) or any(m.descendants for m in self.excludes):
             children = children_map(procs)
@@ -487,16 +492,18 @@ class OomScoreAdj(Task):
             self._compile()
             self._prepared = True
 
-    def match(self):
-        """Compile, scan and match (fails on on_no_match=fail here); nothing is written yet."""
+    def match(self, procs=None):
+        """Compile, scan (or take the caller's `procs`) and match (fails on on_no_match=fail here); nothing is
+        written yet."""
         self.prepare()
         self.can_lower = can_lower_adj(self.proc_path)
         self._result["can_lower_adj"] = self.can_lower
-        self._planned = self.plan()
+        self._planned = self.plan(procs)
 
-    def execute(self):
+    def execute(self, procs=None):
+        """`procs`: a whole process table the caller has read with every field the rules need."""
         if self._planned is None:
-            self.match()
+            self.match(procs)
         planned = self._planned
         if self.io.check_mode:
             self.predict(planned)

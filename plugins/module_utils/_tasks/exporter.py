@@ -97,10 +97,11 @@ def _describe(selector):
     return ",".join("%s=%s" % (key, selector[key]) for key in sorted(selector) if selector[key] is not None)
 
 
-def judge_compliance(plan, info, proc_path):
+def judge_compliance(plan, info, proc_path, procs=None):
     """The role's judgement of the host, as its check mode makes it (_engine.compliance over the read-back and
     a predicted oom_score_adj pass of the same rules, _tasks.adj.role_rules): the same records and statuses as
-    the role's oom_protection_compliance fact, and so as the audit."""
+    the role's oom_protection_compliance fact, and so as the audit. `procs`: the refresh's one scan, read with
+    the cgroups and every field the rules select on (leaks_task.scan_fields)."""
     systemd = info["host"]["systemd_running"]
     labels, rules, offset = adj_task.role_rules(plan["units"], plan["process_rules"], systemd)
     adjusted = None
@@ -110,7 +111,7 @@ def judge_compliance(plan, info, proc_path):
         # allow_oom_disable: the role's plan has already refused a -1000 that the inventory does not allow.
         params.update(rules=rules, proc_path=proc_path, on_denied="warn", on_no_match="ignore",
                       allow_oom_disable=True)
-        adjusted = adj_task.OomScoreAdj(params, exporter_io([]), labels=labels, warn_denied=False).execute()
+        adjusted = adj_task.OomScoreAdj(params, exporter_io([]), labels=labels, warn_denied=False).execute(procs)
     return compliance.compliance(plan, info=info, adj=adjusted, systemd=systemd, state="present",
                                  rule_offset=offset, check_mode=True)
 
@@ -124,8 +125,9 @@ def collect(config, hostname=None):
     warnings = []
     io = exporter_io(warnings)
     plan = plan_of(config)
-    # One scan of /proc per refresh: the leak finder reads it with cgroups, oom_score_info reuses it twice,
-    # for the global kill order and for the units (its `units` option also filters the kill order).
+    # One scan of /proc per refresh: the leak finder reads it with cgroups and what the rules select on;
+    # oom_score_info reuses it twice, for the global kill order and for the units (its `units` option also
+    # filters the kill order), and the compliance judgement's predicted oom_score_adj pass once more.
     leaks, procs, _warnings = leaks_task.gather(proc_path, io.run_command, plan["unit_names"], config["matchers"])
     info = OOMScoreInfo(params, io).execute(procs)
     systemd = info["host"]["systemd_running"]
@@ -137,7 +139,7 @@ def collect(config, hostname=None):
         "name": hostname or socket.gethostname(),
         "reachable": True,
         "errors": list(warnings),
-        "compliance": judge_compliance(plan, info, proc_path),
+        "compliance": judge_compliance(plan, info, proc_path, procs),
         "host": host,
         "headroom": host.get("headroom"),
         "thresholds": config.get("thresholds") or {},

@@ -100,3 +100,25 @@ def test_a_process_above_a_negative_policy_is_denied_only_without_cap_sys_resour
                                                   ("target", "name=sshd"), ("tier", "critical")))] == 1.0
     assert values[("oomguard_host_status", (("status", host_status),))] == 1.0
     assert values[("oomguard_compliant", ())] == 0.0
+
+
+def test_a_refresh_scans_proc_once_also_when_the_policy_has_process_rules(host, tmp_path, monkeypatch):
+    """The leaks, the kill order, the units and the compliance judgement's predicted pass share one scan."""
+    from ansible_collections.oomguard.fleet.plugins.module_utils._host import procfs
+
+    scans = []
+    real_scan = procfs.scan
+
+    def counting_scan(*args, **kwargs):
+        scans.append(args[:1])
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(procfs, "scan", counting_scan)
+    monkeypatch.setattr(_exporter.leaks_task.procfs, "scan", counting_scan)
+    monkeypatch.setattr(_exporter.adj_task, "scan", counting_scan)
+    host.add(613, name="sshd", ppid=612, oom_score_adj=0, cgroup="/system.slice/ssh.service")
+    result = _exporter.collect(_exporter.load_config(config(host, tmp_path)), hostname="h1")
+    assert len(scans) == 1
+    # And the judgement still saw the processes: the sshd child at 0 is judged against the -900 rule.
+    records = [r for r in result["compliance"]["records"] if r["kind"] == "process"]
+    assert records and records[0]["status"] in ("denied", "drift")
