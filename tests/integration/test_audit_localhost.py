@@ -34,6 +34,8 @@ ALL_WARNINGS = dict((name, "true") for name in (
 # How ansible-core starts a warning, a deprecation warning or an error on the console (2.19 and later; `ERROR!`
 # before), whatever the callback.
 UNREACHABLE = "[ERROR]: Task failed: Failed to connect to the host via ssh: ssh: connect to host 127.0.0.1 port 1"
+# A host without Python: the role's call fails (rescued) and then oom_audit_facts (ignored), each on screen.
+NO_PYTHON = ["[ERROR]: Task failed: Action failed: The module interpreter '/nonexistent/python3' was not found"] * 2
 COMPLAINT = re.compile(r"^\s*(\[(WARNING|DEPRECATION WARNING|ERROR)\]|ERROR!)")
 
 
@@ -181,6 +183,23 @@ def test_unreachable_host_is_reported_and_does_not_stop_the_audit(tmp_path):
     statuses = [(h["name"], h["status"]) for h in document["hosts"]]
     assert statuses == [("gone", "unreachable"), ("localhost", "no_assignments")]
     assert "Connection refused" in document["hosts"][0]["errors"][0]
+
+
+def test_a_host_without_python_is_one_error_line_in_the_report(tmp_path):
+    """Both module runs fail there for the same reason: the report says it once, naming every part."""
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("localhost ansible_connection=local\n"
+                         "nopython ansible_connection=local ansible_python_interpreter=/nonexistent/python3\n")
+    result = run_audit(tmp_path, "-i", str(inventory), errors=NO_PYTHON)
+    assert recap(result, "nopython")["failed"] == 0 and recap(result, "nopython")["ignored"] == 1
+    document = json.loads((tmp_path / "reports" / "oom-audit.json").read_text())
+    hosts = dict((h["name"], h) for h in document["hosts"])
+    assert hosts["nopython"]["status"] == "failed"
+    errors = hosts["nopython"]["errors"]
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("compliance check, kill order, protection leaks, OOM kill history: ")
+    assert "/nonexistent/python3" in errors[0] and "Task failed" not in errors[0]
+    assert hosts["localhost"]["status"] == "no_assignments" and hosts["localhost"]["errors"] == []
 
 
 def test_fail_on_findings_fails_the_run_after_writing_the_reports(tmp_path):
