@@ -29,6 +29,7 @@ attributes:
     support: none
     description: Nothing changes, so there is nothing to show.
 extends_documentation_fragment:
+  - oomguard.fleet.policy_assignments
   - oomguard.fleet.proc_path
 options:
   top:
@@ -48,35 +49,6 @@ options:
         O(oomguard.fleet.oom_score_info#module:oomd_sample_interval).
     type: float
     default: 1.0
-  units:
-    description:
-      - Units whose processes the policy assigns; their processes are never leaks, as
-        O(oomguard.fleet.oom_protection_leaks#module:units).
-    type: list
-    elements: str
-    default: []
-  rules:
-    description:
-      - Process selectors the policy assigns; matching processes are never leaks, as
-        O(oomguard.fleet.oom_protection_leaks#module:rules).
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      pid: {description: Process id., type: int}
-      name: {description: "Exact process name (comm, at most 15 bytes).", type: str}
-      name_pattern: {description: Regular expression searched in the process name., type: str}
-      cmdline_pattern: {description: Regular expression searched in the command line., type: str}
-      exe: {description: Path of the executable., type: path}
-      user: {description: User name or uid., type: str}
-      unit: {description: systemd unit name or glob., type: str}
-      cgroup: {description: Cgroup path or glob., type: str}
-      include_descendants: {description: Also match the descendants of matching processes., type: bool, default: false}
-      value: {description: "Ignored - lets a policy's rules (selector and value) be passed as they are.", type: int}
-      containers:
-        description: "Ignored - lets a policy's rules be passed as they are. Processes in containers are never leaks."
-        type: str
-        choices: [exclude, include, only]
   since:
     description:
       - Only return OOM kills at or after this time, as O(oomguard.fleet.oom_events_info#module:since) (a duration
