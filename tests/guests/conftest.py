@@ -82,7 +82,8 @@ def ansible(inventory):
 def pytest_terminal_summary(terminalreporter):
     """The boot and shutdown of both guests (at once), which --durations hides inside the first test's setup and
     the last one's teardown; also a note in make test's summary."""
-    if TIMES:
+    # Nothing booted (a run that fails before its guests are up, as fleet-cleanup's deliberate one): no line.
+    if "boot" in TIMES:
         line = "guests: booted in %s, stopped in %s (both at once)" % tuple(
             "%d s" % TIMES[key] if key in TIMES else "-" for key in ("boot", "stop"))
         terminalreporter.write_line(line)
