@@ -40,6 +40,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._host import container_names as _container_names
 from ansible_collections.oomguard.fleet.plugins.module_utils._host import procfs as _procfs
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import Io
 from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info
 
 # The integration tests' image of a root file system that runs the host's /usr (no registry).
@@ -94,7 +95,7 @@ class Unlabelled(object):
 def run_module(args):
     with patch_module_args(args):
         module = oom_score_info.build_module()
-    result = oom_score_info.OOMScoreInfo(module).execute()
+    result = oom_score_info.OOMScoreInfo(module.params, Io.of_module(module)).execute()
     json.dumps(result)  # what exit_json would print
     return result
 

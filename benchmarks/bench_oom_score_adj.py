@@ -49,6 +49,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 import ansible_collections.oomguard.fleet as collection
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import Io
 from ansible_collections.oomguard.fleet.plugins.modules import oom_score_adj
 
 SEED_LOOP = 'for pid in $(pgrep %s); do echo %d > /proc/$pid/oom_score_adj; done'
@@ -108,7 +109,7 @@ def _module_call(args):
     """The module's main path in this interpreter: argument parsing, execute(), the JSON of the result."""
     with patch_module_args(args):
         module = oom_score_adj.build_module()
-    result = oom_score_adj.OomScoreAdj(module).execute()
+    result = oom_score_adj.OomScoreAdj(module.params, Io.of_module(module)).execute()
     json.dumps(result)
     if result.get("failed"):
         raise RuntimeError(result)

@@ -73,6 +73,7 @@ from bench_fleet import collections_root
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._host import procfs as _procfs
 from ansible_collections.oomguard.fleet.plugins.module_utils._engine import scoring as _scoring
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import Io
 from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info
 
 PS_ARGV = ["ps", "-eo", "pid,oom,oomadj,rss,comm"]
@@ -89,7 +90,9 @@ IMPORT_ONLY = "import %s" % MODULE_NAME
 MODULE_JSON = (
     "import json\n"
     "from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info as m\n"
-    "print(json.dumps(m.OOMScoreInfo(m.build_module()).execute()))\n"
+    "from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import Io\n"
+    "module = m.build_module()\n"
+    "print(json.dumps(m.OOMScoreInfo(module.params, Io.of_module(module)).execute()))\n"
 )
 
 # The six per-process files of the default module, each opened, read once (they fit one read) and closed.
@@ -116,6 +119,7 @@ READS = (
 MEMORY_PROBE = r"""
 import json, sys, tracemalloc
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import Io
 from ansible_collections.oomguard.fleet.plugins.modules import oom_score_info
 
 def hwm_kb():
@@ -133,7 +137,7 @@ if args is not None:
     tracemalloc.start()
     with patch_module_args(args):
         module = oom_score_info.build_module()
-    out = json.dumps(oom_score_info.OOMScoreInfo(module).execute())
+    out = json.dumps(oom_score_info.OOMScoreInfo(module.params, Io.of_module(module)).execute())
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
 print(json.dumps({"hwm_kb": hwm_kb(), "import_hwm_kb": before, "tracemalloc_peak": peak}))
@@ -153,7 +157,7 @@ def engine_scan():
 def _module(args):
     with patch_module_args(args):
         module = oom_score_info.build_module()
-    result = oom_score_info.OOMScoreInfo(module).execute()
+    result = oom_score_info.OOMScoreInfo(module.params, Io.of_module(module)).execute()
     json.dumps(result)  # what exit_json would print
     return result["host"]["process_count"]
 
