@@ -128,7 +128,7 @@ def collect(config, hostname=None):
     # One scan of /proc per refresh: the leak finder reads it with cgroups and what the rules select on;
     # oom_score_info reuses it twice, for the global kill order and for the units (its `units` option also
     # filters the kill order), and the compliance judgement's predicted oom_score_adj pass once more.
-    leaks, procs, _warnings = leaks_task.gather(proc_path, io.run_command, plan["unit_names"], config["matchers"])
+    leaks, procs, _warnings = leaks_task.gather(proc_path, io.run_in_c_locale, plan["unit_names"], config["matchers"])
     info = OOMScoreInfo(params, io).execute(procs)
     systemd = info["host"]["systemd_running"]
     if plan["unit_names"] and systemd:

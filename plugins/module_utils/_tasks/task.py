@@ -42,6 +42,10 @@ class Io(object):
         self.check_mode = bool(check_mode)
         self.diff = bool(diff)
 
+    def run_in_c_locale(self, argv, **kwargs):
+        """run_command(argv) with LANG and LC_ALL set to C: output that is parsed must read the same on every host."""
+        return self.run_command(argv, environ_update=dict(C_LOCALE), **kwargs)
+
     @classmethod
     def of_module(cls, module):
         """The Io of an AnsibleModule: its run_command, get_bin_path, warn and atomic_move, its check and diff mode."""
@@ -99,4 +103,4 @@ class Task(object):
 
     def _run(self, argv, **kwargs):
         """The Io's run_command(argv) in the C locale. `-> (rc, stdout, stderr)`."""
-        return self.io.run_command(argv, environ_update=dict(C_LOCALE), **kwargs)
+        return self.io.run_in_c_locale(argv, **kwargs)

@@ -122,3 +122,23 @@ def test_a_refresh_scans_proc_once_also_when_the_policy_has_process_rules(host, 
     # And the judgement still saw the processes: the sshd child at 0 is judged against the -900 rule.
     records = [r for r in result["compliance"]["records"] if r["kind"] == "process"]
     assert records and records[0]["status"] in ("denied", "drift")
+
+
+def test_a_refresh_reads_systemctl_in_the_c_locale(host, tmp_path, monkeypatch):
+    """The units' declared values come from `systemctl show`, parsed as the modules parse it: in the C locale."""
+    from ansible_collections.oomguard.fleet.plugins.module_utils._tasks.task import C_LOCALE
+
+    calls = []
+
+    def run_command(argv, environ_update=None):
+        calls.append((argv[:2], environ_update))
+        return 1, "", "no bus here"
+
+    monkeypatch.setattr(_exporter, "run_command", run_command)
+    monkeypatch.setattr(_exporter.leaks_task, "systemd_running", lambda: True)
+    try:
+        _exporter.collect(_exporter.load_config(config(host, tmp_path)), hostname="h1")
+    except RuntimeError:
+        pass  # systemctl "failed": what matters is how it was called
+    shows = [env for argv, env in calls if argv[:2] == ["systemctl", "show"]]
+    assert shows and all(env == C_LOCALE for env in shows)
