@@ -182,3 +182,41 @@ def apply(actions, move=default_move):
                 os.rmdir(directory)
         except OSError:
             pass
+
+
+def entries(directory):
+    """The names in a directory, or None when it does not exist."""
+    return set(os.listdir(directory)) if os.path.isdir(directory) else None
+
+
+def remove_new_entries(directory, before):
+    """Remove what appeared in `directory` since its entries were `before` (entries() then), and the directory
+    itself when it did not exist then and is empty now: the runtime files `systemctl set-property --runtime`
+    leaves. Returns whether a file was removed."""
+    now = entries(directory)
+    if now is None:
+        return False
+    removed = False
+    for entry in sorted(now - (before or set())):
+        os.unlink(os.path.join(directory, entry))
+        removed = True
+    if before is None and not entries(directory):
+        os.rmdir(directory)
+    return removed
+
+
+def write_atomically(directory, name, text):
+    """`text` as directory/name, mode 0644, through a temporary file beside it and a rename, so that a reader
+    (node_exporter's textfile collector) never sees half a file; the directory is created when missing."""
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + name + ".")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, os.path.join(directory, name))
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

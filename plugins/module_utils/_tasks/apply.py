@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._engine import cgroup_settings, dropins
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import files
 from ansible_collections.oomguard.fleet.plugins.module_utils._host.files import SysctlFile, SysctlFileError
 from ansible_collections.oomguard.fleet.plugins.module_utils._host.systemd import systemd_running
 from ansible_collections.oomguard.fleet.plugins.module_utils._model import memory_settings
@@ -168,19 +169,13 @@ class ProtectionApply(Task):
             if is_template(name):
                 continue
             directory = os.path.join(control, name + ".d")
-            existed = os.path.isdir(directory)
-            before = _entries(directory)
+            before = files.entries(directory)
             properties = [line for line in dropins.directive_lines(wanted.get(name))
-                          if "50-%s.conf" % line.split("=", 1)[0] not in before]
+                          if "50-%s.conf" % line.split("=", 1)[0] not in (before or ())]
             if not properties:
                 continue
             rc, _out, err = self._run([systemctl, "set-property", "--runtime", "--", name] + properties)
-            created = _entries(directory) - before
-            for entry in sorted(created):
-                os.unlink(os.path.join(directory, entry))
-                removed = True
-            if not existed and os.path.isdir(directory) and not _entries(directory):
-                os.rmdir(directory)
+            removed = files.remove_new_entries(directory, before) or removed
             if rc != 0:
                 lines = (err or "").strip().splitlines()
                 self.io.warn("systemctl set-property --runtime %s failed (rc %d): %s"
@@ -207,11 +202,6 @@ class ProtectionApply(Task):
                 if memory_settings.same_value(declared.get(key), wanted, page_size):
                     drift.append({"unit": unit["name"], "setting": key, "expected": expected, "held": held})
         return drift
-
-
-def _entries(directory):
-    """The names in a directory; none when it does not exist."""
-    return set(os.listdir(directory)) if os.path.isdir(directory) else set()
 
 
 def argument_spec():

@@ -20,9 +20,9 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 
 from ansible_collections.oomguard.fleet.plugins.module_utils._engine import compliance
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import files
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import adj as adj_task
 from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import leaks as leaks_task
 from ansible_collections.oomguard.fleet.plugins.module_utils._report import model as report_model
@@ -150,25 +150,10 @@ def collect(config, hostname=None):
     }
 
 
-def write_atomically(directory, text, name=OUTPUT_NAME):
-    """The collector must never read half a file: write a temporary file beside it, then rename."""
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + name + ".")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, os.path.join(directory, name))
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def refresh(config):
     text = prometheus.render_prometheus(report_model.normalize_host(collect(config)))
-    write_atomically(config["output_dir"], text)
+    # The collector must never read half a file.
+    files.write_atomically(config["output_dir"], OUTPUT_NAME, text)
     return text
 
 

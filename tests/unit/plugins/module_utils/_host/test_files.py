@@ -13,6 +13,7 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.oomguard.fleet.plugins.module_utils._host import files as files_mod
 from ansible_collections.oomguard.fleet.plugins.module_utils._host.files import SysctlFile, SysctlFileError
 
 CONTENT = "vm.panic_on_oom = 0\nvm.oom_dump_tasks = 1\n"
@@ -235,3 +236,34 @@ def test_a_failing_move_is_a_clear_error_not_a_traceback(path):
     with pytest.raises(SysctlFileError, match="writing .*60-oomguard.conf failed: cannot move .*Could not replace"):
         apply_as(Refusing(), planned)
     assert files(path.parent) == []
+
+
+# -- runtime files and the textfile ---------------------------------------------------------------------
+
+def test_remove_new_entries_removes_what_appeared_and_a_directory_it_created(tmp_path):
+    new = tmp_path / "a.service.d"
+    assert files_mod.entries(str(new)) is None
+    new.mkdir()
+    (new / "50-MemoryMin.conf").write_text("x")
+    assert files_mod.remove_new_entries(str(new), None) is True
+    assert not new.exists()
+
+
+def test_remove_new_entries_keeps_what_was_there_and_the_directory(tmp_path):
+    old = tmp_path / "b.service.d"
+    old.mkdir()
+    (old / "50-MemoryLow.conf").write_text("old")
+    before = files_mod.entries(str(old))
+    (old / "50-MemoryMin.conf").write_text("new")
+    assert files_mod.remove_new_entries(str(old), before) is True
+    assert files(old) == ["50-MemoryLow.conf"]
+    assert files_mod.remove_new_entries(str(old), files_mod.entries(str(old))) is False
+    assert files_mod.remove_new_entries(str(tmp_path / "gone.d"), None) is False
+
+
+def test_write_atomically_creates_the_directory_and_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "textfile"
+    files_mod.write_atomically(str(target), "oomguard.prom", "a 1\n")
+    files_mod.write_atomically(str(target), "oomguard.prom", "a 2\n")
+    assert files(target) == ["oomguard.prom"]
+    assert (target / "oomguard.prom").read_text() == "a 2\n" and mode(target / "oomguard.prom") == 0o644
