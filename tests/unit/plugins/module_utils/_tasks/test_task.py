@@ -6,6 +6,7 @@ for a task that another runs, and `run_module`, the one place a failure becomes 
 
 from __future__ import annotations
 
+import ast
 import os
 
 import pytest
@@ -193,3 +194,35 @@ def test_run_module_turns_an_error_while_checking_options_into_one_line():
     module = Module({})
     run_module(module, FailsEarly)
     assert module.failed == {"msg": "x: bad option"}
+
+
+# -- the rule, on the tree ----------------------------------------------------------------------------------
+
+def _plugin_files():
+    from ansible_collections.oomguard.fleet.plugins.module_utils._tasks import task as task_module
+
+    plugins = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(task_module.__file__))))
+    for directory, _dirs, names in os.walk(plugins):
+        for name in names:
+            if name.endswith(".py"):
+                path = os.path.join(directory, name)
+                with open(path) as handle:
+                    yield os.path.relpath(path, plugins), ast.parse(handle.read(), path)
+
+
+def test_only_run_module_turns_a_task_error_into_fail_json_and_nothing_stands_in_for_ansible_module():
+    fail_json_calls, stand_ins, message_tests = [], [], []
+    for path, tree in _plugin_files():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "fail_json":
+                fail_json_calls.append(path)
+            if isinstance(node, ast.FunctionDef) and node.name in ("fail_json", "exit_json"):
+                stand_ins.append(path)
+            # `"..." in exc.msg`: a failure's kind read from its text.
+            if isinstance(node, ast.Compare) and any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops) and \
+                    any(isinstance(n, ast.Attribute) and n.attr == "msg" for c in node.comparators for n in ast.walk(c)):
+                message_tests.append(path)
+    # oom_audit_report runs on the controller and is no task: it fails on its own, in its module file.
+    assert sorted(set(fail_json_calls)) == ["module_utils/_tasks/task.py", "modules/oom_audit_report.py"]
+    assert stand_ins == []
+    assert message_tests == []
