@@ -122,6 +122,7 @@ class OomScoreAdj(Task):
         self._prepared = False
         self._planned = None
         self.snapshot = None
+        self._table = None  # a caller's process table, instead of a scan of our own
 
     # -- input -------------------------------------------------------------------------------------------
 
@@ -205,11 +206,11 @@ class OomScoreAdj(Task):
             protected.setdefault(pid, "this module's own process or one of the processes running it")
         return protected
 
-    def _scan(self, procs=None):
-        if procs is not None:
-            # A caller's whole table, read with every field the rules need (the live exporter's one scan).
-            self.snapshot = procs
-            return procs
+    def _scan(self):
+        if self._table is not None:
+            # The caller's whole table, read with every field the rules need (the live exporter's one scan).
+            self.snapshot = self._table
+            return self._table
         specs = [rule.spec for rule in self.rules] + [matcher.rule for matcher in self.excludes]
         want = fields_needed(specs)
         pids = None
@@ -233,10 +234,10 @@ class OomScoreAdj(Task):
                          "processes: %s%s" % ("; ".join(notes[:LIST_IN_MESSAGE]), more))
         return procs
 
-    def plan(self, procs=None):
-        """Match every rule against one snapshot (`procs`, when the caller has read it); the last matching rule
-        wins. Returns the list of writes."""
-        procs = self._scan(procs)
+    def plan(self):
+        """Match every rule against one snapshot (the caller's, given to match()); the last matching rule wins.
+        Returns the list of writes."""
+        procs = self._scan()
         children = None
         if any(rule.matcher.descendants for rule in self.rules) or any(m.descendants for m in self.excludes):
             children = children_map(procs)
@@ -498,7 +499,8 @@ class OomScoreAdj(Task):
         self.prepare()
         self.can_lower = can_lower_adj(self.proc_path)
         self._result["can_lower_adj"] = self.can_lower
-        self._planned = self.plan(procs)
+        self._table = procs
+        self._planned = self.plan()
 
     def execute(self, procs=None):
         """`procs`: a whole process table the caller has read with every field the rules need."""
