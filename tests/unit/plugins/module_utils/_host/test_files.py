@@ -25,23 +25,11 @@ class Module(object):
     def __init__(self, check_mode=False, diff=False):
         self.check_mode = check_mode
         self._diff = diff
-        self.warnings = []
         self.moves = []
-        self.commands = []
-
-    def warn(self, warning):
-        self.warnings.append(warning)
 
     def atomic_move(self, src, dest):
         self.moves.append((src, dest))
         os.rename(src, dest)
-
-    def run_command(self, argv, **kwargs):
-        self.commands.append((argv, kwargs))
-        return 0, "out", ""
-
-    def fail_json(self, msg, **kwargs):
-        raise AssertionError("SysctlFile must not reach fail_json: %s" % msg)
 
 
 @pytest.fixture
