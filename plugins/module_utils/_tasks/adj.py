@@ -122,7 +122,6 @@ class OomScoreAdj(Task):
         self._prepared = False
         self._planned = None
         self.snapshot = None
-        self._table = None  # a caller's process table, instead of a scan of our own
 
     # -- input -------------------------------------------------------------------------------------------
 
@@ -207,10 +206,9 @@ class OomScoreAdj(Task):
         return protected
 
     def _scan(self):
-        if self._table is not None:
+        if self.snapshot is not None:
             # The caller's whole table, read with every field the rules need (the live exporter's one scan).
-            self.snapshot = self._table
-            return self._table
+            return self.snapshot
         specs = [rule.spec for rule in self.rules] + [matcher.rule for matcher in self.excludes]
         want = fields_needed(specs)
         pids = None
@@ -499,7 +497,7 @@ class OomScoreAdj(Task):
         self.prepare()
         self.can_lower = can_lower_adj(self.proc_path)
         self._result["can_lower_adj"] = self.can_lower
-        self._table = procs
+        self.snapshot = procs
         self._planned = self.plan()
 
     def execute(self, procs=None):

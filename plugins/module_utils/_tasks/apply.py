@@ -122,7 +122,7 @@ class ProtectionApply(Task):
             part = "sysctl"
             if self.sysctl is not None:
                 try:
-                    self._result["sysctl"] = self.sysctl.apply(self.io.check_mode, self.io.diff, self._move)
+                    self._result["sysctl"] = self.sysctl.apply(self.io.check_mode, self.io.diff, self.io.atomic_move)
                 except SysctlFileError as exc:
                     raise TaskError("sysctl_file: %s" % exc, {"path": self.sysctl.path, "changed": False})
                 diffs.extend(self._result["sysctl"].pop("diff", []))
@@ -152,9 +152,6 @@ class ProtectionApply(Task):
         if self.io.diff and diffs:
             self._result["diff"] = diffs
         return self._result
-
-    def _move(self, src, dest):
-        self.io.atomic_move(src, dest)
 
     def _realize(self, drift):
         """systemctl set-property --runtime for each drifting unit, with its drop-in's values; then the runtime

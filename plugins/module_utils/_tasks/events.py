@@ -26,9 +26,6 @@ class OOMEventsInfo(Task):
     def _read(self, argv):
         return self._run(argv, errors="surrogate_then_replace")
 
-    def _which(self, name):
-        return self.io.which(name)
-
     def execute(self):
         params = self.params
         source, path, limit = params["source"], params["path"], params["limit"]
@@ -46,7 +43,7 @@ class OOMEventsInfo(Task):
                 self._fail("since: %s" % exc)
         try:
             found = collect(source=source, path=path, since=since, limit=limit, killers=params["killers"],
-                            run_command=self._read, which=self._which, warn=self.io.warn)
+                            run_command=self._read, which=self.io.which, warn=self.io.warn)
         except KernelLogError as exc:
             option = "path" if source == "file" else "source"
             self._fail("%s: cannot read the kernel log with source=%s: %s" % (option, source, exc))
